@@ -1,0 +1,61 @@
+/**
+ * Environment, read once at load into one typed config. A missing or bad variable fails the cold start
+ * with the variable's name (never its value: none of these is a secret, but the rule keeps it that way).
+ */
+import { z } from 'zod';
+import { policyDocumentSchema } from './broker/policy';
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const policyJson = z.string().transform((text, context) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    context.addIssue({ code: 'custom', message: 'is not valid JSON' });
+    return z.NEVER;
+  }
+}).pipe(policyDocumentSchema);
+
+export const configSchema = z.object({
+  CONNECTIONS_TABLE_NAME: z.string().min(1),
+  IDEMPOTENCY_TABLE_NAME: z.string().min(1),
+  REMOTEIT_SECRET_ID: z.string().min(1),
+  REMOTEIT_API_URL: z.url().default('https://api.remote.it/apv/v27'),
+  /** `cavage`: remote.it's documented access-key signature (scheme A). `rfc9421`: HTTP Message Signatures (scheme B). */
+  REMOTEIT_SIGNATURE_SCHEME: z.enum(['cavage', 'rfc9421']).default('cavage'),
+  /** Deadline of one remote.it call. connect with `wait: "true"` takes seconds; API Gateway gives up at 30 s. */
+  REMOTEIT_TIMEOUT_MS: positiveInt(12_000),
+  /** How long a fetched secret is reused before Secrets Manager is asked again. */
+  SECRET_CACHE_SECONDS: positiveInt(300),
+  BROKER_POLICY: policyJson,
+  DUE_SHARDS: positiveInt(8),
+  DEFAULT_TTL_SECONDS: positiveInt(900),
+  /** How long an idempotency record (and so a replayed answer) lives. */
+  IDEMPOTENCY_TTL_SECONDS: positiveInt(3600),
+  SWEEPER_CONCURRENCY: positiveInt(16),
+  SWEEPER_MAX_ATTEMPTS: positiveInt(8),
+  /** A pending record older than this was left by an invocation that died mid-connect. */
+  PENDING_GRACE_SECONDS: positiveInt(120),
+  /** Time the sweeper keeps back from its Lambda budget to record what it has in flight. */
+  SWEEPER_SAFETY_MARGIN_MS: positiveInt(10_000),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(readonly variables: string[], detail: string) {
+    super(`invalid environment: ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (result.success) return result.data;
+  const variables = [...new Set(result.error.issues.map((issue) => String(issue.path[0])))];
+  const detail = result.error.issues
+    .map((issue) => `${issue.path.join('.')}: ${issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message}`)
+    .join('; ');
+  throw new ConfigError(variables, detail);
+}
