@@ -30,6 +30,11 @@ export const configSchema = z.object({
   BROKER_POLICY: policyJson,
   DUE_SHARDS: positiveInt(8),
   DEFAULT_TTL_SECONDS: positiveInt(900),
+  /**
+   * Accept private and loopback addresses as `ip`-mode client IPs. Off in AWS (remote.it only ever sees public
+   * addresses); the local stack turns it on because loopback addresses stand in for the internet there.
+   */
+  ALLOW_PRIVATE_CLIENT_IPS: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
   /** How long an idempotency record (and so a replayed answer) lives. */
   IDEMPOTENCY_TTL_SECONDS: positiveInt(3600),
   SWEEPER_CONCURRENCY: positiveInt(16),

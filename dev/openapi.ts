@@ -1,0 +1,145 @@
+/**
+ * docs/openapi.yaml, generated from the zod schemas that validate requests (`npm run openapi`).
+ * A unit test fails when the committed document differs from what this produces.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { z } from 'zod';
+// Importing the schemas registers them (by their `.meta({ id })`) in zod's global registry.
+import { listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ 'application/json': { schema } });
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+const retryAfter = { 'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'integer' } } };
+
+const errors = {
+  400: problem('Invalid input: every bad field is named in `errors`'),
+  403: problem('Unsigned request, or denied by policy'),
+  404: problem('Unknown connection id (or another caller\'s), or unknown service'),
+  500: problem('Broker failure (generic detail; the cause is logged)'),
+  502: problem('remote.it refused: its reason is in `detail`'),
+  503: { ...problem('remote.it unreachable or throttling the broker'), headers: retryAfter },
+  504: problem('remote.it timed out'),
+};
+
+const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' } };
+
+/** Every schema with a `.meta({ id })`, as OpenAPI components; requests as accepted, responses as sent. */
+function componentSchemas(io: 'input' | 'output'): Record<string, object> {
+  const { schemas } = z.toJSONSchema(z.globalRegistry, {
+    io,
+    target: 'draft-2020-12',
+    unrepresentable: 'any',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
+  return Object.fromEntries(Object.entries(schemas).map(([id, { $schema: _dialect, ...schema }]) => [id, schema]));
+}
+
+function schemaOf(schema: z.ZodType, io: 'input' | 'output') {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+}
+
+function queryParameters(schema: typeof listConnectionsQuerySchema) {
+  const properties = (schemaOf(schema, 'input').properties ?? {}) as Record<string, object>;
+  return Object.entries(properties).map(([name, property]) => ({ name, in: 'query', required: false, schema: property }));
+}
+
+export function openApiDocument(): object {
+  const requests = componentSchemas('input');
+  const responses = componentSchemas('output');
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'remoteit-broker',
+      version: '1.0.0',
+      description:
+        'Short-lived remote.it proxy connections for internal apps. Every route requires AWS SigV4 (IAM) signing.',
+    },
+    security: [{ sigv4: [] }],
+    paths: {
+      '/connections': {
+        post: {
+          operationId: 'openConnection',
+          summary: 'Open a connection to a device service',
+          parameters: [
+            { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 256 } },
+          ],
+          requestBody: { required: true, content: json(ref('OpenConnectionRequest')) },
+          responses: {
+            201: { description: 'Opened', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Connection')) },
+            200: { description: 'reuse: the caller\'s live connection', content: json(ref('Connection')) },
+            ...errors,
+            409: { ...problem('The same Idempotency-Key is still in flight'), headers: retryAfter },
+            422: problem('The Idempotency-Key was used with another body'),
+            429: problem('The caller holds the most live connections its policy allows'),
+          },
+        },
+        get: {
+          operationId: 'listConnections',
+          summary: 'The caller\'s connections, newest first (admins: everyone\'s)',
+          parameters: queryParameters(listConnectionsQuerySchema),
+          responses: { 200: { description: 'A page', content: json(ref('ConnectionPage')) }, 400: errors[400], 403: errors[403], 500: errors[500] },
+        },
+      },
+      '/connections/{id}': {
+        get: {
+          operationId: 'getConnection',
+          parameters: [idParameter],
+          responses: { 200: { description: 'The connection', content: json(ref('Connection')) }, 400: errors[400], 403: errors[403], 404: errors[404], 500: errors[500] },
+        },
+        delete: {
+          operationId: 'stopConnection',
+          summary: 'Stop it (idempotent)',
+          parameters: [idParameter],
+          responses: {
+            200: { description: 'Stopped (or already ended)', content: json(ref('Connection')) },
+            202: { description: 'remote.it could not be reached: status `stopping`, the sweeper retries', content: json(ref('Connection')) },
+            400: errors[400],
+            403: errors[403],
+            404: errors[404],
+            500: errors[500],
+          },
+        },
+      },
+      '/connections/{id}/renew': {
+        post: {
+          operationId: 'renewConnection',
+          summary: 'Extend the lease, never past the remote.it expiry',
+          parameters: [idParameter],
+          requestBody: { required: true, content: json(ref('RenewConnectionRequest')) },
+          responses: {
+            200: { description: 'Renewed', content: json(ref('Connection')) },
+            ...errors,
+            409: problem('The connection is not active'),
+          },
+        },
+      },
+    },
+    components: {
+      securitySchemes: {
+        sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', description: 'AWS Signature Version 4, service execute-api' },
+      },
+      schemas: {
+        OpenConnectionRequest: requests.OpenConnectionRequest,
+        RenewConnectionRequest: requests.RenewConnectionRequest,
+        Connection: responses.Connection,
+        ConnectionPage: responses.ConnectionPage,
+        Problem: responses.Problem,
+      },
+    },
+  };
+}
+
+export const OPENAPI_PATH = join(__dirname, '..', 'docs', 'openapi.yaml');
+
+export function renderOpenApi(): string {
+  return `# Generated by \`npm run openapi\` from lambdas/handlers/http/schemas.ts. Do not edit by hand.\n${stringify(openApiDocument(), { aliasDuplicateObjects: false, lineWidth: 0 })}`;
+}
+
+if (require.main === module) {
+  writeFileSync(OPENAPI_PATH, renderOpenApi());
+  process.stdout.write(`wrote ${OPENAPI_PATH}\n`);
+}

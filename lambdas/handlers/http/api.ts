@@ -1,0 +1,45 @@
+/**
+ * One way every API function answers: dispatch on API Gateway's `routeKey` (API Gateway already matched the
+ * route, so there is no router to write), map thrown errors to problem+json, log 5xx causes, flush metrics.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { errorResponse, problemTypeOf } from './problem';
+import type { ApiEvent } from './request';
+
+export type RouteHandler = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export class RouteNotFoundError extends Error {
+  readonly code = 'route_not_found';
+  constructor(routeKey: string) {
+    super(`no route ${routeKey}`);
+    this.name = 'RouteNotFoundError';
+  }
+}
+
+export function apiHandler(
+  routes: Record<string, RouteHandler>,
+  observability: { logger: Logger; metrics: Metrics },
+) {
+  const { logger, metrics } = observability;
+  return async (event: ApiEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+    logger.addContext(context);
+    logger.setCorrelationId(event.requestContext.requestId);
+    try {
+      const route = routes[event.routeKey];
+      if (!route) throw new RouteNotFoundError(event.routeKey);
+      const response = await route(event, context);
+      logger.info('answered', { routeKey: event.routeKey, status: response.statusCode });
+      return response;
+    } catch (error) {
+      const { status, code } = problemTypeOf(error);
+      if (status >= 500) logger.error('request failed', { routeKey: event.routeKey, status, code, error });
+      else logger.info('request rejected', { routeKey: event.routeKey, status, code });
+      return errorResponse(error, event.requestContext.requestId);
+    } finally {
+      metrics.publishStoredMetrics();
+      logger.resetKeys();
+    }
+  };
+}

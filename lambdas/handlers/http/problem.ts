@@ -1,0 +1,124 @@
+/**
+ * Errors to HTTP, in ONE place: every named error's stable `code` maps to a status and a title here.
+ * 4xx answers show the error's message (it was written for the caller); 5xx answers show a generic
+ * detail and the cause goes to the log only, so internals and secrets never reach a caller.
+ */
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { z } from 'zod';
+import type { Problem } from './schemas';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** A request the HTTP layer rejects before the domain sees it. */
+export class HttpInputError extends Error {
+  readonly code = 'invalid_request';
+  constructor(readonly errors: FieldError[]) {
+    super(`invalid request: ${errors.map((error) => `${error.field} ${error.message}`).join('; ')}`);
+    this.name = 'HttpInputError';
+  }
+}
+
+/** The call carried no IAM identity (API Gateway always sends one; only a misrouted call lacks it). */
+export class MissingIdentityError extends Error {
+  readonly code = 'missing_identity';
+  constructor() {
+    super('the request is not signed with AWS credentials (SigV4)');
+    this.name = 'MissingIdentityError';
+  }
+}
+
+interface ProblemType {
+  status: number;
+  title: string;
+}
+
+const PROBLEM_TYPES: Record<string, ProblemType> = {
+  invalid_request: { status: 400, title: 'Invalid request' },
+  invalid_cursor: { status: 400, title: 'Invalid request' },
+  missing_identity: { status: 403, title: 'Forbidden' },
+  policy_denied: { status: 403, title: 'Denied by policy' },
+  connection_not_found: { status: 404, title: 'Connection not found' },
+  service_not_found: { status: 404, title: 'Service not found' },
+  route_not_found: { status: 404, title: 'Not found' },
+  connection_not_active: { status: 409, title: 'Connection not active' },
+  idempotency_in_progress: { status: 409, title: 'Request in progress' },
+  idempotency_mismatch: { status: 422, title: 'Idempotency key reused' },
+  quota_exceeded: { status: 429, title: 'Too many connections' },
+  upstream_refused: { status: 502, title: 'remote.it refused the connection' },
+  upstream_unavailable: { status: 503, title: 'remote.it unavailable' },
+  upstream_timeout: { status: 504, title: 'remote.it timed out' },
+};
+
+const INTERNAL: ProblemType = { status: 500, title: 'Internal error' };
+
+const GENERIC_DETAIL: Record<number, string> = {
+  500: 'The broker failed to handle this request. It has been logged; retrying may help.',
+  503: 'remote.it could not be reached or is throttling the broker. Retry later.',
+  504: 'remote.it did not answer in time. The connection was not opened; retry later.',
+};
+
+interface CodedError extends Error {
+  code: string;
+  errors?: FieldError[];
+  retryAfterSeconds?: number;
+}
+
+function isCoded(error: unknown): error is CodedError {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
+}
+
+export function problemTypeOf(error: unknown): ProblemType & { code: string } {
+  if (isCoded(error)) {
+    const known = PROBLEM_TYPES[error.code];
+    if (known) return { ...known, code: error.code };
+  }
+  return { ...INTERNAL, code: 'internal' };
+}
+
+export function problemResponse(
+  problem: Problem,
+  headers: Record<string, string> = {},
+): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: problem.status,
+    headers: { 'content-type': 'application/problem+json', ...headers },
+    body: JSON.stringify(problem),
+  };
+}
+
+/** The answer for a thrown error. `instance` is the request id, so a caller can quote it to operators. */
+export function errorResponse(error: unknown, requestId: string): APIGatewayProxyStructuredResultV2 {
+  const type = problemTypeOf(error);
+  const coded = isCoded(error) ? error : undefined;
+  const detail = type.status >= 500 && type.status !== 502
+    ? (GENERIC_DETAIL[type.status] ?? GENERIC_DETAIL[500] ?? '')
+    : (coded?.message ?? '');
+  const headers: Record<string, string> = {};
+  if (coded?.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(coded.retryAfterSeconds)));
+  return problemResponse(
+    {
+      type: `urn:remoteit-broker:problem:${type.code}`,
+      title: type.title,
+      status: type.status,
+      detail,
+      instance: requestId,
+      ...(coded?.errors && coded.errors.length > 0 && { errors: coded.errors }),
+    },
+    headers,
+  );
+}
+
+/** zod issues to `{field, message}`, one per bad field, unknown keys each named. */
+export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
+  return error.issues.flatMap((issue) => {
+    const path = [prefix, ...issue.path.map(String)].filter((part) => part !== undefined && part !== '');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ field: [...path, key].join('.'), message: 'is not a known field' }));
+    }
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    return [{ field: path.join('.') || (prefix ?? 'body'), message: missing ? 'is required' : issue.message }];
+  });
+}

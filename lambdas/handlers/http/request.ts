@@ -1,0 +1,62 @@
+/** Reading an API Gateway HTTP API (payload 2.0, IAM authorizer) event into validated, typed input. */
+import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
+import type { z } from 'zod';
+import { connectionIdSchema, idempotencyKeySchema } from './schemas';
+import { fieldErrors, HttpInputError, MissingIdentityError } from './problem';
+
+export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
+
+export interface CallerIdentity {
+  /** The signer's principal ARN as API Gateway's IAM authorizer resolved it. */
+  arn: string;
+  /** The TCP source address API Gateway saw. */
+  sourceIp: string;
+}
+
+export function identityOf(event: ApiEvent): CallerIdentity {
+  // The authorizer block is typed as always present, but a misconfigured route would deliver none.
+  const arn = (event.requestContext.authorizer as Partial<ApiEvent['requestContext']['authorizer']> | undefined)?.iam?.userArn;
+  if (!arn) throw new MissingIdentityError();
+  return { arn, sourceIp: event.requestContext.http.sourceIp };
+}
+
+export function parseBody<S extends z.ZodType>(event: ApiEvent, schema: S): z.output<S> {
+  let value: unknown;
+  if (event.body === undefined || event.body === '') {
+    value = undefined;
+  } else {
+    const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new HttpInputError([{ field: 'body', message: 'is not valid JSON' }]);
+    }
+  }
+  if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new HttpInputError([{ field: 'body', message: 'must be a JSON object' }]);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error));
+  return result.data;
+}
+
+export function parseQuery<S extends z.ZodType>(event: ApiEvent, schema: S): z.output<S> {
+  const result = schema.safeParse(event.queryStringParameters ?? {});
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error));
+  return result.data;
+}
+
+export function connectionIdOf(event: ApiEvent): string {
+  const result = connectionIdSchema.safeParse(event.pathParameters?.id);
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error, 'id'));
+  return result.data;
+}
+
+/** The optional `Idempotency-Key` header (API Gateway lower-cases header names in payload 2.0). */
+export function idempotencyKeyOf(event: ApiEvent): string | undefined {
+  const raw = event.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const result = idempotencyKeySchema.safeParse(raw);
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error, 'Idempotency-Key'));
+  return result.data;
+}
