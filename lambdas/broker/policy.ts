@@ -3,7 +3,8 @@
  * validated at cold start. Deny by default: a caller no rule matches may open nothing.
  */
 import { z } from 'zod';
-import { CONNECTION_MODES } from './model';
+import type { PolicyDenialReason } from './errors';
+import { CONNECTION_MODES, type ConnectionMode } from './model';
 
 export const policyRuleSchema = z
   .object({
@@ -30,3 +31,93 @@ export const policyDocumentSchema = z
 
 export type PolicyRule = z.infer<typeof policyRuleSchema>;
 export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
+
+// ---- Evaluation ---------------------------------------------------------------------------------------
+
+/**
+ * Compiles a policy glob: `*` is any run of characters (including none), everything else literal, anchored.
+ * Hand-written because the glob libraries give `/` and `.` path meanings that ARNs and service ids do not have.
+ */
+export function globToRegExp(glob: string, options: { caseInsensitive?: boolean } = {}): RegExp {
+  const pattern = glob
+    .split('*')
+    .map((literal) => literal.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${pattern}$`, options.caseInsensitive ? 'is' : 's');
+}
+
+export function matchesGlob(glob: string, value: string, options: { caseInsensitive?: boolean } = {}): boolean {
+  return globToRegExp(glob, options).test(value);
+}
+
+const matchesPrincipal = (globs: readonly string[], principal: string) =>
+  globs.some((glob) => matchesGlob(glob, principal));
+const matchesService = (globs: readonly string[], serviceId: string) =>
+  globs.some((glob) => matchesGlob(glob, serviceId, { caseInsensitive: true }));
+
+/** Admins see and stop every connection. `principal` is the normalised (role) ARN. */
+export function isAdmin(policy: PolicyDocument, principal: string): boolean {
+  return matchesPrincipal(policy.admins, principal);
+}
+
+export interface PolicyRequest {
+  /** The normalised (role) ARN. */
+  principal: string;
+  /** Upper-case service address. */
+  serviceId: string;
+  mode: ConnectionMode;
+  ttlSeconds: number;
+}
+
+export type PolicyDecision =
+  | {
+      allowed: true;
+      /** The most generous lease among the rules that allow this mode. */
+      maxTtlSeconds: number;
+      /** The most generous live-connection quota among the rules that allow this mode. */
+      maxActive: number;
+      /** Whether any rule for this principal and service allows `public` (remote.it forces http services public). */
+      publicAllowed: boolean;
+    }
+  | { allowed: false; reason: Exclude<PolicyDenialReason, 'public_not_allowed'>; detail: string };
+
+/**
+ * Deny by default. Allowed when ANY rule matching the principal and service allows the mode; limits are the
+ * most generous of those rules, so adding a rule never narrows what a caller already had.
+ */
+export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): PolicyDecision {
+  const { principal, serviceId, mode, ttlSeconds } = request;
+  const applicable = policy.rules.filter(
+    (rule) => matchesPrincipal(rule.principals, principal) && matchesService(rule.services, serviceId),
+  );
+  if (applicable.length === 0) {
+    return {
+      allowed: false,
+      reason: 'no_matching_rule',
+      detail: `your policy does not allow connections to service ${serviceId}`,
+    };
+  }
+  const allowing = applicable.filter((rule) => rule.modes.includes(mode));
+  if (allowing.length === 0) {
+    const modes = [...new Set(applicable.flatMap((rule) => rule.modes))].join(', ');
+    return {
+      allowed: false,
+      reason: 'mode_not_allowed',
+      detail: `your policy does not allow mode '${mode}' for service ${serviceId} (allowed: ${modes})`,
+    };
+  }
+  const maxTtlSeconds = Math.max(...allowing.map((rule) => rule.maxTtlSeconds));
+  if (ttlSeconds > maxTtlSeconds) {
+    return {
+      allowed: false,
+      reason: 'ttl_above_max',
+      detail: `ttlSeconds ${ttlSeconds} is above your policy's maximum of ${maxTtlSeconds} for service ${serviceId} in mode '${mode}'`,
+    };
+  }
+  return {
+    allowed: true,
+    maxTtlSeconds,
+    maxActive: Math.max(...allowing.map((rule) => rule.maxActive)),
+    publicAllowed: applicable.some((rule) => rule.modes.includes('public')),
+  };
+}

@@ -1,1 +1,5 @@
-export default async function globalTeardown(): Promise<void> {}
+export default async function globalTeardown(): Promise<void> {
+  const dynamoDbLocal = globalThis.__dynamoDbLocal;
+  globalThis.__dynamoDbLocal = undefined;
+  await dynamoDbLocal?.stop();
+}

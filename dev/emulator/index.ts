@@ -1,0 +1,17 @@
+/** remote.it emulator for the local stack and integration tests: see emulator.ts. */
+export { ADMIN_PREFIX, API_PREFIX, REASONS, startEmulator } from './emulator';
+export type { CallLog, CallOutcome, CallRecord, Emulator } from './emulator';
+export { startEchoServer, startHttpDemo } from './demo-services';
+export type { DemoOptions, DemoService } from './demo-services';
+export {
+  EmulatorConfigError,
+  emulatorFileSchema,
+  emulatorOptionsSchema,
+  faultsSchema,
+  loadEmulatorConfig,
+  parseEmulatorOptions,
+} from './options';
+export type { AccountConfig, EmulatorConfig, EmulatorOptions, Faults, ServiceConfig } from './options';
+export type { AccessMode, EndReason, ProxySnapshot } from './proxies';
+export { verifySignature } from './auth';
+export type { SignatureCheck, SignedRequest } from './auth';

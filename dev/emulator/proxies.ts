@@ -1,0 +1,262 @@
+/**
+ * The proxies the emulator opens, as remote.it's proxy servers would: a TCP port proxy per connection
+ * for tcp services (access enforced by the connecting socket's address: public / ip / latching), an
+ * HTTP reverse proxy for http services (always public, as remote.it's reverse proxies are). Both close
+ * on stop, on override, after their lifetime, and after an idle time with no open TCP connection.
+ */
+import { randomUUID } from 'node:crypto';
+import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { connect, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
+import type { ServiceConfig } from './options';
+
+export const PUBLIC_HOST_IP = '0.0.0.0';
+export const LATCHING_HOST_IP = '255.255.255.255';
+
+export type AccessMode = 'public' | 'latching' | 'ip';
+export type EndReason = 'stopped' | 'overridden' | 'expired_lifetime' | 'expired_idle' | 'shutdown';
+
+export interface ProxySnapshot {
+  connectionId: string;
+  serviceId: string;
+  serviceName: string;
+  kind: ServiceConfig['kind'];
+  /** Account name (username or access key id): never the developer key. */
+  account: string;
+  hostIp: string;
+  /** The mode actually enforced: http services are public whatever hostIp says. */
+  mode: AccessMode;
+  concurrent: boolean;
+  proxyUrl: string;
+  proxyPort: number;
+  createdAt: string;
+  expiresAt: string;
+  state: 'active' | 'ended';
+  endReason?: EndReason;
+  endedAt?: string;
+  latchedIp?: string;
+  openSockets: number;
+  acceptedSockets: number;
+  refusedSockets: number;
+}
+
+export interface ProxyOptions {
+  service: ServiceConfig;
+  account: string;
+  hostIp: string;
+  concurrent: boolean;
+  proxyHost: string;
+  lifetimeSeconds: number;
+  idleSeconds: number;
+}
+
+export function accessModeOf(hostIp: string): AccessMode {
+  if (hostIp === PUBLIC_HOST_IP) return 'public';
+  if (hostIp === LATCHING_HOST_IP) return 'latching';
+  return 'ip';
+}
+
+/** A dual-stack socket reports IPv4 peers as `::ffff:a.b.c.d`; hostip speaks plain IPv4. */
+function peerAddress(socket: Socket): string {
+  return (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
+
+function splitTarget(target: string): { host: string; port: number } {
+  const separator = target.lastIndexOf(':');
+  return { host: target.slice(0, separator), port: Number(target.slice(separator + 1)) };
+}
+
+export class EmulatedProxy {
+  readonly connectionId = randomUUID().toUpperCase();
+  readonly createdAt = Date.now();
+  readonly expiresAt: number;
+  readonly mode: AccessMode;
+  port = 0;
+  state: 'active' | 'ended' = 'active';
+  endReason?: EndReason;
+  endedAt?: number;
+  latchedIp?: string;
+  acceptedSockets = 0;
+  refusedSockets = 0;
+
+  private readonly server: TcpServer | HttpServer;
+  private readonly target: { host: string; port: number };
+  /** Client-side sockets: what counts for idleness and what stop must cut. */
+  private readonly clientSockets = new Set<Socket>();
+  private readonly upstreamSockets = new Set<Socket>();
+  /** Own agent so closing the proxy also drops its kept-alive upstream sockets. */
+  private readonly agent = new Agent({ keepAlive: true });
+  private readonly lifetimeTimer: NodeJS.Timeout;
+  private idleTimer?: NodeJS.Timeout;
+  private closing?: Promise<void>;
+
+  private constructor(readonly options: ProxyOptions) {
+    this.mode = options.service.kind === 'http' ? 'public' : accessModeOf(options.hostIp);
+    this.expiresAt = this.createdAt + options.lifetimeSeconds * 1000;
+    this.target = splitTarget(options.service.target);
+    this.server =
+      options.service.kind === 'http'
+        ? createHttpServer((request, response) => this.forwardHttp(request, response))
+        : createTcpServer((socket) => this.acceptTcp(socket));
+    if (options.service.kind === 'http') {
+      this.server.on('connection', (socket: Socket) => this.track(socket));
+    }
+    this.lifetimeTimer = setTimeout(() => void this.close('expired_lifetime'), options.lifetimeSeconds * 1000);
+    this.armIdle();
+  }
+
+  static async open(options: ProxyOptions): Promise<EmulatedProxy> {
+    const proxy = new EmulatedProxy(options);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        proxy.server.once('error', reject);
+        proxy.server.listen(0, options.proxyHost, () => {
+          proxy.server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      await proxy.close('shutdown');
+      throw error;
+    }
+    proxy.port = (proxy.server.address() as AddressInfo).port;
+    return proxy;
+  }
+
+  get url(): string {
+    return `http://${this.options.proxyHost}:${this.port}`;
+  }
+
+  /** Closes the listener and cuts every open socket at once. Idempotent: the first reason wins. */
+  close(reason: EndReason): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    this.state = 'ended';
+    this.endReason = reason;
+    this.endedAt = Date.now();
+    clearTimeout(this.lifetimeTimer);
+    clearTimeout(this.idleTimer);
+    this.closing = new Promise<void>((resolve) => {
+      // close() waits for open sockets: destroy them first so the listener closes now.
+      for (const socket of [...this.clientSockets, ...this.upstreamSockets]) socket.destroy();
+      this.agent.destroy();
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+    });
+    return this.closing;
+  }
+
+  snapshot(): ProxySnapshot {
+    return {
+      connectionId: this.connectionId,
+      serviceId: this.options.service.serviceId,
+      serviceName: this.options.service.name,
+      kind: this.options.service.kind,
+      account: this.options.account,
+      hostIp: this.options.hostIp,
+      mode: this.mode,
+      concurrent: this.options.concurrent,
+      proxyUrl: this.url,
+      proxyPort: this.port,
+      createdAt: new Date(this.createdAt).toISOString(),
+      expiresAt: new Date(this.expiresAt).toISOString(),
+      state: this.state,
+      ...(this.endReason === undefined ? {} : { endReason: this.endReason }),
+      ...(this.endedAt === undefined ? {} : { endedAt: new Date(this.endedAt).toISOString() }),
+      ...(this.latchedIp === undefined ? {} : { latchedIp: this.latchedIp }),
+      openSockets: this.clientSockets.size,
+      acceptedSockets: this.acceptedSockets,
+      refusedSockets: this.refusedSockets,
+    };
+  }
+
+  private admits(address: string): boolean {
+    switch (this.mode) {
+      case 'public':
+        return true;
+      case 'ip':
+        return true;
+      case 'latching':
+        // The first address to connect owns the proxy for the rest of its life.
+        this.latchedIp ??= address;
+        return true;
+    }
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.close('expired_idle'), this.options.idleSeconds * 10);
+  }
+
+  private track(socket: Socket): void {
+    if (this.state !== 'active') {
+      socket.destroy();
+      return;
+    }
+    this.acceptedSockets += 1;
+    this.clientSockets.add(socket);
+    clearTimeout(this.idleTimer);
+    socket.once('close', () => {
+      this.clientSockets.delete(socket);
+      if (this.clientSockets.size === 0 && this.state === 'active') this.armIdle();
+    });
+  }
+
+  private acceptTcp(socket: Socket): void {
+    if (this.state !== 'active' || !this.admits(peerAddress(socket))) {
+      this.refusedSockets += 1;
+      socket.destroy();
+      return;
+    }
+    this.track(socket);
+    const upstream = connect(this.target);
+    this.upstreamSockets.add(upstream);
+    upstream.once('close', () => this.upstreamSockets.delete(upstream));
+    // Either side failing or closing ends the pair, as a proxy server would.
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+    upstream.once('close', () => socket.destroy());
+    socket.once('close', () => upstream.destroy());
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+  }
+
+  private forwardHttp(request: IncomingMessage, response: ServerResponse): void {
+    const forwarded = request.headers['x-forwarded-for'];
+    const peer = peerAddress(request.socket);
+    const upstreamRequest = httpRequest(
+      {
+        ...this.target,
+        agent: this.agent,
+        method: request.method,
+        path: request.url,
+        headers: {
+          ...request.headers,
+          host: this.options.service.target,
+          'x-forwarded-for': forwarded === undefined ? peer : `${String(forwarded)}, ${peer}`,
+        },
+      },
+      (upstreamResponse) => {
+        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
+        upstreamResponse.pipe(response);
+      },
+    );
+    upstreamRequest.on('socket', (socket) => {
+      // The agent reuses sockets: listen for each one's close only once.
+      if (this.upstreamSockets.has(socket)) return;
+      this.upstreamSockets.add(socket);
+      socket.once('close', () => this.upstreamSockets.delete(socket));
+    });
+    upstreamRequest.on('error', () => {
+      if (response.headersSent) {
+        response.destroy();
+        return;
+      }
+      response.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway: the service did not answer\n');
+    });
+    request.pipe(upstreamRequest);
+  }
+}

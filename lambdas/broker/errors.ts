@@ -1,0 +1,124 @@
+/**
+ * The domain's named errors. Each carries a stable `code`; the handler layer maps codes to HTTP statuses in
+ * one place, so nothing here knows about HTTP. A 4xx-type error's message is written for the caller; the
+ * upstream errors keep a generic message and hold remote.it's internals only in `cause`.
+ */
+
+export type BrokerErrorCode =
+  | 'invalid_request'
+  | 'policy_denied'
+  | 'connection_not_found'
+  | 'connection_not_active'
+  | 'service_not_found'
+  | 'quota_exceeded'
+  | 'upstream_refused'
+  | 'upstream_timeout'
+  | 'upstream_unavailable';
+
+export abstract class BrokerError extends Error {
+  abstract readonly code: BrokerErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldError {
+  /** The request field at fault, as the caller spelled it (`clientIp`, `ttlSeconds`). */
+  field: string;
+  message: string;
+}
+
+/** The request is malformed; every bad field is named. */
+export class InvalidRequestError extends BrokerError {
+  readonly code = 'invalid_request';
+  readonly errors: FieldError[];
+  constructor(errors: FieldError[]) {
+    super(errors.map((error) => `${error.field}: ${error.message}`).join('; ') || 'the request is invalid');
+    this.errors = errors;
+  }
+}
+
+/** Why a policy said no; also the `reason` dimension of the policyDenied metric. */
+export type PolicyDenialReason = 'no_matching_rule' | 'mode_not_allowed' | 'ttl_above_max' | 'public_not_allowed';
+
+/** The policy does not let this caller do this. The message says what was denied (never which rules exist). */
+export class PolicyDeniedError extends BrokerError {
+  readonly code = 'policy_denied';
+  constructor(
+    readonly reason: PolicyDenialReason,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+/** Unknown id, or one the caller may not see: the two are indistinguishable on purpose. */
+export class ConnectionNotFoundError extends BrokerError {
+  readonly code = 'connection_not_found';
+  constructor(readonly id: string) {
+    super(`connection ${id} not found`);
+  }
+}
+
+/** The connection exists but is not active, so it cannot be renewed. */
+export class ConnectionNotActiveError extends BrokerError {
+  readonly code = 'connection_not_active';
+  constructor(
+    readonly id: string,
+    readonly status: string,
+  ) {
+    super(`connection ${id} is ${status}; only an active connection can be renewed`);
+  }
+}
+
+/** remote.it does not know the service (`[0806]`, `[0861]`, `bad device address`). */
+export class ServiceNotFoundError extends BrokerError {
+  readonly code = 'service_not_found';
+  constructor(
+    readonly serviceId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`remote.it does not know service ${serviceId}`, options);
+  }
+}
+
+/** The caller already holds as many live connections as the policy allows. */
+export class QuotaExceededError extends BrokerError {
+  readonly code = 'quota_exceeded';
+  constructor(readonly maxActive: number) {
+    super(`you already hold ${maxActive} live connection(s), the most your policy allows; stop one first`);
+  }
+}
+
+/** remote.it said no; its reason is safe to show and goes into `detail`. */
+export class UpstreamRefusedError extends BrokerError {
+  readonly code = 'upstream_refused';
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`remote.it refused the connection: ${reason}`, options);
+  }
+}
+
+export class UpstreamTimeoutError extends BrokerError {
+  readonly code = 'upstream_timeout';
+  constructor(options?: { cause?: unknown }) {
+    super('remote.it did not answer in time', options);
+  }
+}
+
+/**
+ * remote.it could not be used (throttled, 5xx, unreachable, malformed answer, the broker's credentials
+ * rejected) or its answer could not be recorded. The message stays generic: details live in `cause` for logs.
+ */
+export class UpstreamUnavailableError extends BrokerError {
+  readonly code = 'upstream_unavailable';
+  /** When remote.it said how long to wait (HTTP 429 Retry-After). */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super('remote.it is unavailable; try again later', options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+}

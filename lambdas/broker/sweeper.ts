@@ -1,0 +1,288 @@
+/**
+ * One sweep: read what the "due" index says needs the sweeper, and settle each item within the time
+ * budget. Reads only due work (queryDue per shard, paged), so cost grows with due items, never with the
+ * table. Every item is claimed with a version check first, so concurrent sweepers and a racing DELETE stop
+ * each connection exactly once; a lost claim is counted as skipped, not as an error.
+ */
+import { StaleRecordError, type ConnectionRecord, type ConnectionStore, type StopReason } from './model';
+import { claimForStop, stopClaimed, type StopContext, type StopOutcome } from './stopping';
+
+export const ABANDONED_PENDING_REASON = 'abandoned: the API invocation ended before remote.it answered';
+
+export interface SweepEvents {
+  /** An item failed for a reason other than a lost race (e.g. the store is throttling); its claim lapses. */
+  itemFailed?(record: ConnectionRecord, error: unknown): void;
+  /** A shard's query failed; the other shards are still swept. */
+  queryFailed?(shard: number, error: unknown): void;
+}
+
+export interface SweepDeps {
+  store: ConnectionStore;
+  stop: StopContext;
+  /** Items worked on at once (SWEEPER_CONCURRENCY). */
+  concurrency?: number;
+  /** queryDue page size. */
+  pageSize?: number;
+  /** A pending record younger than this may still be mid-connect: never touched. */
+  pendingGraceSeconds: number;
+  /**
+   * Time one item may take (claim, remote.it stop, record), at least; the longest item seen in this sweep
+   * raises it. No new claim starts unless this much budget is left beyond the safety margin.
+   */
+  itemEstimateMs?: number;
+  events?: SweepEvents;
+}
+
+export interface SweepBudget {
+  remainingMs(): number;
+  safetyMarginMs: number;
+}
+
+export interface SweepSummary {
+  /** Items the store read (sum of scannedCount): the cost of the sweep. */
+  scanned: number;
+  /** Due items seen. */
+  due: number;
+  /** Stopped at remote.it. */
+  swept: number;
+  /** Found gone or past remote.it's expiry. */
+  expired: number;
+  /** Stop failed; retry scheduled with backoff. */
+  retried: number;
+  /** Retry budget spent. */
+  stopFailed: number;
+  /** Stale pending records settled (failed without a remote id, or claimed and stopped with one). */
+  settledPending: number;
+  /** Lost claims, index lag (terminal or no longer due), pending still within its grace. */
+  skipped: number;
+  /** Items that failed for another reason (store errors); they are due again once their claim lapses. */
+  errors: number;
+  /** Due items read but left for the next tick when the budget ended (a lower bound: unread pages not counted). */
+  backlog: number;
+  /** now - the oldest dueAt seen; 0 when nothing was due. */
+  lagSeconds: number;
+  budgetExhausted: boolean;
+}
+
+const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_PAGE_SIZE = 100;
+const DEFAULT_ITEM_ESTIMATE_MS = 2_000;
+
+interface ShardCursor {
+  shard: number;
+  cursor?: string;
+  done: boolean;
+}
+
+/**
+ * Pulls due items shard by shard in rounds: one page from every shard per round, items interleaved by
+ * position, so a hot shard cannot starve the others; within a shard, oldest due first (the index order).
+ * Pages are read only when the workers need more, so an exhausted budget leaves later pages unread.
+ */
+class DueFeed {
+  private buffer: ConnectionRecord[] = [];
+  private position = 0;
+  private readonly shards: ShardCursor[];
+  private fetching: Promise<void> | undefined;
+  scanned = 0;
+  seen = 0;
+  oldestDueAt: number | undefined;
+
+  constructor(
+    private readonly store: ConnectionStore,
+    private readonly nowSeconds: number,
+    private readonly pageSize: number,
+    private readonly onQueryFailed: (shard: number, error: unknown) => void,
+  ) {
+    this.shards = Array.from({ length: store.dueShardCount }, (_, shard) => ({ shard, done: false }));
+  }
+
+  get buffered(): number {
+    return this.buffer.length - this.position;
+  }
+
+  async next(): Promise<ConnectionRecord | undefined> {
+    while (this.buffered === 0) {
+      if (this.shards.every((shard) => shard.done)) return undefined;
+      // Workers that find the buffer empty together wait on the same round instead of each reading one.
+      this.fetching ??= this.readRound().finally(() => {
+        this.fetching = undefined;
+      });
+      await this.fetching;
+    }
+    const record = this.buffer[this.position];
+    this.position += 1;
+    return record;
+  }
+
+  private async readRound(): Promise<void> {
+    const live = this.shards.filter((shard) => !shard.done);
+    const pages = await Promise.all(
+      live.map(async (state) => {
+        try {
+          const page = await this.store.queryDue(state.shard, this.nowSeconds, {
+            limit: this.pageSize,
+            ...(state.cursor === undefined ? {} : { cursor: state.cursor }),
+          });
+          this.scanned += page.scannedCount;
+          state.cursor = page.cursor;
+          state.done = page.cursor === undefined;
+          return page.items;
+        } catch (error) {
+          state.done = true;
+          this.onQueryFailed(state.shard, error);
+          return [];
+        }
+      }),
+    );
+    const round: ConnectionRecord[] = [];
+    const longest = Math.max(0, ...pages.map((items) => items.length));
+    for (let index = 0; index < longest; index += 1) {
+      for (const items of pages) {
+        const record = items[index];
+        if (record) round.push(record);
+      }
+    }
+    for (const record of round) {
+      if (record.dueAt !== undefined && (this.oldestDueAt === undefined || record.dueAt < this.oldestDueAt)) {
+        this.oldestDueAt = record.dueAt;
+      }
+    }
+    this.seen += round.length;
+    this.buffer = round;
+    this.position = 0;
+  }
+}
+
+type ItemResult = StopOutcome | 'skipped' | 'settled_failed';
+
+export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<SweepSummary> {
+  const { store, stop: ctx, pendingGraceSeconds } = deps;
+  const concurrency = Math.max(1, Math.floor(deps.concurrency ?? DEFAULT_CONCURRENCY));
+  const nowSeconds = Math.floor(ctx.now() / 1000);
+  const summary: SweepSummary = {
+    scanned: 0,
+    due: 0,
+    swept: 0,
+    expired: 0,
+    retried: 0,
+    stopFailed: 0,
+    settledPending: 0,
+    skipped: 0,
+    errors: 0,
+    backlog: 0,
+    lagSeconds: 0,
+    budgetExhausted: false,
+  };
+  const feed = new DueFeed(store, nowSeconds, deps.pageSize ?? DEFAULT_PAGE_SIZE, (shard, error) => {
+    summary.errors += 1;
+    deps.events?.queryFailed?.(shard, error);
+  });
+  let itemEstimateMs = deps.itemEstimateMs ?? DEFAULT_ITEM_ESTIMATE_MS;
+  const budgetLeft = (): boolean => budget.remainingMs() - budget.safetyMarginMs >= itemEstimateMs;
+
+  const settle = async (record: ConnectionRecord): Promise<ItemResult> => {
+    // The index lags the table: what it shows may already be settled or rescheduled.
+    if (record.dueAt === undefined || record.dueAt > nowSeconds) return 'skipped';
+    switch (record.status) {
+      case 'active':
+        return claimAndStop(record, 'lease_ended');
+      case 'stopping':
+        return claimAndStop(record, record.stopReason ?? 'lease_ended');
+      case 'pending':
+        return settlePending(record);
+      default:
+        return 'skipped';
+    }
+  };
+
+  const claimAndStop = async (record: ConnectionRecord, reason: StopReason): Promise<ItemResult> => {
+    const claimed = await claimForStop(ctx, record, reason);
+    if (!claimed) return 'skipped';
+    const result = await stopClaimed(ctx, claimed);
+    return result ? result.outcome : 'skipped';
+  };
+
+  const settlePending = async (record: ConnectionRecord): Promise<ItemResult> => {
+    const createdSeconds = Math.floor(Date.parse(record.createdAt) / 1000);
+    if (!(createdSeconds + pendingGraceSeconds <= nowSeconds)) return 'skipped';
+    if (record.remoteConnectionId !== undefined) return claimAndStop(record, 'abandoned');
+    // Without remote.it's connection id there is nothing to stop; remote.it expires the proxy on its own.
+    const nowMs = ctx.now();
+    try {
+      await store.update(
+        record.id,
+        { status: ['pending'], version: record.version },
+        {
+          status: 'failed',
+          stopReason: 'abandoned',
+          failureReason: ABANDONED_PENDING_REASON,
+          dueAt: null,
+          updatedAt: new Date(nowMs).toISOString(),
+        },
+      );
+      return 'settled_failed';
+    } catch (error) {
+      if (error instanceof StaleRecordError) return 'skipped';
+      throw error;
+    }
+  };
+
+  const count = (record: ConnectionRecord, result: ItemResult): void => {
+    if (record.status === 'pending' && result !== 'skipped') summary.settledPending += 1;
+    switch (result) {
+      case 'stopped':
+        summary.swept += 1;
+        break;
+      case 'expired':
+        summary.expired += 1;
+        break;
+      case 'retry':
+        summary.retried += 1;
+        break;
+      case 'stop_failed':
+        summary.stopFailed += 1;
+        break;
+      case 'skipped':
+        summary.skipped += 1;
+        break;
+      case 'settled_failed':
+        break;
+    }
+  };
+
+  // Hand-written pool: p-limit is not a runtime dependency here, and each worker must check the budget
+  // before pulling its next item, which a generic limiter does not do.
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (!budgetLeft()) {
+        summary.budgetExhausted = true;
+        return;
+      }
+      const record = await feed.next();
+      if (!record) return;
+      // Reading a page takes time too: check again before the claim.
+      if (!budgetLeft()) {
+        summary.backlog += 1;
+        summary.budgetExhausted = true;
+        return;
+      }
+      const started = Date.now();
+      try {
+        count(record, await settle(record));
+      } catch (error) {
+        summary.errors += 1;
+        deps.events?.itemFailed?.(record, error);
+      }
+      itemEstimateMs = Math.max(itemEstimateMs, Date.now() - started);
+    }
+  };
+
+  await Promise.all(Array.from({ length: concurrency }, worker));
+
+  summary.scanned = feed.scanned;
+  summary.due = feed.seen;
+  summary.backlog += feed.buffered;
+  summary.lagSeconds = feed.oldestDueAt === undefined ? 0 : Math.max(0, nowSeconds - feed.oldestDueAt);
+  return summary;
+}

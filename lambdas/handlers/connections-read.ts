@@ -1,0 +1,26 @@
+/** GET /connections and GET /connections/{id}: read-only, no secret, no write access. */
+import { toCaller } from '../broker/principal';
+import { apiHandler, type RouteHandler } from './http/api';
+import { connectionIdOf, identityOf, parseQuery } from './http/request';
+import { listConnectionsQuerySchema } from './http/schemas';
+import { jsonResponse, toView } from './http/view';
+import { connections, logger, metrics } from './runtime';
+
+const getConnection: RouteHandler = async (event) => {
+  const caller = toCaller(identityOf(event));
+  return jsonResponse(200, toView(await connections.get(caller, connectionIdOf(event))));
+};
+
+const listConnections: RouteHandler = async (event) => {
+  const caller = toCaller(identityOf(event));
+  const page = await connections.list(caller, parseQuery(event, listConnectionsQuerySchema));
+  return jsonResponse(200, { items: page.items.map(toView), ...(page.cursor && { nextCursor: page.cursor }) });
+};
+
+export const handler = apiHandler(
+  {
+    'GET /connections': listConnections,
+    'GET /connections/{id}': getConnection,
+  },
+  { logger, metrics },
+);

@@ -1,0 +1,44 @@
+/**
+ * The sweeper, invoked by an EventBridge schedule every minute: stops every connection whose lease ended,
+ * retries failed stops, settles pending records left by dead invocations, within this invocation's budget.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { MetricUnit as MetricUnitValue } from '@aws-lambda-powertools/metrics/types';
+import type { Context } from 'aws-lambda';
+import { sweep, type SweepSummary } from '../broker/sweeper';
+import { config, logger, metrics, stopContext, store } from './runtime';
+
+const SUMMARY_METRICS: ReadonlyArray<[string, keyof SweepSummary, MetricUnitValue]> = [
+  ['Swept', 'swept', MetricUnit.Count],
+  ['Expired', 'expired', MetricUnit.Count],
+  ['Retried', 'retried', MetricUnit.Count],
+  ['StopFailed', 'stopFailed', MetricUnit.Count],
+  ['SettledPending', 'settledPending', MetricUnit.Count],
+  ['DueBacklog', 'backlog', MetricUnit.Count],
+  ['LagSeconds', 'lagSeconds', MetricUnit.Seconds],
+  ['SweepScanned', 'scanned', MetricUnit.Count],
+];
+
+export async function handler(_event: unknown, context: Context): Promise<SweepSummary> {
+  logger.addContext(context);
+  try {
+    const summary = await sweep(
+      {
+        store,
+        stop: stopContext,
+        concurrency: config.SWEEPER_CONCURRENCY,
+        pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
+        events: {
+          itemFailed: (record, error) => logger.error('sweep item failed; its claim will lapse', { connectionId: record.id, error }),
+          queryFailed: (shard, error) => logger.error('due shard query failed', { shard, error }),
+        },
+      },
+      { remainingMs: () => context.getRemainingTimeInMillis(), safetyMarginMs: config.SWEEPER_SAFETY_MARGIN_MS },
+    );
+    for (const [name, field, unit] of SUMMARY_METRICS) metrics.addMetric(name, unit, Number(summary[field]));
+    logger.info('sweep finished', { summary });
+    return summary;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * One typed `RemoteConnection` out of remote.it's loosely typed connect answer (shared remoteit-api.md,
+ * "Connect response"): strings where numbers are expected, a JSON-escaped proxy URL, fields either at the
+ * top level or inside `connection`, and several spellings of the proxy address.
+ */
+import { z } from 'zod';
+import { RemoteitMalformedError, type ProxyAddress, type RemoteConnection } from './types';
+
+/** remote.it documents proxies living about 8 hours; used only when the answer carries no expiry at all. */
+export const DEFAULT_EXPIRATION_SECONDS = 28_800;
+
+const text = z.string().trim().min(1).optional().catch(undefined);
+const numberish = z.union([z.number(), z.string()]).optional().catch(undefined);
+const flag = z.union([z.boolean(), z.string(), z.number()]).optional().catch(undefined);
+
+const connectionFields = {
+  connectionid: text,
+  proxy: text,
+  proxyURL: text,
+  proxyserver: text,
+  proxyport: numberish,
+  proxyServerPort: numberish,
+  reverseProxy: flag,
+  expirationsec: numberish,
+  proxyExpirationSec: numberish,
+  connectionOverridden: flag,
+  previousConnection: z.unknown().optional(),
+};
+
+const connectResponseSchema = z.looseObject({
+  ...connectionFields,
+  connection: z.looseObject(connectionFields).optional(),
+});
+
+type ConnectionFields = z.infer<z.ZodObject<typeof connectionFields>>;
+
+/**
+ * @param body the parsed JSON of a successful (`status: "true"`) connect answer
+ * @param requestedAtMs when the connect was sent: the expiry counts from then, so it is never late
+ */
+export function normaliseConnectResponse(body: unknown, requestedAtMs: number): RemoteConnection {
+  const parsed = connectResponseSchema.safeParse(body);
+  if (!parsed.success) throw new RemoteitMalformedError('remote.it connect answer is not an object');
+  const { connection, ...top } = parsed.data;
+  // `connection` holds the details; top-level copies (older answers) fill what it lacks.
+  const fields: ConnectionFields = { ...top, ...withoutUndefined(connection ?? {}) };
+
+  const remoteConnectionId = top.connectionid ?? connection?.connectionid;
+  if (!remoteConnectionId) throw new RemoteitMalformedError('remote.it connect answer has no connectionid');
+
+  const previousConnectionId = previousId(fields.previousConnection);
+  return {
+    remoteConnectionId,
+    proxy: proxyAddress(fields),
+    expiresAt: Math.floor(requestedAtMs / 1000) + expirationSeconds(fields),
+    overridden: isTrue(fields.connectionOverridden),
+    ...(previousConnectionId ? { previousConnectionId } : {}),
+  };
+}
+
+function proxyAddress(fields: ConnectionFields): ProxyAddress {
+  if (fields.proxy) return fromProxyText(fields.proxy, isTrue(fields.reverseProxy));
+  if (fields.proxyURL) return fromProxyText(fields.proxyURL, isTrue(fields.reverseProxy));
+  const port = fields.proxyport ?? fields.proxyServerPort;
+  if (fields.proxyserver && port !== undefined) return portProxy(fields.proxyserver, port);
+  throw new RemoteitMalformedError('remote.it connect answer has no proxy address');
+}
+
+/**
+ * `https://x.p18.rt3.io` is a reverse proxy; `http://proxy18.rt3.io:38575` and `proxy18.rt3.io:38575` are
+ * TCP port proxies whatever the scheme says.
+ */
+function fromProxyText(raw: string, reverseFlag: boolean): ProxyAddress {
+  // JSON.parse already turned `http:\/\/` into `http://`; a double-encoded answer can still carry the backslashes.
+  const unescaped = raw.replace(/\\\//g, '/');
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(unescaped);
+  let url: URL;
+  try {
+    url = new URL(hasScheme ? unescaped : `tcp://${unescaped}`);
+  } catch {
+    throw new RemoteitMalformedError('remote.it proxy address is not a URL or host:port');
+  }
+  const web = url.protocol === 'https:' || url.protocol === 'http:';
+  // WHATWG URL drops a default port (443 for https), so a web URL with no port left is a reverse proxy.
+  if (web && (url.port === '' || reverseFlag)) {
+    const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+    return { kind: 'reverse', url: url.origin, host: url.hostname, port };
+  }
+  return portProxy(url.hostname, url.port);
+}
+
+function portProxy(host: string, rawPort: string | number): ProxyAddress {
+  const port = Number(rawPort);
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new RemoteitMalformedError('remote.it proxy address has no valid host and port');
+  }
+  const hostname = host.toLowerCase();
+  return { kind: 'port', url: `tcp://${hostname}:${port}`, host: hostname, port };
+}
+
+function expirationSeconds(fields: ConnectionFields): number {
+  for (const candidate of [fields.expirationsec, fields.proxyExpirationSec]) {
+    const seconds = Number(candidate);
+    if (candidate !== undefined && candidate !== '' && Number.isFinite(seconds) && seconds > 0) {
+      return Math.floor(seconds);
+    }
+  }
+  return DEFAULT_EXPIRATION_SECONDS;
+}
+
+function isTrue(value: boolean | string | number | undefined): boolean {
+  return value === true || value === 1 || (typeof value === 'string' && value.trim().toLowerCase() === 'true');
+}
+
+/** `previousConnection` is seen as an id; tolerate an object carrying one too. */
+function previousId(value: unknown): string | undefined {
+  if (typeof value === 'string' && value.trim()) return value.trim();
+  if (typeof value === 'object' && value !== null) {
+    const id = (value as Record<string, unknown>).connectionid ?? (value as Record<string, unknown>).id;
+    if (typeof id === 'string' && id.trim()) return id.trim();
+  }
+  return undefined;
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,250 @@
+/**
+ * `ConnectionStore` on DynamoDB: one table keyed by `id`, a sparse sharded "due" index for the sweeper, and
+ * "by-owner" / "by-day" indexes for listing. Every read is a GetItem or a Query; nothing here scans.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  ConnectionExistsError,
+  StaleRecordError,
+  type ConnectionChanges,
+  type ConnectionRecord,
+  type ConnectionStatus,
+  type ConnectionStore,
+  type DuePage,
+  type ExpectedState,
+  type ListQuery,
+  type Page,
+} from '../broker/model';
+import {
+  buildUpdate,
+  decodeCursor,
+  dueShardKey,
+  encodeCursor,
+  indexKeyOf,
+  toItem,
+  toRecord,
+  type Cursor,
+  type Item,
+} from './codec';
+import { InvalidCursorError } from './errors';
+import { CONNECTIONS } from './tables';
+
+/** Statuses in which a connection holds a remote.it proxy, or may soon. */
+const LIVE_STATUSES: readonly ConnectionStatus[] = ['pending', 'active', 'stopping'];
+/** Queries one `list` call may make while filling a page (filters and the day walk can return short pages). */
+const MAX_LIST_QUERIES = 10;
+/** Items read per list query at least: a filtered page then takes few round trips, at a few extra reads. */
+const MIN_LIST_READ = 25;
+/** Pages `countLive` may read; an owner with more than this many pages of records is far past any quota. */
+const MAX_COUNT_PAGES = 20;
+const DAY_MS = 86_400_000;
+
+export interface DynamoConnectionStoreOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** Shards of the "due" index; changing it strands due records on old shards, so it is fixed per table. */
+  dueShardCount: number;
+  /** Current time; injectable for tests. */
+  clock?: () => Date;
+  /**
+   * Days the admin listing walks back from today. Records are logically gone once `expiresAt` passes
+   * (remote.it proxies live about 8 hours), so a few days covers every visible record.
+   */
+  adminListDays?: number;
+}
+
+export function createDynamoConnectionStore(options: DynamoConnectionStoreOptions): ConnectionStore {
+  const { client, tableName, dueShardCount } = options;
+  if (!Number.isInteger(dueShardCount) || dueShardCount < 1) throw new RangeError('dueShardCount must be a positive integer');
+  const clock = options.clock ?? (() => new Date());
+  const adminListDays = options.adminListDays ?? 4;
+  const epochSeconds = () => Math.floor(clock().getTime() / 1000);
+
+  async function create(record: ConnectionRecord): Promise<void> {
+    try {
+      await client.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: toItem(record, dueShardCount),
+          ConditionExpression: 'attribute_not_exists(#id)',
+          ExpressionAttributeNames: { '#id': 'id' },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new ConnectionExistsError(record.id);
+      throw error;
+    }
+  }
+
+  async function get(id: string): Promise<ConnectionRecord | undefined> {
+    const result = await client.send(new GetCommand({ TableName: tableName, Key: { id }, ConsistentRead: true }));
+    return result.Item ? toRecord(result.Item) : undefined;
+  }
+
+  async function update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord> {
+    const parts = buildUpdate(id, expected, changes, { shardCount: dueShardCount, updatedAt: clock().toISOString() });
+    try {
+      const result = await client.send(
+        new UpdateCommand({ TableName: tableName, Key: { id }, ...parts, ReturnValues: 'ALL_NEW' }),
+      );
+      if (!result.Attributes) throw new Error(`UpdateItem on ${id} returned no attributes`);
+      return toRecord(result.Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new StaleRecordError(id, { cause: error });
+      throw error;
+    }
+  }
+
+  async function list(query: ListQuery): Promise<Page<ConnectionRecord>> {
+    if (!Number.isInteger(query.limit) || query.limit < 1) throw new RangeError('limit must be a positive integer');
+    const now = epochSeconds();
+    const filter = listFilter(query, now);
+    const today = clock().toISOString().slice(0, 10);
+    const oldestDay = dayBefore(today, adminListDays - 1);
+    let position = query.owner === undefined ? adminStart(query.cursor, today) : ownerStart(query.cursor, query.owner);
+    if (query.owner === undefined && (position.day ?? today) < oldestDay) return { items: [] };
+
+    const items: ConnectionRecord[] = [];
+    for (let queries = 0; queries < MAX_LIST_QUERIES; queries += 1) {
+      const remaining = query.limit - items.length;
+      const partition =
+        query.owner === undefined
+          ? { name: CONNECTIONS.createdDayAttribute, value: position.day ?? today }
+          : { name: 'owner', value: query.owner };
+      const result = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: position.index,
+          KeyConditionExpression: '#partition = :partition',
+          ...filter,
+          ExpressionAttributeNames: { ...filter.ExpressionAttributeNames, '#partition': partition.name },
+          ExpressionAttributeValues: { ...filter.ExpressionAttributeValues, ':partition': partition.value },
+          ScanIndexForward: false,
+          Limit: Math.max(remaining, MIN_LIST_READ),
+          ExclusiveStartKey: position.key,
+        }),
+      );
+      const page = result.Items ?? [];
+      const taken = page.slice(0, remaining);
+      items.push(...taken.map(toRecord));
+      const last = taken.at(-1);
+      if (taken.length < page.length && last) {
+        // The page held more than was wanted: resume right after the last item returned.
+        return { items, cursor: encodeCursor({ ...position, key: indexKeyOf(last, position.index) }) };
+      }
+      if (result.LastEvaluatedKey) {
+        position = { ...position, key: result.LastEvaluatedKey as Cursor['key'] };
+      } else if (query.owner === undefined && (position.day ?? today) > oldestDay) {
+        position = { index: position.index, day: dayBefore(position.day ?? today, 1) };
+      } else {
+        return { items };
+      }
+      if (items.length >= query.limit) break;
+    }
+    return { items, cursor: encodeCursor(position) };
+  }
+
+  function ownerStart(cursorText: string | undefined, owner: string): Cursor {
+    if (cursorText === undefined) return { index: CONNECTIONS.ownerIndex };
+    const cursor = decodeCursor(cursorText, CONNECTIONS.ownerIndex);
+    if (cursor.day !== undefined || cursor.key?.owner !== owner) throw new InvalidCursorError('issued for another listing');
+    return cursor;
+  }
+
+  function adminStart(cursorText: string | undefined, today: string): Cursor {
+    if (cursorText === undefined) return { index: CONNECTIONS.dayIndex, day: today };
+    const cursor = decodeCursor(cursorText, CONNECTIONS.dayIndex);
+    const day = cursor.day;
+    // A day after tomorrow cannot have been issued by any clock near this one.
+    if (day === undefined || day > dayBefore(today, -1)) throw new InvalidCursorError('issued for another listing');
+    if (cursor.key && cursor.key[CONNECTIONS.createdDayAttribute] !== day) throw new InvalidCursorError('malformed position');
+    return cursor;
+  }
+
+  async function countLive(owner: string): Promise<number> {
+    const statuses = Object.fromEntries(LIVE_STATUSES.map((status, index) => [`:status${index}`, status]));
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    for (let pages = 0; pages < MAX_COUNT_PAGES; pages += 1) {
+      const result = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: CONNECTIONS.ownerIndex,
+          KeyConditionExpression: '#owner = :owner',
+          FilterExpression: `#status IN (${Object.keys(statuses).join(', ')}) AND #expiresAt > :now`,
+          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', '#expiresAt': 'expiresAt' },
+          ExpressionAttributeValues: { ':owner': owner, ':now': epochSeconds(), ...statuses },
+          Select: 'COUNT',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      count += result.Count ?? 0;
+      startKey = result.LastEvaluatedKey;
+      if (!startKey) break;
+    }
+    return count;
+  }
+
+  async function queryDue(shard: number, now: number, options: { limit: number; cursor?: string }): Promise<DuePage> {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= dueShardCount) {
+      throw new RangeError(`shard must be an integer in 0..${dueShardCount - 1}`);
+    }
+    if (!Number.isInteger(options.limit) || options.limit < 1) throw new RangeError('limit must be a positive integer');
+    const shardKey = dueShardKey(shard);
+    let startKey: Cursor['key'];
+    if (options.cursor !== undefined) {
+      startKey = decodeCursor(options.cursor, CONNECTIONS.dueIndex).key;
+      if (startKey?.[CONNECTIONS.dueShardAttribute] !== shardKey) throw new InvalidCursorError('issued for another shard');
+    }
+    const input: QueryCommandInput = {
+      TableName: tableName,
+      IndexName: CONNECTIONS.dueIndex,
+      KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
+      ExpressionAttributeNames: { '#shard': CONNECTIONS.dueShardAttribute, '#dueAt': 'dueAt' },
+      ExpressionAttributeValues: { ':shard': shardKey, ':now': now },
+      ScanIndexForward: true,
+      Limit: options.limit,
+      ExclusiveStartKey: startKey,
+    };
+    const result = await client.send(new QueryCommand(input));
+    const key = result.LastEvaluatedKey as Cursor['key'];
+    return {
+      items: (result.Items ?? []).map(toRecord),
+      scannedCount: result.ScannedCount ?? 0,
+      ...(key && { cursor: encodeCursor({ index: CONNECTIONS.dueIndex, key }) }),
+    };
+  }
+
+  return { dueShardCount, create, get, update, list, countLive, queryDue };
+}
+
+/** Logically deleted records (TTL passed, deletion pending) and the caller's filters, applied server-side. */
+function listFilter(query: ListQuery, now: number) {
+  const conditions = ['#expiresAt >= :now'];
+  const names: Record<string, string> = { '#expiresAt': 'expiresAt' };
+  const values: Item = { ':now': now };
+  if (query.status !== undefined) {
+    conditions.push('#status = :status');
+    names['#status'] = 'status';
+    values[':status'] = query.status;
+  }
+  if (query.serviceId !== undefined) {
+    conditions.push('#serviceId = :serviceId');
+    names['#serviceId'] = 'serviceId';
+    values[':serviceId'] = query.serviceId;
+  }
+  return { FilterExpression: conditions.join(' AND '), ExpressionAttributeNames: names, ExpressionAttributeValues: values };
+}
+
+/** The UTC day `days` before `day` (negative: after). */
+function dayBefore(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - days * DAY_MS).toISOString().slice(0, 10);
+}

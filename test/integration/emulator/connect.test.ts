@@ -1,0 +1,166 @@
+import { startEchoServer, startEmulator } from '../../../dev/emulator';
+import type { DemoService, Emulator } from '../../../dev/emulator';
+import { HTTP_SERVICE, openProxy, probe, signedCall, TCP_SERVICE, testAccount } from './helpers';
+
+describe('remote.it emulator connections', () => {
+  let echo: DemoService;
+  let emulator: Emulator;
+
+  beforeAll(async () => {
+    echo = await startEchoServer();
+    emulator = await startEmulator({
+      accounts: [testAccount],
+      services: [
+        { serviceId: TCP_SERVICE, name: 'echo', kind: 'tcp', target: echo.target },
+        { serviceId: HTTP_SERVICE, name: 'web', kind: 'http', target: '127.0.0.1:9' },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await emulator.stop();
+    await echo.close();
+  });
+
+  describe('POST /device/connect', () => {
+    it('answers remote.it shapes: string expirationsec and a \\/-escaped proxy in the raw body', async () => {
+      // Act
+      const response = await signedCall(emulator.url, '/device/connect', {
+        deviceaddress: TCP_SERVICE.toLowerCase(),
+        wait: 'true',
+        hostip: '255.255.255.255',
+        concurrent: true,
+      });
+
+      // Assert
+      const connection = response.json.connection as Record<string, unknown>;
+      const port = connection.proxyServerPort as number;
+      expect(response.status).toBe(200);
+      expect(response.text).toContain(`"proxy":"http:\\/\\/127.0.0.1:${port}"`);
+      expect(response.json).toEqual({ status: 'true', connectionid: connection.connectionid, connection: expect.any(Object) });
+      expect(connection).toEqual(
+        expect.objectContaining({
+          deviceaddress: TCP_SERVICE,
+          connectionid: expect.stringMatching(/^[0-9A-F-]{36}$/),
+          proxy: `http://127.0.0.1:${port}`,
+          proxyserver: '127.0.0.1',
+          proxyport: String(port),
+          proxyServerPort: expect.any(Number),
+          proxyURL: `127.0.0.1:${port}`,
+          reverseProxy: false,
+          expirationsec: '28800',
+          proxyExpirationSec: 28800,
+          status: 'running',
+          requested: expect.stringMatching(/^\d{2}\/\d{2}\/\d{4}T\d{1,2}:\d{2} [AP]M$/),
+          filteredIP: '255.255.255.255',
+          lifeLeft: 28800,
+          idleLeft: 900,
+        }),
+      );
+      expect(connection).not.toHaveProperty('connectionOverridden');
+    });
+
+    it('answers a reverse proxy for an http service whatever hostip says', async () => {
+      const { connection } = await openProxy(emulator.url, HTTP_SERVICE, '203.0.113.9', { concurrent: true });
+
+      expect(connection.reverseProxy).toBe(true);
+      expect(emulator.connections().find((proxy) => proxy.connectionId === connection.connectionid)?.mode).toBe('public');
+    });
+
+    it('answers 200 with status "false" and reason [0861] when the service is unknown', async () => {
+      const response = await signedCall(emulator.url, '/device/connect', { deviceaddress: '80:00:00:00:0F:0F:0F:0F', wait: true, hostip: '0.0.0.0' });
+
+      expect(response.status).toBe(200);
+      expect(response.json).toEqual({ status: 'false', reason: expect.stringMatching(/^\[0861\]/) });
+    });
+
+    it('answers 200 with reason bad device address when the address is malformed', async () => {
+      const response = await signedCall(emulator.url, '/device/connect', { deviceaddress: '80:00:00', wait: 'true', hostip: '0.0.0.0' });
+
+      expect(response.status).toBe(200);
+      expect(response.json).toEqual({ status: 'false', reason: 'bad device address' });
+    });
+
+    it('overrides and closes the earlier proxy when connecting again without concurrent', async () => {
+      // Arrange
+      const first = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
+
+      // Act
+      const second = await signedCall(emulator.url, '/device/connect', { deviceaddress: TCP_SERVICE, wait: 'true', hostip: '0.0.0.0' });
+
+      // Assert
+      const connection = second.json.connection as Record<string, unknown>;
+      expect(connection.connectionOverridden).toBe('true');
+      expect(connection.previousConnection).toBe(first.connectionid);
+      expect(await probe(first.connection.proxyServerPort, '127.0.0.1')).toBe('refused');
+      expect(await probe(connection.proxyServerPort as number, '127.0.0.1')).toBe('echoed');
+      expect(emulator.connections().find((proxy) => proxy.connectionId === first.connectionid)?.endReason).toBe('overridden');
+    });
+
+    it('keeps the earlier proxy open when connecting again with concurrent true', async () => {
+      const first = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+
+      const second = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: 'true' });
+
+      expect(second.connection).not.toHaveProperty('connectionOverridden');
+      expect(await probe(first.connection.proxyServerPort, '127.0.0.1')).toBe('echoed');
+    });
+
+    it('records each call with its device address, connection id and outcome', async () => {
+      emulator.resetCalls();
+
+      const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+      await signedCall(emulator.url, '/device/connect', { deviceaddress: 'nope', hostip: '0.0.0.0' });
+
+      expect(emulator.calls()).toEqual({
+        total: 2,
+        byPath: { '/device/connect': 2 },
+        byOutcome: { ok: 1, refused: 1 },
+        records: [
+          expect.objectContaining({ path: '/device/connect', deviceaddress: TCP_SERVICE, connectionid, httpStatus: 200, outcome: 'ok' }),
+          expect.objectContaining({ path: '/device/connect', deviceaddress: 'nope', httpStatus: 200, outcome: 'refused' }),
+        ],
+      });
+    });
+  });
+
+  describe('POST /device/connect/stop', () => {
+    it('stops the proxy and answers its connection id', async () => {
+      const { connectionid, connection } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+
+      const response = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
+
+      expect(response.status).toBe(200);
+      expect(response.json).toEqual({ status: 'true', connectionid });
+      expect(await probe(connection.proxyServerPort, '127.0.0.1')).toBe('refused');
+    });
+
+    it('answers 401 with status "false" when the proxy was already stopped', async () => {
+      const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+      await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
+
+      const again = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
+
+      expect(again.status).toBe(401);
+      expect(again.json).toEqual({ status: 'false', reason: 'connection is not active' });
+    });
+
+    it('answers 401 when the connection id is unknown', async () => {
+      const response = await signedCall(emulator.url, '/device/connect/stop', {
+        deviceaddress: TCP_SERVICE,
+        connectionid: '00000000-0000-0000-0000-000000000000',
+      });
+
+      expect(response.status).toBe(401);
+      expect(response.json).toEqual({ status: 'false', reason: 'connection not found' });
+    });
+
+    it('answers 401 and leaves the proxy open when the device address does not match', async () => {
+      const { connectionid, connection } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+
+      const response = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: HTTP_SERVICE, connectionid });
+
+      expect(response.status).toBe(401);
+      expect(await probe(connection.proxyServerPort, '127.0.0.1')).toBe('echoed');
+    });
+  });
+});

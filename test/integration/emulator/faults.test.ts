@@ -1,0 +1,190 @@
+import { startEchoServer, startEmulator } from '../../../dev/emulator';
+import type { DemoService, Emulator, EmulatorOptions } from '../../../dev/emulator';
+import { openProxy, rawCall, signedCall, sleep, TCP_SERVICE, testAccount } from './helpers';
+
+const connectPayload = { deviceaddress: TCP_SERVICE, wait: 'true', hostip: '0.0.0.0', concurrent: true };
+
+describe('remote.it emulator faults', () => {
+  let echo: DemoService;
+  const running: Emulator[] = [];
+
+  beforeAll(async () => {
+    echo = await startEchoServer();
+  });
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((emulator) => emulator.stop()));
+  });
+  afterAll(() => echo.close());
+
+  async function start(options: Partial<EmulatorOptions> = {}): Promise<Emulator> {
+    const emulator = await startEmulator({
+      accounts: [testAccount],
+      services: [{ serviceId: TCP_SERVICE, name: 'echo', kind: 'tcp', target: echo.target }],
+      ...options,
+    });
+    running.push(emulator);
+    return emulator;
+  }
+
+  const connect = (emulator: Emulator) => signedCall(emulator.url, '/device/connect', connectPayload);
+
+  describe('latencyMs', () => {
+    it('delays the answer by at least latencyMs when set at start', async () => {
+      const emulator = await start({ faults: { latencyMs: 300 } });
+      const startedAt = Date.now();
+
+      const response = await connect(emulator);
+
+      expect(response.json.status).toBe('true');
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(290);
+    });
+
+    it('leaves other paths undelayed when onlyPaths names one path', async () => {
+      const emulator = await start({ faults: { latencyMs: 2_000, onlyPaths: ['/device/connect/stop'] } });
+      const startedAt = Date.now();
+
+      await connect(emulator);
+
+      expect(Date.now() - startedAt).toBeLessThan(1_000);
+    });
+  });
+
+  describe('errorRate', () => {
+    it('answers HTTP 500 to every request when errorRate is 1', async () => {
+      const emulator = await start();
+      emulator.setFaults({ errorRate: 1 });
+
+      const response = await connect(emulator);
+
+      expect(response.status).toBe(500);
+      expect(emulator.connections()).toEqual([]);
+      expect(emulator.calls().byOutcome).toEqual({ fault_error: 1 });
+    });
+
+    it('fails exactly the draws below errorRate when the random is injected', async () => {
+      const draws = [0.2, 0.8, 0.49, 0.5];
+      const emulator = await start({ faults: { errorRate: 0.5 }, random: () => draws.shift() ?? 1 });
+
+      const statuses = [];
+      for (let call = 0; call < 4; call += 1) statuses.push((await connect(emulator)).status);
+
+      expect(statuses).toEqual([500, 200, 500, 200]);
+    });
+
+    it('repeats the same failure pattern when two emulators share a seed', async () => {
+      const first = await start({ faults: { errorRate: 0.5 }, seed: 42 });
+      const second = await start({ faults: { errorRate: 0.5 }, seed: 42 });
+
+      const patterns: number[][] = [[], []];
+      for (let call = 0; call < 12; call += 1) {
+        patterns[0]?.push((await connect(first)).status);
+        patterns[1]?.push((await connect(second)).status);
+      }
+
+      expect(patterns[0]).toEqual(patterns[1]);
+      expect(new Set(patterns[0])).toEqual(new Set([200, 500]));
+    });
+
+    it('opens the proxy and then answers 500 when afterEffect is set', async () => {
+      const emulator = await start({ faults: { errorRate: 1, afterEffect: true, onlyPaths: ['/device/connect'] } });
+
+      const response = await connect(emulator);
+
+      expect(response.status).toBe(500);
+      expect(emulator.connections()).toEqual([expect.objectContaining({ state: 'active', serviceId: TCP_SERVICE })]);
+      expect(emulator.calls().records).toEqual([
+        expect.objectContaining({ outcome: 'fault_error', tookEffect: true, connectionid: emulator.connections()[0]?.connectionId }),
+      ]);
+    });
+
+    it('fails only the listed path when onlyPaths is set', async () => {
+      const emulator = await start({ faults: { errorRate: 1, onlyPaths: ['/device/connect/stop'] } });
+      const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
+
+      const stop = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
+
+      expect(stop.status).toBe(500);
+      expect(emulator.connections()[0]?.state).toBe('active');
+    });
+  });
+
+  describe('throttle', () => {
+    it('answers 429 with Retry-After 1 when throttle is true', async () => {
+      const emulator = await start({ faults: { throttle: true } });
+
+      const response = await connect(emulator);
+
+      expect(response.status).toBe(429);
+      expect(response.headers['retry-after']).toBe('1');
+      expect(emulator.connections()).toEqual([]);
+    });
+
+    it('answers the configured Retry-After and recovers when the fault is lifted', async () => {
+      const emulator = await start({ faults: { throttle: { retryAfterSeconds: 7 } } });
+
+      const throttled = await connect(emulator);
+      emulator.setFaults({});
+      const recovered = await connect(emulator);
+
+      expect([throttled.status, throttled.headers['retry-after'], recovered.status]).toEqual([429, '7', 200]);
+    });
+  });
+
+  describe('hang', () => {
+    it('never answers a hanging request and drops it when the emulator stops', async () => {
+      // Arrange
+      const emulator = await start({ faults: { hang: true } });
+      const pending = connect(emulator).then(
+        () => 'answered',
+        () => 'dropped',
+      );
+
+      // Act
+      const early = await Promise.race([pending, sleep(500).then(() => 'waiting')]);
+      await emulator.stop();
+
+      // Assert
+      expect(early).toBe('waiting');
+      expect(await pending).toBe('dropped');
+      expect(emulator.calls().byOutcome).toEqual({ fault_hang: 1 });
+    });
+
+    it('opens the proxy before hanging when afterEffect is set', async () => {
+      const emulator = await start({ faults: { hang: true, afterEffect: true } });
+      const pending = connect(emulator).catch(() => undefined);
+
+      const opened = await Promise.race([pending.then(() => false), sleep(300).then(() => emulator.connections().length === 1)]);
+      await emulator.stop();
+      await pending;
+
+      expect(opened).toBe(true);
+    });
+  });
+
+  describe('admin endpoints', () => {
+    it('sets faults over HTTP and lists connections', async () => {
+      // Arrange
+      const emulator = await start();
+      const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
+
+      // Act
+      const set = await rawCall(`${emulator.adminUrl}/faults`, JSON.stringify({ throttle: true }), { 'content-type': 'application/json' });
+      const throttled = await connect(emulator);
+      const listed = await rawCall(`${emulator.adminUrl}/connections`, '', {}, 'GET');
+
+      // Assert
+      expect(set.status).toBe(200);
+      expect(throttled.status).toBe(429);
+      expect(listed.json.connections).toEqual([expect.objectContaining({ connectionId: connectionid, state: 'active' })]);
+    });
+
+    it('answers 400 and keeps the faults in force when the faults are malformed', async () => {
+      const emulator = await start({ faults: { latencyMs: 10 } });
+
+      const response = await rawCall(`${emulator.adminUrl}/faults`, JSON.stringify({ errorRate: 2 }), { 'content-type': 'application/json' });
+
+      expect(response.status).toBe(400);
+      expect(emulator.faults()).toEqual({ latencyMs: 10 });
+    });
+  });
+});

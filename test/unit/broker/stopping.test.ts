@@ -1,0 +1,431 @@
+import type { ConnectionRecord, ConnectionStatus } from '../../../lambdas/broker/model';
+import {
+  backoffSeconds,
+  CannotStopError,
+  claimForStop,
+  stopClaimed,
+  type StopContext,
+} from '../../../lambdas/broker/stopping';
+import {
+  RemoteitNotFoundError,
+  RemoteitRefusedError,
+  RemoteitThrottledError,
+  RemoteitTimeoutError,
+  RemoteitUnauthorizedError,
+  RemoteitUpstreamError,
+} from '../../../lambdas/remoteit/types';
+import { FakeRemoteit } from '../../fixtures/fake-remoteit';
+import { connectionRecord, MemoryConnectionStore } from '../../fixtures/memory-store';
+
+const NOW_MS = Date.parse('2030-01-01T01:00:00.000Z');
+const NOW_S = NOW_MS / 1000;
+
+function setup(overrides: Partial<StopContext> = {}) {
+  const store = new MemoryConnectionStore();
+  const remoteit = new FakeRemoteit();
+  const clock = { ms: NOW_MS };
+  const events = { stopped: jest.fn(), expired: jest.fn(), retried: jest.fn(), stopFailed: jest.fn() };
+  const ctx: StopContext = {
+    store,
+    remoteit,
+    now: () => clock.ms,
+    random: () => 0.5,
+    maxAttempts: 8,
+    claimSeconds: 60,
+    events,
+    ...overrides,
+  };
+  return { store, remoteit, clock, events, ctx };
+}
+
+/** A claimed record, as claimForStop leaves it. */
+function claimedRecord(overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
+  return connectionRecord({ status: 'stopping', stopReason: 'lease_ended', dueAt: NOW_S + 60, version: 1, ...overrides });
+}
+
+describe('stopping', () => {
+  describe('backoffSeconds', () => {
+    it('doubles the ceiling with each attempt when the jitter draw is at its top', () => {
+      // Arrange
+      const top = () => 0.999999;
+
+      // Act
+      const delays = [1, 2, 3, 4, 5].map((attempt) => backoffSeconds(attempt, top));
+
+      // Assert
+      expect(delays).toEqual([30, 60, 120, 240, 480]);
+    });
+
+    it('caps the delay at maxSeconds when the attempt count is large', () => {
+      // Arrange
+      const top = () => 0.999999;
+
+      // Act
+      const delays = [6, 12, 50, 2000].map((attempt) => backoffSeconds(attempt, top));
+
+      // Assert
+      expect(delays).toEqual([900, 900, 900, 900]);
+    });
+
+    it('draws uniformly below the ceiling and never under the floor when jitter varies', () => {
+      // Arrange
+      const draws = [...Array.from({ length: 100 }, (_, index) => index / 100), 0.999999];
+
+      // Act
+      const delays = draws.map((draw) => backoffSeconds(4, () => draw));
+
+      // Assert
+      expect(Math.min(...delays)).toBe(5);
+      expect(Math.max(...delays)).toBe(240);
+      expect(new Set(delays).size).toBeGreaterThan(50);
+      expect(delays.every((delay) => Number.isInteger(delay))).toBe(true);
+    });
+
+    it('keeps the floor when the jitter draw is zero', () => {
+      // Act
+      const delay = backoffSeconds(1, () => 0);
+
+      // Assert
+      expect(delay).toBe(5);
+    });
+
+    it('uses the given base, cap and floor when options are passed', () => {
+      // Act
+      const delays = [1, 2, 3].map((attempt) =>
+        backoffSeconds(attempt, () => 0.999999, { baseSeconds: 10, maxSeconds: 25, minSeconds: 12 }),
+      );
+      const floored = backoffSeconds(1, () => 0.1, { baseSeconds: 10, maxSeconds: 25, minSeconds: 12 });
+
+      // Assert
+      expect(delays).toEqual([12, 20, 25]);
+      expect(floored).toBe(12);
+    });
+  });
+
+  describe('claimForStop', () => {
+    it('moves an active record to stopping, due when the claim lapses, when the version is current', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord({ version: 3 });
+      store.seed(record);
+
+      // Act
+      const claimed = await claimForStop(ctx, record, 'requested');
+
+      // Assert
+      expect(claimed).toMatchObject({ status: 'stopping', stopReason: 'requested', dueAt: NOW_S + 60, version: 4 });
+      expect(claimed?.updatedAt).toBe(new Date(NOW_MS).toISOString());
+      expect(store.updates[0]?.expected).toEqual({ status: ['active'], version: 3 });
+      expect(store.peek(record.id)).toEqual(claimed);
+    });
+
+    it('claims a stopping record again when its retry or claim is due', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord({ status: 'stopping', stopReason: 'requested', dueAt: NOW_S - 1, stopAttempts: 2 });
+      store.seed(record);
+
+      // Act
+      const claimed = await claimForStop(ctx, record, 'requested');
+
+      // Assert
+      expect(claimed).toMatchObject({ status: 'stopping', dueAt: NOW_S + 60, stopAttempts: 2, version: 1 });
+    });
+
+    it('resolves undefined without writing when a stopping record is still claimed by someone else', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord({ status: 'stopping', dueAt: NOW_S + 30 });
+      store.seed(record);
+
+      // Act
+      const claimed = await claimForStop(ctx, record, 'requested');
+
+      // Assert
+      expect(claimed).toBeUndefined();
+      expect(store.updates).toHaveLength(0);
+    });
+
+    it('claims a pending record when remote.it already gave it a connection id', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord({ status: 'pending', remoteConnectionId: 'rc-known' });
+      store.seed(record);
+
+      // Act
+      const claimed = await claimForStop(ctx, record, 'abandoned');
+
+      // Assert
+      expect(claimed).toMatchObject({ status: 'stopping', stopReason: 'abandoned' });
+    });
+
+    it('resolves undefined without writing when a pending record has no remote.it connection id', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord({ status: 'pending', remoteConnectionId: undefined });
+      store.seed(record);
+
+      // Act
+      const claimed = await claimForStop(ctx, record, 'abandoned');
+
+      // Assert
+      expect(claimed).toBeUndefined();
+      expect(store.updates).toHaveLength(0);
+    });
+
+    it.each<ConnectionStatus>(['stopped', 'failed', 'expired', 'stop_failed'])(
+      'resolves undefined without writing when the record is already %s',
+      async (status) => {
+        // Arrange
+        const { store, ctx } = setup();
+        const record = connectionRecord({ status, dueAt: undefined });
+        store.seed(record);
+
+        // Act
+        const claimed = await claimForStop(ctx, record, 'requested');
+
+        // Assert
+        expect(claimed).toBeUndefined();
+        expect(store.updates).toHaveLength(0);
+      },
+    );
+
+    it('resolves undefined when another writer changed the record after it was read', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord();
+      store.seed(record);
+      await store.update(record.id, { status: ['active'] }, { leaseExpiresAt: '2030-01-01T02:00:00.000Z' });
+
+      // Act
+      const claimed = await claimForStop(ctx, record, 'lease_ended');
+
+      // Assert
+      expect(claimed).toBeUndefined();
+      expect(store.peek(record.id)).toMatchObject({ status: 'active', version: 1 });
+    });
+
+    it('rethrows a store failure that is not a lost race', async () => {
+      // Arrange
+      const { store, ctx } = setup();
+      const record = connectionRecord();
+      store.seed(record);
+      store.failNextUpdate(new Error('throttled by the table'));
+
+      // Act
+      const claiming = claimForStop(ctx, record, 'lease_ended');
+
+      // Assert
+      await expect(claiming).rejects.toThrow('throttled by the table');
+    });
+  });
+
+  describe('stopClaimed', () => {
+    it('stops the connection at remote.it and records stopped when remote.it confirms', async () => {
+      // Arrange
+      const { store, remoteit, events, ctx } = setup();
+      const claimed = claimedRecord({ failureReason: 'remote.it answered HTTP 503', stopAttempts: 1 });
+      store.seed(claimed);
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(remoteit.stopCalls).toEqual([{ serviceId: claimed.serviceId, remoteConnectionId: claimed.remoteConnectionId }]);
+      expect(result?.outcome).toBe('stopped');
+      expect(result?.error).toBeUndefined();
+      const stored = store.peek(claimed.id);
+      expect(stored).toMatchObject({ status: 'stopped', stopReason: 'lease_ended', stopAttempts: 2, version: 2 });
+      expect(stored?.stoppedAt).toBe(new Date(NOW_MS).toISOString());
+      expect(stored?.dueAt).toBeUndefined();
+      expect(stored?.failureReason).toBeUndefined();
+      expect(store.updates[0]?.expected).toEqual({ status: ['stopping'], version: 1 });
+      expect(events.stopped).toHaveBeenCalledWith(stored);
+    });
+
+    it('records expired without calling remote.it when the remote.it expiry has passed', async () => {
+      // Arrange
+      const { store, remoteit, events, ctx } = setup();
+      const claimed = claimedRecord({ expiresAt: NOW_S - 10 });
+      store.seed(claimed);
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(remoteit.stopCalls).toHaveLength(0);
+      expect(result?.outcome).toBe('expired');
+      expect(store.peek(claimed.id)).toMatchObject({ status: 'expired', stopReason: 'expired', stopAttempts: 0 });
+      expect(store.peek(claimed.id)?.dueAt).toBeUndefined();
+      expect(events.expired).toHaveBeenCalledTimes(1);
+    });
+
+    it.each([
+      ['refuses the stop', new RemoteitRefusedError('connection not found')],
+      ['does not know the service', new RemoteitNotFoundError('[0861] service not found')],
+    ])('records expired with remote.it answer kept when remote.it %s', async (_case, error) => {
+      // Arrange
+      const { store, remoteit, ctx } = setup();
+      const claimed = claimedRecord();
+      store.seed(claimed);
+      remoteit.queueStop(error);
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(result).toMatchObject({ outcome: 'expired', error });
+      expect(store.peek(claimed.id)).toMatchObject({
+        status: 'expired',
+        stopReason: 'expired',
+        failureReason: error.message,
+        stopAttempts: 1,
+      });
+      expect(store.peek(claimed.id)?.dueAt).toBeUndefined();
+    });
+
+    it.each([
+      ['times out', new RemoteitTimeoutError(12_000)],
+      ['answers 5xx', new RemoteitUpstreamError(503)],
+      ['rejects the credentials', new RemoteitUnauthorizedError('missing api token')],
+    ])('schedules a retry with backoff when remote.it %s', async (_case, error) => {
+      // Arrange
+      const { store, remoteit, events, ctx } = setup({ random: () => 0.5 });
+      const claimed = claimedRecord({ stopAttempts: 2 });
+      store.seed(claimed);
+      remoteit.queueStop(error);
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert: third failure, ceiling 120 s, half of it.
+      expect(result).toMatchObject({ outcome: 'retry', error });
+      expect(store.peek(claimed.id)).toMatchObject({
+        status: 'stopping',
+        stopAttempts: 3,
+        failureReason: error.message,
+        dueAt: NOW_S + 60,
+      });
+      expect(events.retried).toHaveBeenCalledWith(store.peek(claimed.id), error);
+    });
+
+    it('waits at least what Retry-After asked when remote.it throttles', async () => {
+      // Arrange
+      const { store, remoteit, ctx } = setup({ random: () => 0 });
+      const claimed = claimedRecord();
+      store.seed(claimed);
+      remoteit.queueStop(new RemoteitThrottledError(120));
+
+      // Act
+      await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(store.peek(claimed.id)?.dueAt).toBe(NOW_S + 120);
+    });
+
+    it('records stop_failed with the last error kept when the retry budget is spent', async () => {
+      // Arrange
+      const { store, remoteit, events, ctx } = setup({ maxAttempts: 3 });
+      const claimed = claimedRecord({ stopAttempts: 2, failureReason: 'remote.it answered HTTP 500' });
+      store.seed(claimed);
+      const last = new RemoteitTimeoutError(12_000);
+      remoteit.queueStop(last);
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(result).toMatchObject({ outcome: 'stop_failed', error: last });
+      expect(store.peek(claimed.id)).toMatchObject({ status: 'stop_failed', stopAttempts: 3, failureReason: last.message });
+      expect(store.peek(claimed.id)?.dueAt).toBeUndefined();
+      expect(events.stopFailed).toHaveBeenCalledWith(store.peek(claimed.id), last);
+    });
+
+    it('spends exactly the retry budget across repeated claims when every stop fails', async () => {
+      // Arrange
+      const { store, remoteit, clock, ctx } = setup({ maxAttempts: 4 });
+      const record = connectionRecord();
+      store.seed(record);
+      remoteit.queueStop(
+        new RemoteitUpstreamError(500),
+        new RemoteitUpstreamError(502),
+        new RemoteitUpstreamError(503),
+        new RemoteitUpstreamError(504),
+      );
+      const outcomes: string[] = [];
+
+      // Act
+      for (let round = 0; round < 6; round += 1) {
+        const current = store.peek(record.id);
+        const claimed = current && (await claimForStop(ctx, current, 'lease_ended'));
+        if (claimed) outcomes.push((await stopClaimed(ctx, claimed))?.outcome ?? 'lost');
+        clock.ms += 3_600_000;
+      }
+
+      // Assert
+      expect(outcomes).toEqual(['retry', 'retry', 'retry', 'stop_failed']);
+      expect(remoteit.stopCalls).toHaveLength(4);
+      expect(store.peek(record.id)).toMatchObject({
+        status: 'stop_failed',
+        stopAttempts: 4,
+        failureReason: 'remote.it answered HTTP 504',
+      });
+    });
+
+    it('resolves undefined when another writer won the record while remote.it was called', async () => {
+      // Arrange
+      const { store, remoteit, events, ctx } = setup();
+      const claimed = claimedRecord();
+      store.seed(claimed);
+      remoteit.onStop = async () => {
+        await store.update(claimed.id, { status: ['stopping'] }, { status: 'stopped' });
+      };
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(result).toBeUndefined();
+      expect(events.stopped).not.toHaveBeenCalled();
+      expect(store.peek(claimed.id)?.version).toBe(2);
+    });
+
+    it('propagates an error that is not from remote.it and leaves the claim to lapse', async () => {
+      // Arrange
+      const { store, remoteit, ctx } = setup();
+      const claimed = claimedRecord();
+      store.seed(claimed);
+      remoteit.queueStop(new TypeError('bug in the adapter'));
+
+      // Act
+      const stopping = stopClaimed(ctx, claimed);
+
+      // Assert
+      await expect(stopping).rejects.toThrow(TypeError);
+      expect(store.peek(claimed.id)).toEqual(claimed);
+    });
+
+    it('throws CannotStopError when the record is not a claim', async () => {
+      // Arrange
+      const { remoteit, ctx } = setup();
+
+      // Act
+      const stopping = stopClaimed(ctx, connectionRecord({ status: 'active' }));
+
+      // Assert
+      await expect(stopping).rejects.toThrow(CannotStopError);
+      expect(remoteit.stopCalls).toHaveLength(0);
+    });
+
+    it('throws CannotStopError when the claim has no remote.it connection id', async () => {
+      // Arrange
+      const { ctx } = setup();
+
+      // Act
+      const stopping = stopClaimed(ctx, claimedRecord({ remoteConnectionId: undefined }));
+
+      // Assert
+      await expect(stopping).rejects.toMatchObject({ code: 'cannot_stop' });
+    });
+  });
+});
