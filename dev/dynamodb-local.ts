@@ -36,6 +36,8 @@ export interface DynamoDbLocalOptions {
 export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>`: what `AWS_ENDPOINT_URL_DYNAMODB` should be. */
   endpoint: string;
+  /** The JVM's process id, for diagnostics. */
+  pid: number | undefined;
   /** Kills the Java process and resolves once it has exited. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -175,7 +177,7 @@ async function launch(port: number, dataDir: string | undefined): Promise<Dynamo
     await stop();
     throw error;
   }
-  return { endpoint, stop };
+  return { endpoint, pid: child.pid, stop };
 }
 
 async function waitUntilReady(

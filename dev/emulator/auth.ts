@@ -93,7 +93,7 @@ async function verifyCavage(request: SignedRequest, authorization: string, optio
       { keyLookup: async () => key, ...LIBRARY_CLOCK_OFF },
       toMessage(request, { signature: params }),
     );
-    return verified !== null ? { ok: true, scheme: 'cavage', keyId } : { ok: false, reason: 'mismatch' };
+    return verified === true ? { ok: true, scheme: 'cavage', keyId } : { ok: false, reason: 'mismatch' };
   } catch {
     // The package throws when a covered header is missing: the request cannot match its signature.
     return { ok: false, reason: 'malformed' };

@@ -118,7 +118,7 @@ function requestedStamp(epochMs: number): string {
 
 /** remote.it's PHP-style JSON escapes every `/` (`"http:\/\/proxy18.rt3.io:38575"`); clients must cope. */
 function remoteitJson(body: unknown): string {
-  return JSON.stringify(body).replace('x', 'x');
+  return JSON.stringify(body).replace(/\//g, '\\/');
 }
 
 function isTrue(value: unknown): boolean {

@@ -178,17 +178,17 @@ export class EmulatedProxy {
       case 'public':
         return true;
       case 'ip':
-        return true;
+        return address === this.options.hostIp;
       case 'latching':
         // The first address to connect owns the proxy for the rest of its life.
         this.latchedIp ??= address;
-        return true;
+        return address === this.latchedIp;
     }
   }
 
   private armIdle(): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => void this.close('expired_idle'), this.options.idleSeconds * 10);
+    this.idleTimer = setTimeout(() => void this.close('expired_idle'), this.options.idleSeconds * 1000);
   }
 
   private track(socket: Socket): void {

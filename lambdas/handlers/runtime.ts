@@ -80,8 +80,11 @@ export const connections = createConnectionService({
   pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
   allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
   stop: stopContext,
+  logger,
   events: {
-    opened: () => count('ConnectionsOpened'),
+    opened: (_record, reused) => {
+      if (!reused) count('ConnectionsOpened');
+    },
     stopped: () => count('ConnectionsStopped'),
     remoteitError: (kind: string) => {
       const single = metrics.singleMetric();

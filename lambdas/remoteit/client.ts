@@ -73,6 +73,7 @@ const NOT_SENT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 const TRANSIENT_KINDS = new Set(['throttled', 'upstream', 'timeout', 'unreachable']);
+const STOP_PATH = '/device/connect/stop';
 const NOT_FOUND_REASON = /\[0806\]|\[0861\]|bad device address/i;
 const AUTH_REASON = /missing api token|\[0102\]|invalid (?:signature|credential|token|api key|developer ?key)|unauthori[sz]ed|not authori[sz]ed|authentication/i;
 /** Refresh a login token this long before remote.it's stated expiry, so it never expires in flight. */
@@ -147,10 +148,10 @@ export function createRemoteitClient(options: RemoteitClientOptions): RemoteitAp
       throw networkError(error, options.timeoutMs);
     }
     logger?.debug('remote.it answered', { path, httpStatus: response.status, durationMs: now() - started });
-    return interpret(response, responseText, [...secretsOf(credentials), ...sentCredentials(headers)]);
+    return interpret(response, responseText, [...secretsOf(credentials), ...sentCredentials(headers)], path);
   }
 
-  function interpret(response: Response, text: string, secrets: string[]): Envelope {
+  function interpret(response: Response, text: string, secrets: string[], path: string): Envelope {
     const status = response.status;
     if (status === 429) throw new RemoteitThrottledError(retryAfterSeconds(response.headers.get('retry-after'), now()));
     if (status >= 500) throw new RemoteitUpstreamError(status);
@@ -162,6 +163,9 @@ export function createRemoteitClient(options: RemoteitClientOptions): RemoteitAp
     const code = envelope?.code;
     if (status === 401) {
       if (reason && NOT_FOUND_REASON.test(reason)) throw new RemoteitNotFoundError(reason);
+      // remote.it also answers bad stop parameters (a connection already stopped or expired) with 401: that is
+      // the connection being gone, not the broker's credentials failing, and must not cost a re-login.
+      if (path === STOP_PATH && reason && !AUTH_REASON.test(reason)) throw new RemoteitRefusedError(reason, code, status);
       throw new RemoteitUnauthorizedError(reason ?? 'HTTP 401', code);
     }
     if (envelope && isFlag(envelope.status, 'false') && (status === 200 || (status >= 400 && status < 500))) {
@@ -286,7 +290,7 @@ export function createRemoteitClient(options: RemoteitClientOptions): RemoteitAp
     async stop(serviceId: string, remoteConnectionId: string): Promise<void> {
       await withRetries(
         'stop',
-        () => authenticated('/device/connect/stop', { deviceaddress: serviceId, connectionid: remoteConnectionId }),
+        () => authenticated(STOP_PATH, { deviceaddress: serviceId, connectionid: remoteConnectionId }),
         isTransient,
       );
     },

@@ -84,6 +84,8 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     }
   }
 
+  // Unlike list and countLive, get returns a record whose expiresAt has passed: the sweeper and the
+  // lifecycle still act on it (mark it expired, stop it); whether a caller may see it is theirs to decide.
   async function get(id: string): Promise<ConnectionRecord | undefined> {
     const result = await client.send(new GetCommand({ TableName: tableName, Key: { id }, ConsistentRead: true }));
     return result.Item ? toRecord(result.Item) : undefined;

@@ -181,10 +181,13 @@ describe('remote.it emulator proxies', () => {
         await sleep(1_500);
         const whileOpen = await exchange(open, 'still here');
         open.destroy();
+        await sleep(500);
+        const halfIdle = state()?.state;
         const expired = await eventually(() => state()?.state === 'ended', 3_000);
 
         // Assert
         expect(whileOpen).toBe('echoed');
+        expect(halfIdle).toBe('active');
         expect(expired).toBe(true);
         expect(state()?.endReason).toBe('expired_idle');
         expect(await probe(connection.proxyServerPort, '127.0.0.2')).toBe('refused');
@@ -197,9 +200,13 @@ describe('remote.it emulator proxies', () => {
       const emulator = await startEmulator({ accounts: [testAccount], services: services(), lifetimeSeconds: 60, idleSeconds: 1 });
       try {
         const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
+        const ended = () => emulator.connections().some((proxy) => proxy.connectionId === connectionid && proxy.state === 'ended');
 
-        const expired = await eventually(() => emulator.connections().some((proxy) => proxy.connectionId === connectionid && proxy.state === 'ended'), 3_000);
+        await sleep(500);
+        const endedEarly = ended();
+        const expired = await eventually(ended, 3_000);
 
+        expect(endedEarly).toBe(false);
         expect(expired).toBe(true);
         expect(emulator.connections()[0]?.endReason).toBe('expired_idle');
       } finally {

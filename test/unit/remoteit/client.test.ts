@@ -391,6 +391,26 @@ describe('client', () => {
       expect(error).toBeInstanceOf(RemoteitRefusedError);
       expect(stub.requestsTo('/device/connect/stop')).toHaveLength(1);
     });
+
+    it('throws RemoteitRefusedError without a secret refetch when remote.it answers 401 for bad stop parameters', async () => {
+      stub.on('/device/connect/stop', unauthorized('connection not found'));
+      const credentials = credentialsSequence(accessKeys);
+
+      const error = await rejection(clientFor(credentials.source).stop(SERVICE_ID, 'CONN-GONE'));
+
+      expect(error).toBeInstanceOf(RemoteitRefusedError);
+      expect((error as RemoteitRefusedError).httpStatus).toBe(401);
+      expect(stub.requestsTo('/device/connect/stop')).toHaveLength(1);
+      expect(credentials.calls.refresh).toBe(0);
+    });
+
+    it('throws RemoteitUnauthorizedError when a stop is answered 401 for its credentials', async () => {
+      stub.on('/device/connect/stop', unauthorized('invalid signature'));
+
+      const error = await rejection(clientFor(credentialsSequence(accessKeys).source).stop(SERVICE_ID, 'CONN-1'));
+
+      expect(error).toBeInstanceOf(RemoteitUnauthorizedError);
+    });
   });
 
   describe('password login', () => {

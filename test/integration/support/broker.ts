@@ -1,0 +1,127 @@
+/**
+ * The real broker for integration tests: the real handlers (loaded fresh with this file's env) against
+ * DynamoDB Local, the Secrets Manager stub and the remote.it emulator on loopback, with demo targets.
+ */
+import { randomBytes } from 'node:crypto';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { PolicyDocument } from '../../../lambdas/broker/policy';
+import type { SweepSummary } from '../../../lambdas/broker/sweeper';
+import { startSecretsStub, type SecretsStub } from '../../../dev/secrets-stub';
+import { startEchoServer, startEmulator, startHttpDemo, type DemoService, type Emulator } from '../../../dev/emulator';
+import { apiEvent, lambdaContext, type ApiEventInit } from '../../fixtures/api-events';
+import { createTestTables, type TestTables } from './dynamo';
+import type * as ReadModule from '../../../lambdas/handlers/connections-read';
+import type * as WriteModule from '../../../lambdas/handlers/connections-write';
+import type * as SweeperModule from '../../../lambdas/handlers/sweeper';
+
+export const SERVICES = {
+  /** TCP echo, allowed to the app role. */
+  echo: '80:00:00:00:01:00:00:01',
+  /** HTTP demo: remote.it always gives it a public reverse proxy. */
+  web: '80:00:00:00:01:00:00:02',
+  /** Known to remote.it, but no rule lets the app role reach it. */
+  restricted: '80:00:00:00:02:00:00:01',
+  /** Allowed by policy, unknown to remote.it. */
+  unknown: '80:00:00:00:01:FF:FF:FF',
+} as const;
+
+export const ROLES = {
+  app: 'arn:aws:iam::123456789012:role/app',
+  other: 'arn:aws:iam::123456789012:role/other-app',
+  admin: 'arn:aws:iam::123456789012:role/ops-admin',
+};
+
+export const TEST_POLICY: PolicyDocument = {
+  rules: [
+    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 5 },
+    { principals: [ROLES.other], services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 3 },
+    { principals: [ROLES.admin], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 3 },
+  ],
+  admins: [ROLES.admin],
+};
+
+export interface ApiAnswer {
+  status: number;
+  headers: Record<string, string>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary response fields
+  body: any;
+}
+
+type ApiHandler = (event: ReturnType<typeof apiEvent>, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface Broker {
+  emulator: Emulator;
+  secrets: SecretsStub;
+  tables: TestTables;
+  echo: DemoService;
+  web: DemoService;
+  secret: { developerKey: string; accessKeyId: string; secretAccessKey: string };
+  /** Sends an event to the function API Gateway would route it to. */
+  call(init: ApiEventInit): Promise<ApiAnswer>;
+  sweep(context?: Partial<Context>): Promise<SweepSummary>;
+  stop(): Promise<void>;
+}
+
+const READ_ROUTES = new Set(['GET /connections', 'GET /connections/{id}']);
+
+export async function startBroker(options: { policy?: PolicyDocument; env?: Record<string, string> } = {}): Promise<Broker> {
+  const secret = {
+    developerKey: `dev-${randomBytes(6).toString('hex')}`,
+    accessKeyId: `AK${randomBytes(6).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(32).toString('base64'),
+  };
+  const [tables, echo, web] = await Promise.all([createTestTables('api'), startEchoServer(), startHttpDemo()]);
+  const emulator = await startEmulator({
+    accounts: [secret],
+    services: [
+      { serviceId: SERVICES.echo, name: 'echo', kind: 'tcp', target: echo.target },
+      { serviceId: SERVICES.web, name: 'web', kind: 'http', target: web.target },
+      { serviceId: SERVICES.restricted, name: 'restricted', kind: 'tcp', target: echo.target },
+    ],
+  });
+  const secretId = 'remoteit/broker-test';
+  const secrets = await startSecretsStub({ [secretId]: JSON.stringify(secret) });
+
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    CONNECTIONS_TABLE_NAME: tables.connections,
+    IDEMPOTENCY_TABLE_NAME: tables.idempotency,
+    REMOTEIT_SECRET_ID: secretId,
+    REMOTEIT_API_URL: emulator.url,
+    REMOTEIT_TIMEOUT_MS: '3000',
+    BROKER_POLICY: JSON.stringify(options.policy ?? TEST_POLICY),
+    ALLOW_PRIVATE_CLIENT_IPS: 'true',
+    DUE_SHARDS: '4',
+    ...options.env,
+  });
+  // Loaded after the env is set: each test file has its own module registry, so its own cold start.
+  /* eslint-disable @typescript-eslint/no-require-imports -- required here, after the env they read at load is set */
+  const write = (require('../../../lambdas/handlers/connections-write') as typeof WriteModule).handler as ApiHandler;
+  const read = (require('../../../lambdas/handlers/connections-read') as typeof ReadModule).handler as ApiHandler;
+  const sweeper = (require('../../../lambdas/handlers/sweeper') as typeof SweeperModule).handler;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+
+  return {
+    emulator,
+    secrets,
+    tables,
+    echo,
+    web,
+    secret,
+    async call(init) {
+      const handler = READ_ROUTES.has(init.routeKey) ? read : write;
+      const result = await handler(apiEvent(init), lambdaContext());
+      const text = result.body ?? '';
+      return {
+        status: result.statusCode ?? 200,
+        headers: Object.fromEntries(Object.entries(result.headers ?? {}).map(([name, value]) => [name, String(value)])),
+        body: text ? JSON.parse(text) : undefined,
+      };
+    },
+    sweep: (context = {}) => sweeper(undefined, lambdaContext(context)),
+    async stop() {
+      await Promise.allSettled([emulator.stop(), secrets.stop(), echo.close(), web.close()]);
+      await tables.drop();
+    },
+  };
+}
