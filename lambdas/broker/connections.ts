@@ -383,9 +383,17 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
   }
 
   async function open(caller: Caller, request: OpenRequest): Promise<OpenResult> {
-    const { serviceId, mode, hostIp, ttlSeconds } = validateOpen(caller, request);
-    const decision = evaluatePolicy(policy, { principal: caller.principal, serviceId, mode, ttlSeconds });
+    const { serviceId, mode, hostIp, ttlSeconds: asked } = validateOpen(caller, request);
+    // A caller who names no lease gets the default, capped by its policy: only an explicit ttl is denied.
+    const explicitTtl = request.ttlSeconds !== undefined;
+    const decision = evaluatePolicy(policy, {
+      principal: caller.principal,
+      serviceId,
+      mode,
+      ttlSeconds: explicitTtl ? asked : MIN_TTL_SECONDS,
+    });
     if (!decision.allowed) return deny(decision.reason, decision.detail);
+    const ttlSeconds = explicitTtl ? asked : Math.min(asked, decision.maxTtlSeconds);
 
     const startMs = now();
     if (request.reuse) {

@@ -86,3 +86,13 @@ export function permissionsOf(template: Template, functionLogicalId: string) {
     managedPolicies: asArray(role?.Properties?.ManagedPolicyArns as unknown[]),
   };
 }
+
+/** `template.hasResourceProperties` under a name the linter counts as an assertion. */
+export function expectResourceProperties(template: Template, type: string, properties: unknown): void {
+  template.hasResourceProperties(type, properties);
+}
+
+/** `template.hasResource` (properties plus DeletionPolicy and friends) under a name the linter counts. */
+export function expectResource(template: Template, type: string, resource: unknown): void {
+  template.hasResource(type, resource);
+}

@@ -29,13 +29,16 @@ export const ROLES = {
   app: 'arn:aws:iam::123456789012:role/app',
   other: 'arn:aws:iam::123456789012:role/other-app',
   admin: 'arn:aws:iam::123456789012:role/ops-admin',
+  /** May hold one live connection. */
+  limited: 'arn:aws:iam::123456789012:role/limited',
 };
 
 export const TEST_POLICY: PolicyDocument = {
   rules: [
-    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 5 },
-    { principals: [ROLES.other], services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 3 },
-    { principals: [ROLES.admin], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 3 },
+    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100 },
+    { principals: [ROLES.other], services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 100 },
+    { principals: [ROLES.admin], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: 100 },
+    { principals: [ROLES.limited], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 1 },
   ],
   admins: [ROLES.admin],
 };
@@ -94,12 +97,19 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
     DUE_SHARDS: '4',
     ...options.env,
   });
-  // Loaded after the env is set: each test file has its own module registry, so its own cold start.
-  /* eslint-disable @typescript-eslint/no-require-imports -- required here, after the env they read at load is set */
-  const write = (require('../../../lambdas/handlers/connections-write') as typeof WriteModule).handler as ApiHandler;
-  const read = (require('../../../lambdas/handlers/connections-read') as typeof ReadModule).handler as ApiHandler;
-  const sweeper = (require('../../../lambdas/handlers/sweeper') as typeof SweeperModule).handler;
-  /* eslint-enable @typescript-eslint/no-require-imports */
+  // Loaded after the env is set, in a registry of their own: each broker is its own cold start.
+  let write: ApiHandler | undefined;
+  let read: ApiHandler | undefined;
+  let sweeper: typeof SweeperModule.handler | undefined;
+  jest.isolateModules(() => {
+    /* eslint-disable @typescript-eslint/no-require-imports -- required here, after the env they read at load is set */
+    write = (require('../../../lambdas/handlers/connections-write') as typeof WriteModule).handler as ApiHandler;
+    read = (require('../../../lambdas/handlers/connections-read') as typeof ReadModule).handler as ApiHandler;
+    sweeper = (require('../../../lambdas/handlers/sweeper') as typeof SweeperModule).handler;
+    /* eslint-enable @typescript-eslint/no-require-imports */
+  });
+  if (!write || !read || !sweeper) throw new Error('handlers did not load');
+  const handlers = { write, read, sweeper };
 
   return {
     emulator,
@@ -109,7 +119,7 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
     web,
     secret,
     async call(init) {
-      const handler = READ_ROUTES.has(init.routeKey) ? read : write;
+      const handler = READ_ROUTES.has(init.routeKey) ? handlers.read : handlers.write;
       const result = await handler(apiEvent(init), lambdaContext());
       const text = result.body ?? '';
       return {
@@ -118,7 +128,7 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
         body: text ? JSON.parse(text) : undefined,
       };
     },
-    sweep: (context = {}) => sweeper(undefined, lambdaContext(context)),
+    sweep: (context = {}) => handlers.sweeper(undefined, lambdaContext(context)),
     async stop() {
       await Promise.allSettled([emulator.stop(), secrets.stop(), echo.close(), web.close()]);
       await tables.drop();

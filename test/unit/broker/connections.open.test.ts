@@ -259,6 +259,22 @@ describe('ConnectionService', () => {
       expect(remoteit.connectCalls).toHaveLength(0);
     });
 
+    it('caps the default lease at the policy maximum when the caller names no ttl', async () => {
+      const { service } = createHarness({ defaultTtlSeconds: 7200 });
+
+      const { connection } = await service.open(appCaller, { serviceId: SERVICE });
+
+      expect(connection.leaseExpiresAt).toBe(new Date(NOW_MS + 3_600_000).toISOString());
+    });
+
+    it('uses the default lease when it is within the policy maximum', async () => {
+      const { service } = createHarness();
+
+      const { connection } = await service.open(appCaller, { serviceId: SERVICE });
+
+      expect(connection.leaseExpiresAt).toBe(new Date(NOW_MS + 900_000).toISOString());
+    });
+
     it('allows a ttl equal to the policy maximum', async () => {
       const { service } = createHarness();
 

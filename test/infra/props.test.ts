@@ -1,0 +1,115 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { createBrokerStack } from '../../infra/broker-app';
+import { BrokerStack } from '../../infra/broker-stack';
+import { ConnectionBroker, ConnectionBrokerPropsError, type ConnectionBrokerProps } from '../../infra/connection-broker';
+import { expectResourceProperties, functionId, permissionsOf, resourcesOfType, testApp } from './support';
+
+const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:remoteit/credentials-AbCdEf';
+const alarmTopicArn = 'arn:aws:sns:eu-west-1:123456789012:broker-alarms';
+
+/** Builds the construct alone; props errors surface here, before any synth. */
+const build = (props: ConnectionBrokerProps) => () =>
+  new ConnectionBroker(new Stack(testApp({ bundling: false }), 'Props'), 'Broker', props);
+
+describe('ConnectionBroker props', () => {
+  describe('validation at synth time', () => {
+    it('rejects a policy the runtime schema rejects, naming the bad field', () => {
+      const policy = { rules: [{ principals: ['*'], services: ['*'], modes: ['tunnel' as 'ip'] }] };
+
+      expect(build({ policy })).toThrow(ConnectionBrokerPropsError);
+      expect(build({ policy })).toThrow(/policy is invalid: rules\.0\.modes\.0/);
+    });
+
+    it('rejects a policy too large for the Lambda environment', () => {
+      const principals = Array.from({ length: 100 }, (_, n) => `arn:aws:iam::123456789012:role/application-${n}`);
+
+      expect(build({ policy: { rules: [{ principals, services: ['*'] }] } })).toThrow(/at most 3072 fit/);
+    });
+
+    it('rejects a sweep interval that is not whole minutes', () => {
+      expect(build({ sweepInterval: Duration.seconds(90) })).toThrow(/sweepInterval must be whole minutes/);
+    });
+
+    it('rejects a setting the functions would fail their cold start on, naming the variable', () => {
+      expect(build({ remoteitApiUrl: 'api.remote.it' })).toThrow(/would fail the cold start: REMOTEIT_API_URL/);
+    });
+  });
+
+  describe('customised deployment', () => {
+    // One synth for every customised prop.
+    let template: Template;
+    beforeAll(() => {
+      const stack = new BrokerStack(testApp({ bundling: false }), 'Custom', {
+        secretArn,
+        alarmTopicArn,
+        broker: {
+          sweepInterval: Duration.minutes(5),
+          dueShards: 16,
+          defaultLease: Duration.minutes(10),
+          logLevel: 'DEBUG',
+          throttle: { rateLimit: 5, burstLimit: 10 },
+        },
+      });
+      template = Template.fromStack(stack);
+    });
+
+    it('runs the sweeper every interval with a timeout of one interval and lag alarmed above two', () => {
+      const sweeper = functionId(template, 'remote.it broker: stops');
+
+      expectResourceProperties(template, 'AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+      expectResourceProperties(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^remote.it broker: stops'), Timeout: 300 });
+      expectResourceProperties(template, 'AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: sweeper }, MaximumEventAgeInSeconds: 300 });
+      expectResourceProperties(template, 'AWS::CloudWatch::Alarm', { MetricName: 'LagSeconds', Threshold: 600 });
+    });
+
+    it('passes shard count, default lease and log level to every function', () => {
+      const functions = Object.values(resourcesOfType(template, 'AWS::Lambda::Function'));
+
+      expect(functions).toHaveLength(3);
+      for (const fn of functions) {
+        expect((fn.Properties?.Environment as { Variables: unknown }).Variables).toMatchObject({
+          DUE_SHARDS: '16',
+          DEFAULT_TTL_SECONDS: '600',
+          POWERTOOLS_LOG_LEVEL: 'DEBUG',
+        });
+      }
+    });
+
+    it('uses the existing secret instead of creating one, granting read on it alone', () => {
+      const write = functionId(template, 'remote.it broker: POST');
+
+      const { actions } = permissionsOf(template, write);
+
+      template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+      expect(actions['secretsmanager:GetSecretValue']).toEqual([secretArn]);
+      expectResourceProperties(template, 'AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ REMOTEIT_SECRET_ID: secretArn }) },
+      });
+    });
+
+    it('notifies the alarm topic from every alarm', () => {
+      const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
+
+      expect(alarms).toHaveLength(7);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(7).fill([alarmTopicArn]));
+    });
+
+    it('applies the throttle to the default stage', () => {
+      expectResourceProperties(template, 'AWS::ApiGatewayV2::Stage', {
+        DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+      });
+    });
+  });
+
+  describe('app without a policy file', () => {
+    it('deploys a deny-all policy and warns at synth', () => {
+      const stack = createBrokerStack(testApp({ bundling: false }));
+
+      Annotations.fromStack(stack).hasWarning(`/${stack.stackName}`, Match.stringLikeRegexp('denies every request'));
+      expectResourceProperties(Template.fromStack(stack), 'AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ BROKER_POLICY: JSON.stringify({ rules: [], admins: [] }) }) },
+      });
+    });
+  });
+});

@@ -1,0 +1,76 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { createBrokerStack, DEFAULT_STACK_NAME } from '../../infra/broker-app';
+import { testApp } from './support';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+
+const policy = { rules: [{ principals: ['arn:aws:iam::123456789012:role/*'], services: ['*'] }], admins: [] };
+
+describe('cdk synth', () => {
+  // The smoke test: what `npm run synth` does, with real esbuild bundling, nag plugins and a policy file.
+  let workDir: string;
+  let assembly: CloudAssembly;
+  let functions: Resource[];
+  /** The bundle directory of a function's code asset, found through the stack's asset manifest. */
+  let assetDirOf: (fn: Resource) => string;
+  beforeAll(() => {
+    workDir = mkdtempSync(path.join(tmpdir(), 'broker-synth-'));
+    const policyFile = path.join(workDir, 'policy.json');
+    writeFileSync(policyFile, JSON.stringify(policy));
+    const app = testApp({ bundling: true, context: { policyFile } });
+    createBrokerStack(app);
+    assembly = app.synth();
+    const template = assembly.getStackByName(DEFAULT_STACK_NAME).template as { Resources: Record<string, Resource> };
+    functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
+    const manifest = JSON.parse(
+      readFileSync(path.join(assembly.directory, `${DEFAULT_STACK_NAME}.assets.json`), 'utf8'),
+    ) as { files: Record<string, { source: { path: string } }> };
+    assetDirOf = (fn) => {
+      const hash = String((fn.Properties.Code as { S3Key: string }).S3Key).replace(/\.zip$/, '');
+      return path.join(assembly.directory, manifest.files[hash]?.source.path ?? `no asset ${hash}`);
+    };
+  });
+  afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+  describe('app', () => {
+    it('synthesises three functions, each bundled into a minified file with its source map', () => {
+      expect(functions).toHaveLength(3);
+      for (const fn of functions) {
+        const assetDir = assetDirOf(fn);
+        const bundle = readFileSync(path.join(assetDir, 'index.js'), 'utf8');
+        const sourceMap = JSON.parse(readFileSync(path.join(assetDir, 'index.js.map'), 'utf8')) as { sources: string[] };
+
+        // Minified: lines run to thousands of characters (only template literals keep their newlines).
+        expect(bundle.length / bundle.split('\n').length).toBeGreaterThan(1000);
+        expect(bundle).toMatch(/sourceMappingURL=index\.js\.map/);
+        expect(sourceMap.sources.some((source) => source.includes('lambdas/handlers/'))).toBe(true);
+      }
+    });
+
+    it('leaves the AWS SDK to the runtime and bundles Powertools when it bundles the functions', () => {
+      for (const fn of functions) {
+        const assetDir = assetDirOf(fn);
+        const bundle = readFileSync(path.join(assetDir, 'index.js'), 'utf8');
+        const required = [...bundle.matchAll(/require\("([^"]+)"\)/g)].map((match) => match[1]);
+
+        expect(required).toContain('@aws-sdk/client-dynamodb');
+        expect(required.filter((name) => name?.startsWith('@aws-lambda-powertools'))).toEqual([]);
+        expect(bundle).toContain('POWERTOOLS_SERVICE_NAME');
+      }
+    });
+
+    it('deploys the policy file given as context to every function', () => {
+      for (const fn of functions) {
+        const variables = (fn.Properties.Environment as { Variables: Record<string, string> }).Variables;
+
+        expect(JSON.parse(variables.BROKER_POLICY ?? 'null')).toEqual({
+          rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 }],
+          admins: [],
+        });
+      }
+    });
+  });
+});
