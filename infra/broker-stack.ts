@@ -31,6 +31,10 @@ export class BrokerStack extends Stack {
       description: 'Base URL of the broker API (SigV4-signed requests, service execute-api)',
       value: this.broker.url,
     });
+    new CfnOutput(this, 'ExecuteApiArn', {
+      description: 'Resource for the execute-api:Invoke permission callers need',
+      value: this.broker.api.arnForExecuteApi(),
+    });
     new CfnOutput(this, 'ConnectionsTableName', { value: this.broker.connectionsTable.tableName });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.broker.idempotencyTable.tableName });
     new CfnOutput(this, 'SecretArn', {

@@ -248,6 +248,14 @@ export class ConnectionBroker extends Construct {
     this.acknowledgeFindings(props.secret === undefined);
   }
 
+  /**
+   * Lets an internal app's role call every broker route (what it may open is still up to the policy).
+   * HTTP APIs have no resource policy: callers in other accounts assume a role of this account.
+   */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: [this.api.arnForExecuteApi()] });
+  }
+
   private table(definition: TableDefinition): dynamodb.TableV2 {
     const attribute = (key: { name: string; type: 'S' | 'N' }): dynamodb.Attribute => ({
       name: key.name,

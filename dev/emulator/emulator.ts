@@ -171,6 +171,8 @@ class EmulatorServer implements Emulator {
   private readonly proxies = new Map<string, EmulatedProxy>();
   private readonly server = createServer((request, response) => void this.handle(request, response));
   private readonly pendingDelays = new Set<() => void>();
+  /** Tail of the connects in flight per account and service, so that overrides happen one at a time. */
+  private readonly connectQueues = new Map<string, Promise<unknown>>();
   private log: CallLog = { total: 0, byPath: {}, byOutcome: {}, records: [] };
   private stopping?: Promise<void>;
 
@@ -433,13 +435,28 @@ class EmulatorServer implements Emulator {
     if (deviceAddress === undefined || !SERVICE_ID_PATTERN.test(deviceAddress)) return refuse(REASONS.badDeviceAddress);
     const service = this.services.get(deviceAddress.toUpperCase());
     if (service === undefined) return refuse(`${REASONS.serviceNotFound} ${deviceAddress}`);
+    if (service.refuseReason !== undefined) return refuse(service.refuseReason);
     // Without hostip remote.it restricts the proxy to the caller's address.
     const hostIp = stringField(body, 'hostip') ?? (request.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (!isIPv4(hostIp)) return refuse(REASONS.invalidHostIp);
     const account = this.config.accounts[accountIndex];
     const name = account === undefined ? `account-${accountIndex + 1}` : accountName(account, accountIndex);
     const concurrent = isTrue(body.concurrent);
+    return this.serialised(`${name} ${service.serviceId}`, () => this.openProxy(service, name, hostIp, concurrent));
+  }
 
+  /** Runs `work` after every earlier one queued under `key` (two racing connects must not both survive an override). */
+  private serialised<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const result = (this.connectQueues.get(key) ?? Promise.resolve()).then(work);
+    const tail = result.catch(() => undefined);
+    this.connectQueues.set(key, tail);
+    void tail.then(() => {
+      if (this.connectQueues.get(key) === tail) this.connectQueues.delete(key);
+    });
+    return result;
+  }
+
+  private async openProxy(service: ServiceConfig, name: string, hostIp: string, concurrent: boolean): Promise<ApiAnswer> {
     // Without `concurrent`, remote.it replaces the account's earlier proxy to the same service.
     const replaced = concurrent
       ? []

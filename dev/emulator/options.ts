@@ -46,6 +46,8 @@ export const serviceSchema = z.object({
   name: z.string().min(1),
   /** `http` services get a reverse proxy (always public), everything else a TCP port proxy. */
   kind: z.enum(['tcp', 'http']),
+  /** When set, every connect to this service is refused (200, status "false") with this reason: an offline device. */
+  refuseReason: z.string().min(1).optional(),
   target: hostPort,
 });
 

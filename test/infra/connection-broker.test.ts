@@ -378,11 +378,12 @@ describe('ConnectionBroker', () => {
   });
 
   describe('outputs', () => {
-    it('outputs the API URL, the table names and the secret ARN', () => {
+    it('outputs the API URL, the execute-api ARN, the table names and the secret ARN', () => {
       const outputs = template.findOutputs('*');
       const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
 
       expect(render(outputs.ApiUrl?.Value)).toMatch(/^https:\/\/BrokerApi\w+\.execute-api\./);
+      expect(render(outputs.ExecuteApiArn?.Value)).toMatch(/:execute-api:.*:BrokerApi\w+\/\*\/\*\/\*$/);
       expect(render(outputs.ConnectionsTableName?.Value)).toBe(tableId(connectionsTable));
       expect(render(outputs.IdempotencyTableName?.Value)).toBe(tableId(idempotencyTable));
       expect(render(outputs.SecretArn?.Value)).toBe(secretId);

@@ -1,9 +1,10 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { createBrokerStack } from '../../infra/broker-app';
 import { BrokerStack } from '../../infra/broker-stack';
 import { ConnectionBroker, ConnectionBrokerPropsError, type ConnectionBrokerProps } from '../../infra/connection-broker';
-import { expectResourceProperties, functionId, permissionsOf, resourcesOfType, testApp } from './support';
+import { expectResourceProperties, functionId, permissionsOf, render, resourcesOfType, testApp } from './support';
 
 const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:remoteit/credentials-AbCdEf';
 const alarmTopicArn = 'arn:aws:sns:eu-west-1:123456789012:broker-alarms';
@@ -51,7 +52,25 @@ describe('ConnectionBroker props', () => {
           throttle: { rateLimit: 5, burstLimit: 10 },
         },
       });
+      const caller = new iam.Role(stack, 'CallerRole', { assumedBy: new iam.AccountRootPrincipal() });
+      stack.broker.grantInvoke(caller);
       template = Template.fromStack(stack);
+    });
+
+    it('grants a caller role execute-api:Invoke on the broker API alone', () => {
+      const [[, policy] = []] = Object.entries(resourcesOfType(template, 'AWS::IAM::Policy')).filter(([id]) =>
+        id.startsWith('CallerRole'),
+      );
+
+      const statements = (policy?.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+
+      expect(statements.map((statement) => ({ ...statement, Resource: render(statement.Resource) }))).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'execute-api:Invoke',
+          Resource: expect.stringMatching(/^arn:AWS::Partition:execute-api:AWS::Region:AWS::AccountId:BrokerApi\w+\/\*\/\*\/\*$/),
+        },
+      ]);
     });
 
     it('runs the sweeper every interval with a timeout of one interval and lag alarmed above two', () => {

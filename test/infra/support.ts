@@ -15,8 +15,9 @@ const cdkJson = JSON.parse(readFileSync(path.resolve(__dirname, '../../cdk.json'
  * `bundling: false` sets CDK's own `aws:cdk:bundling-stacks` context to no stack: NodejsFunction keeps its
  * real configuration and only esbuild is not run. The smoke test bundles for real.
  */
-export function testApp(options: { bundling: boolean; context?: Record<string, unknown> }): App {
+export function testApp(options: { bundling: boolean; context?: Record<string, unknown>; outdir?: string }): App {
   return new App({
+    ...(options.outdir && { outdir: options.outdir }),
     context: {
       ...cdkJson.context,
       ...(options.bundling ? {} : { 'aws:cdk:bundling-stacks': [] }),

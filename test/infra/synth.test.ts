@@ -20,7 +20,7 @@ describe('cdk synth', () => {
     workDir = mkdtempSync(path.join(tmpdir(), 'broker-synth-'));
     const policyFile = path.join(workDir, 'policy.json');
     writeFileSync(policyFile, JSON.stringify(policy));
-    const app = testApp({ bundling: true, context: { policyFile } });
+    const app = testApp({ bundling: true, context: { policyFile }, outdir: path.join(workDir, 'cdk.out') });
     createBrokerStack(app);
     assembly = app.synth();
     const template = assembly.getStackByName(DEFAULT_STACK_NAME).template as { Resources: Record<string, Resource> };

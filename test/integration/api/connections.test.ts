@@ -147,6 +147,15 @@ describe('POST /connections', () => {
     expect(response.body.title).toBe('Service not found');
   });
 
+  it('answers 502 with remote.it\'s reason and records the connection failed when remote.it refuses', async () => {
+    const response = await open({ serviceId: SERVICES.offline });
+
+    expect(response.status).toBe(502);
+    expect(response.body.detail).toMatch(/device is offline/);
+    const listed = await broker.call({ routeKey: 'GET /connections', query: { serviceId: SERVICES.offline } });
+    expect(listed.body.items[0]).toMatchObject({ status: 'failed', failureReason: 'device is offline' });
+  });
+
   it('answers 504 and records the connection failed when remote.it does not answer in time', async () => {
     broker.emulator.setFaults({ hang: true, onlyPaths: ['/device/connect'] });
 
@@ -154,6 +163,8 @@ describe('POST /connections', () => {
 
     expect(response.status).toBe(504);
     expect(JSON.stringify(response.body)).not.toMatch(/127\.0\.0\.1|apv/);
+    const listed = await broker.call({ routeKey: 'GET /connections', query: { status: 'failed' }, callerArn: OTHER_SESSION_ARN });
+    expect(listed.body.items[0]).toMatchObject({ serviceId: SERVICES.echo, status: 'failed' });
   });
 
   it('answers 503 with Retry-After when remote.it throttles the broker', async () => {

@@ -2,6 +2,8 @@ import { startEchoServer, startEmulator } from '../../../dev/emulator';
 import type { DemoService, Emulator } from '../../../dev/emulator';
 import { HTTP_SERVICE, openProxy, probe, signedCall, TCP_SERVICE, testAccount } from './helpers';
 
+const OFFLINE_SERVICE = '80:00:00:00:0E:0E:0E:0E';
+
 describe('remote.it emulator connections', () => {
   let echo: DemoService;
   let emulator: Emulator;
@@ -13,6 +15,7 @@ describe('remote.it emulator connections', () => {
       services: [
         { serviceId: TCP_SERVICE, name: 'echo', kind: 'tcp', target: echo.target },
         { serviceId: HTTP_SERVICE, name: 'web', kind: 'http', target: '127.0.0.1:9' },
+        { serviceId: OFFLINE_SERVICE, name: 'offline', kind: 'tcp', target: echo.target, refuseReason: 'device is offline' },
       ],
     });
   });
@@ -71,6 +74,14 @@ describe('remote.it emulator connections', () => {
 
       expect(response.status).toBe(200);
       expect(response.json).toEqual({ status: 'false', reason: expect.stringMatching(/^\[0861\]/) });
+    });
+
+    it('answers 200 with status "false" and the configured reason when the service refuses connects', async () => {
+      const response = await signedCall(emulator.url, '/device/connect', { deviceaddress: OFFLINE_SERVICE, wait: 'true', hostip: '0.0.0.0' });
+
+      expect(response.status).toBe(200);
+      expect(response.json).toEqual({ status: 'false', reason: 'device is offline' });
+      expect(emulator.connections().filter((proxy) => proxy.serviceId === OFFLINE_SERVICE)).toEqual([]);
     });
 
     it('answers 200 with reason bad device address when the address is malformed', async () => {

@@ -21,6 +21,8 @@ export const SERVICES = {
   web: '80:00:00:00:01:00:00:02',
   /** Known to remote.it, but no rule lets the app role reach it. */
   restricted: '80:00:00:00:02:00:00:01',
+  /** Allowed by policy; remote.it refuses every connect to it (an offline device). */
+  offline: '80:00:00:00:01:00:00:0F',
   /** Allowed by policy, unknown to remote.it. */
   unknown: '80:00:00:00:01:FF:FF:FF',
 } as const;
@@ -80,6 +82,7 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
       { serviceId: SERVICES.echo, name: 'echo', kind: 'tcp', target: echo.target },
       { serviceId: SERVICES.web, name: 'web', kind: 'http', target: web.target },
       { serviceId: SERVICES.restricted, name: 'restricted', kind: 'tcp', target: echo.target },
+      { serviceId: SERVICES.offline, name: 'offline', kind: 'tcp', target: echo.target, refuseReason: 'device is offline' },
     ],
   });
   const secretId = 'remoteit/broker-test';

@@ -106,8 +106,10 @@ describe('sweep', () => {
       // Assert: one stop per connection at remote.it, none refused (a second stop would be), all recorded.
       const elapsedMs = Date.now() - started;
       const stops = stopCallsById(emulator);
-      const counts = proxies.map((proxy) => stops.get(proxy.remoteConnectionId.toUpperCase()) ?? 0);
-      expect(counts.filter((count) => count !== 1)).toEqual([]);
+      const notOnce = proxies
+        .map((proxy) => [proxy.remoteConnectionId, stops.get(proxy.remoteConnectionId.toUpperCase()) ?? 0] as const)
+        .filter(([, count]) => count !== 1);
+      expect(Object.fromEntries(notOnce)).toEqual({});
       expect(stops.size).toBe(CONNECTIONS);
       expect(emulator.calls().byPath[STOP_PATH]).toBe(CONNECTIONS);
       expect(emulator.calls().byOutcome).toEqual({ ok: CONNECTIONS });
