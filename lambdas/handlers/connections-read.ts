@@ -17,10 +17,10 @@ const listConnections: RouteHandler = async (event) => {
   return jsonResponse(200, { items: page.items.map(toView), ...(page.cursor && { nextCursor: page.cursor }) });
 };
 
-export const handler = apiHandler(
-  {
-    'GET /connections': listConnections,
-    'GET /connections/{id}': getConnection,
-  },
-  { logger, metrics },
-);
+/** Route keys (lambdas/handlers/routes.ts) this function serves. */
+export const routes: Record<string, RouteHandler> = {
+  'GET /connections': listConnections,
+  'GET /connections/{id}': getConnection,
+};
+
+export const handler = apiHandler(routes, { logger, metrics });

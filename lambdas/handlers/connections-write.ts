@@ -40,11 +40,11 @@ const stopConnection: RouteHandler = async (event) => {
   return jsonResponse(pending ? 202 : 200, toView(connection));
 };
 
-export const handler = apiHandler(
-  {
-    'POST /connections': openConnection,
-    'POST /connections/{id}/renew': renewConnection,
-    'DELETE /connections/{id}': stopConnection,
-  },
-  { logger, metrics },
-);
+/** Route keys (lambdas/handlers/routes.ts) this function serves. */
+export const routes: Record<string, RouteHandler> = {
+  'POST /connections': openConnection,
+  'POST /connections/{id}/renew': renewConnection,
+  'DELETE /connections/{id}': stopConnection,
+};
+
+export const handler = apiHandler(routes, { logger, metrics });

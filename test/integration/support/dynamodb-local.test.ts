@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { createTables, JavaMissingError, startDynamoDbLocal } from '../../../dev/dynamodb-local';
+import { assertJavaAvailable, createTables, JavaMissingError, startDynamoDbLocal } from '../../../dev/dynamodb-local';
 
 const isRunning = (pid: number) => {
   try {
@@ -50,18 +50,42 @@ describe('dynamodb-local', () => {
         await second.stop();
       }
     }, 60_000);
+  });
 
-    it('throws JavaMissingError naming the package to install when java is not on the PATH', async () => {
-      const path = process.env.PATH;
-      process.env.PATH = dataDir;
-      try {
-        const attempt = startDynamoDbLocal();
+  describe('assertJavaAvailable', () => {
+    let binDir: string;
 
-        await expect(attempt).rejects.toBeInstanceOf(JavaMissingError);
-        await expect(attempt).rejects.toThrow(/openjdk-17-jre-headless/);
-      } finally {
-        process.env.PATH = path;
-      }
+    beforeAll(async () => {
+      binDir = await mkdtemp(join(tmpdir(), 'fake-java-'));
+    });
+
+    afterAll(async () => {
+      await rm(binDir, { recursive: true, force: true });
+    });
+
+    const fakeJava = async (versionLine: string) => {
+      const path = join(binDir, `java-${Math.random().toString(36).slice(2)}`);
+      await writeFile(path, `#!/bin/sh\necho '${versionLine}' >&2\n`, { mode: 0o755 });
+      return path;
+    };
+
+    it('resolves when Java 17 or newer answers', async () => {
+      const java = await fakeJava('openjdk version "21.0.2" 2024-01-16');
+
+      await expect(assertJavaAvailable(java)).resolves.toBeUndefined();
+    });
+
+    it('throws JavaMissingError naming the package to install when there is no java', async () => {
+      const attempt = assertJavaAvailable(join(binDir, 'no-such-java'));
+
+      await expect(attempt).rejects.toBeInstanceOf(JavaMissingError);
+      await expect(attempt).rejects.toThrow(/openjdk-17-jre-headless/);
+    });
+
+    it('throws JavaMissingError when the java found is older than 17', async () => {
+      const java = await fakeJava('java version "1.8.0_392"');
+
+      await expect(assertJavaAvailable(java)).rejects.toThrow(/found Java 8/);
     });
   });
 });

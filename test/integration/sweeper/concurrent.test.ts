@@ -27,7 +27,8 @@ const CONNECTIONS = 500;
 const SWEEPERS = 3;
 const DUE_SHARDS = 8;
 const SERVICE_ID = '80:00:00:00:01:00:00:01';
-const SWEEP_DEADLINE_MS = 30_000;
+/** Remaining time each sweeper is told it has: plenty, so contention (not the budget) decides who stops what. */
+const SWEEP_BUDGET_MS = 45_000;
 
 let tables: TestTables;
 let echo: DemoService;
@@ -70,7 +71,7 @@ async function runSweeper(): Promise<SweepSummary> {
         concurrency: 16,
         pendingGraceSeconds: 120,
       },
-      { remainingMs: () => SWEEP_DEADLINE_MS, safetyMarginMs: 1_000 },
+      { remainingMs: () => SWEEP_BUDGET_MS, safetyMarginMs: 1_000 },
     );
   } finally {
     close();
@@ -98,13 +99,11 @@ describe('sweep', () => {
       );
       await loadRecords(tables, records, DUE_SHARDS);
       emulator.resetCalls();
-      const started = Date.now();
 
       // Act
       const summaries = await Promise.all(Array.from({ length: SWEEPERS }, runSweeper));
 
       // Assert: one stop per connection at remote.it, none refused (a second stop would be), all recorded.
-      const elapsedMs = Date.now() - started;
       const stops = stopCallsById(emulator);
       const notOnce = proxies
         .map((proxy) => [proxy.remoteConnectionId, stops.get(proxy.remoteConnectionId.toUpperCase()) ?? 0] as const)
@@ -123,7 +122,7 @@ describe('sweep', () => {
       expect(total('errors')).toBe(0);
       expect(total('expired') + total('retried') + total('stopFailed')).toBe(0);
       expect(summaries.filter((summary) => summary.swept > 0).length).toBeGreaterThan(1);
-      expect(elapsedMs).toBeLessThan(SWEEP_DEADLINE_MS);
-    }, 60_000);
+      expect(summaries.filter((summary) => summary.budgetExhausted)).toEqual([]);
+    }, 60_000); // the bound on the whole test: 500 proxies opened, loaded, stopped by three sweepers
   });
 });

@@ -1,0 +1,29 @@
+/**
+ * The API's routes and which function serves each, defined once: the handlers dispatch on these route
+ * keys, the CDK construct creates exactly these routes, and the local gateway matches the same ones.
+ */
+export type ApiFunctionName = 'connections-read' | 'connections-write';
+
+export interface ApiRoute {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** API Gateway path template, e.g. `/connections/{id}`. */
+  path: string;
+  /** `${method} ${path}`: what API Gateway puts in the event's `routeKey`. */
+  routeKey: string;
+  function: ApiFunctionName;
+}
+
+const route = (method: ApiRoute['method'], path: string, fn: ApiFunctionName): ApiRoute => ({
+  method,
+  path,
+  routeKey: `${method} ${path}`,
+  function: fn,
+});
+
+export const API_ROUTES: readonly ApiRoute[] = [
+  route('POST', '/connections', 'connections-write'),
+  route('GET', '/connections', 'connections-read'),
+  route('GET', '/connections/{id}', 'connections-read'),
+  route('DELETE', '/connections/{id}', 'connections-write'),
+  route('POST', '/connections/{id}/renew', 'connections-write'),
+];
