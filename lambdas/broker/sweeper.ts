@@ -115,6 +115,11 @@ class DueFeed {
     return record;
   }
 
+  /** Reads one round without handing it out: what is due, for the summary only. */
+  async peek(): Promise<void> {
+    if (this.shards.some((shard) => !shard.done)) await this.readRound();
+  }
+
   private async readRound(): Promise<void> {
     const live = this.shards.filter((shard) => !shard.done);
     const pages = await Promise.all(
@@ -279,6 +284,11 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
   };
 
   await Promise.all(Array.from({ length: concurrency }, worker));
+  if (summary.budgetExhausted && feed.seen === 0) {
+    // A run started short of time must still report the work it leaves, or a sweeper that never has time
+    // would show no backlog and no lag while leases outlive their end: one page per shard measures it.
+    await feed.peek();
+  }
 
   summary.scanned = feed.scanned;
   summary.due = feed.seen;

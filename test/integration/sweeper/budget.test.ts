@@ -62,15 +62,16 @@ async function expectStopped(connections: Opened[]): Promise<void> {
 
 describe('sweeper handler', () => {
   describe('time budget', () => {
-    it('claims nothing and reads nothing when the invocation starts with less time left than the safety margin, and the next run finishes', async () => {
+    it('claims nothing but reports the backlog and lag it leaves when the invocation starts short of time, and the next run finishes', async () => {
       // Arrange
       const connections = await openEnded(3);
 
       // Act
       const starved = await broker.sweep({ getRemainingTimeInMillis: () => SAFETY_MARGIN_MS - 1_000 });
 
-      // Assert: nothing read, claimed or called; the work is still due.
-      expect(starved).toMatchObject({ budgetExhausted: true, scanned: 0, swept: 0, expired: 0, retried: 0, errors: 0 });
+      // Assert: nothing claimed or called, the work is still due, and the summary (so the alarms) shows it.
+      expect(starved).toMatchObject({ budgetExhausted: true, backlog: connections.length, swept: 0, expired: 0, retried: 0, errors: 0 });
+      expect(starved.lagSeconds).toBeGreaterThanOrEqual(20);
       await expectUntouched(connections);
       expect((await dueIds(store)).sort()).toEqual(connections.map((connection) => connection.id).sort());
 

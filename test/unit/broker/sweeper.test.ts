@@ -214,7 +214,7 @@ describe('sweeper', () => {
       expect(store.records().filter((record) => record.status === 'stopping')).toHaveLength(0);
     });
 
-    it('claims nothing and reads nothing when the budget is already below the margin', async () => {
+    it('claims nothing but still reports backlog and lag when the budget is already below the margin', async () => {
       // Arrange
       const { store, remoteit, deps } = setup();
       seedDue(store, 3);
@@ -224,9 +224,11 @@ describe('sweeper', () => {
       const summary = await sweep(deps, { remainingMs: () => 10_500, safetyMarginMs: 10_000 });
 
       // Assert
-      expect(summary).toMatchObject({ swept: 0, budgetExhausted: true });
-      expect(queryDue).not.toHaveBeenCalled();
+      expect(summary).toMatchObject({ swept: 0, budgetExhausted: true, backlog: 3 });
+      expect(summary.lagSeconds).toBeGreaterThan(0);
+      expect(queryDue).toHaveBeenCalledTimes(store.dueShardCount);
       expect(remoteit.stopCalls).toHaveLength(0);
+      expect(store.records().every((record) => record.status === 'active')).toBe(true);
     });
 
     it('stops each connection exactly once when two sweeps run at once on one store', async () => {

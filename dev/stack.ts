@@ -1,0 +1,419 @@
+/**
+ * The whole broker on loopback, as a library (`npm start` and the end-to-end tests use it): DynamoDB Local
+ * with the shared table definitions, the Secrets Manager stub serving the remote.it secret, demo services
+ * behind the remote.it emulator (or a remote.it endpoint the user names), the real handlers loaded
+ * in-process with the env they read in AWS, the SigV4 gateway in front of them, and the sweeper on a timer.
+ * Only endpoints differ from AWS: the handlers run unchanged.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
+import type { SweepSummary } from '../lambdas/broker/sweeper';
+import type * as ReadModule from '../lambdas/handlers/connections-read';
+import type * as WriteModule from '../lambdas/handlers/connections-write';
+import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
+import type * as SweeperModule from '../lambdas/handlers/sweeper';
+import { parseRemoteitCredentials } from '../lambdas/remoteit/credentials';
+import { createTables, startDynamoDbLocal } from './dynamodb-local';
+import { startEchoServer, startEmulator, startHttpDemo, type Emulator, type Faults } from './emulator';
+import { serviceSchema } from './emulator/options';
+import { lambdaContext, startGateway, type ApiHandler, type GatewayRequestLog } from './gateway';
+import { DEFAULT_IDENTITIES, loadOrCreateIdentities, type IdentitySpec, type LocalIdentity } from './identities';
+import { startSecretsStub } from './secrets-stub';
+import { startSweepTimer } from './sweep-timer';
+
+export const DEFAULT_REGION = 'us-east-1';
+export const DEFAULT_POLICY_FILE = join(__dirname, 'local-policy.json');
+export const DEFAULT_SERVICES_FILE = join(__dirname, 'local-services.json');
+export const LOCAL_SECRET_ID = 'remoteit/local';
+export const STACK_FILE = 'stack.json';
+export const IDENTITIES_FILE = 'identities.json';
+const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
+/** The sweeper function's timeout in AWS terms: its budget per run. */
+const SWEEP_TIMEOUT_MS = 60_000;
+/**
+ * Dummy AWS credentials for the SDK in the handlers: DynamoDB Local accepts any, but only letters and digits
+ * in the access key id; the secrets stub checks none. They keep the SDK from looking for real credentials.
+ */
+const LOCAL_AWS_ACCESS_KEY_ID = 'LOCALBROKERKEY';
+const LOCAL_AWS_SECRET_ACCESS_KEY = 'local';
+
+export type ServiceKind = 'tcp' | 'http';
+
+/** One service in dev/local-services.json: `target` is `host:port`, or `demo:echo` / `demo:http` for the demo services. */
+export const localServiceSchema = serviceSchema.extend({
+  target: z.union([z.enum(['demo:echo', 'demo:http']), serviceSchema.shape.target]),
+});
+export const localServicesFileSchema = z.object({ services: z.array(localServiceSchema) });
+export type LocalServiceConfig = z.input<typeof localServiceSchema>;
+
+export interface StackService {
+  serviceId: string;
+  name: string;
+  kind: ServiceKind;
+  /** `host:port` the emulator's proxies forward to. */
+  target: string;
+}
+
+export interface StackHandlers {
+  read: ApiHandler;
+  write: ApiHandler;
+  sweeper: (event: unknown, context: Context) => Promise<SweepSummary>;
+}
+
+export interface StackOptions {
+  region?: string;
+  /** Loopback address every server listens on. */
+  host?: string;
+  /** 0 or undefined: any free port. */
+  apiPort?: number;
+  emulatorPort?: number;
+  /** `{endpoint}`: use a running DynamoDB (tests); otherwise DynamoDB Local is started (in memory without `dataDir`). */
+  dynamoDb?: { endpoint: string } | { port?: number; dataDir?: string };
+  /** Directory for `stack.json` (removed again on stop) and the identities kept between runs; nothing is written without it. */
+  stateDir?: string;
+  /** Table names are `<prefix>-connections` and `<prefix>-idempotency`. */
+  tablePrefix?: string;
+  /** Period of the sweeper timer. */
+  sweepIntervalMs?: number;
+  /** Defaults to dev/local-policy.json. */
+  policy?: PolicyDocument;
+  /** Services registered in the emulator; defaults to dev/local-services.json. */
+  services?: LocalServiceConfig[];
+  /** Talk to this remote.it endpoint instead of starting the emulator (`REMOTEIT_API_URL`). */
+  remoteit?: { apiUrl: string; secretJson: string | undefined };
+  emulator?: { lifetimeSeconds?: number; idleSeconds?: number; faults?: Faults };
+  identities?: readonly IdentitySpec[];
+  /** Extra handler env, applied last (e.g. `REMOTEIT_TIMEOUT_MS`). */
+  env?: Record<string, string>;
+  gatewayTimeoutMs?: number;
+  onRequest?: (log: GatewayRequestLog) => void;
+  onSweep?: (summary: SweepSummary) => void;
+  /** A sweep or a handler invocation failed outside the handler's own error handling. */
+  onError?: (error: unknown, where: 'sweep' | 'handler') => void;
+  /** Loads the handlers after their env is set. Defaults to `require`; tests may isolate modules. */
+  loadHandlers?: () => StackHandlers;
+}
+
+export interface Stack {
+  apiUrl: string;
+  region: string;
+  /** Undefined when `remoteit` replaced the emulator. */
+  emulator: Emulator | undefined;
+  remoteitApiUrl: string;
+  dynamoDbEndpoint: string;
+  secretsEndpoint: string;
+  tables: { connections: string; idempotency: string };
+  identities: LocalIdentity[];
+  services: StackService[];
+  /** The file written for scripts, when `stateDir` was given. */
+  stackFile: string | undefined;
+  /** Runs one sweep now (after the one in flight). */
+  sweep(): Promise<SweepSummary>;
+  /** Stops everything: gateway (after requests in flight), sweeper, emulator, servers, DynamoDB Local. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** What `.local/stack.json` holds, for scripts and the CLI. */
+export interface StackFile {
+  apiUrl: string;
+  region: string;
+  emulatorUrl: string | null;
+  dynamoDbEndpoint: string;
+  identities: LocalIdentity[];
+  services: StackService[];
+}
+
+export class StackConfigError extends Error {
+  readonly code = 'stack_config_invalid';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StackConfigError';
+  }
+}
+
+export class StackAlreadyRunningError extends Error {
+  readonly code = 'stack_already_running';
+  constructor() {
+    super('a local stack is already running in this process: the handlers read process.env, so only one can run at a time');
+    this.name = 'StackAlreadyRunningError';
+  }
+}
+
+export async function loadPolicyFile(path: string): Promise<PolicyDocument> {
+  const result = policyDocumentSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!result.success) throw new StackConfigError(`${path}: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  return result.data;
+}
+
+export async function loadServicesFile(path: string): Promise<LocalServiceConfig[]> {
+  const result = localServicesFileSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+  if (!result.success) throw new StackConfigError(`${path}: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  return result.data.services;
+}
+
+/**
+ * The secret the broker uses against a remote.it endpoint the user named: it must come from the user, and
+ * is checked here so a bad one fails at start, naming fields (never values).
+ */
+export function remoteitSecretFrom(apiUrl: string, secretJson: string | undefined): string {
+  if (!secretJson) {
+    throw new StackConfigError(
+      `REMOTEIT_API_URL is set (${apiUrl}), so the emulator is not started and its credentials are not known: ` +
+        'set REMOTEIT_SECRET_JSON to {"developerKey":"...","accessKeyId":"...","secretAccessKey":"..."} ' +
+        'or {"developerKey":"...","username":"...","password":"..."}',
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretJson);
+  } catch {
+    throw new StackConfigError('REMOTEIT_SECRET_JSON is not valid JSON');
+  }
+  try {
+    parseRemoteitCredentials('REMOTEIT_SECRET_JSON', parsed);
+  } catch (error) {
+    throw new StackConfigError(error instanceof Error ? error.message : 'REMOTEIT_SECRET_JSON is invalid', { cause: error });
+  }
+  return secretJson;
+}
+
+let handlersRequired = false;
+
+/**
+ * The real handler modules, loaded after the env they read at module load is set. Node caches modules, so
+ * a second stack in the same module registry would get the first one's config: refused, with the way out.
+ */
+function requireHandlers(): StackHandlers {
+  if (handlersRequired) {
+    throw new StackConfigError(
+      'the handlers were already loaded in this process with an earlier stack\'s env; ' +
+        'pass loadHandlers (e.g. with jest.isolateModules) to start another stack',
+    );
+  }
+  handlersRequired = true;
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded here, after the env they read at load is set */
+  const read = require('../lambdas/handlers/connections-read') as typeof ReadModule;
+  const write = require('../lambdas/handlers/connections-write') as typeof WriteModule;
+  const sweeper = require('../lambdas/handlers/sweeper') as typeof SweeperModule;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  return { read: read.handler as ApiHandler, write: write.handler as ApiHandler, sweeper: sweeper.handler };
+}
+
+/** Sets `values` in process.env (undefined deletes) and returns how to put back what was there. */
+function applyEnv(values: Record<string, string | undefined>): () => void {
+  const previous = new Map<string, string | undefined>();
+  for (const [name, value] of Object.entries(values)) {
+    previous.set(name, process.env[name]);
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  return () => {
+    for (const [name, value] of previous) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+}
+
+let running = false;
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  if (running) throw new StackAlreadyRunningError();
+  running = true;
+  const region = options.region ?? DEFAULT_REGION;
+  const host = options.host ?? '127.0.0.1';
+  const prefix = options.tablePrefix ?? 'remoteit-broker-local';
+  const tables = { connections: `${prefix}-connections`, idempotency: `${prefix}-idempotency` };
+  // Undone in reverse on stop, or at once when a later step fails.
+  const cleanups: Array<() => Promise<void> | void> = [() => {
+    running = false;
+  }];
+  const cleanUp = async () => {
+    const errors: unknown[] = [];
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new AggregateError(errors, 'the local stack did not stop cleanly');
+  };
+
+  try {
+    if (options.stateDir) await mkdir(options.stateDir, { recursive: true });
+    const identities = await loadOrCreateIdentities(
+      options.stateDir && join(options.stateDir, IDENTITIES_FILE),
+      options.identities ?? DEFAULT_IDENTITIES,
+    );
+    const policy = options.policy ?? (await loadPolicyFile(DEFAULT_POLICY_FILE));
+    const remoteSecret = options.remoteit && remoteitSecretFrom(options.remoteit.apiUrl, options.remoteit.secretJson);
+
+    // DynamoDB first: it is the slow part (a JVM), and nothing else depends on it until the handlers load.
+    const dynamoDbOption = options.dynamoDb ?? {};
+    let dynamoDbEndpoint: string;
+    if ('endpoint' in dynamoDbOption) {
+      dynamoDbEndpoint = dynamoDbOption.endpoint;
+    } else {
+      if (dynamoDbOption.dataDir) await mkdir(dynamoDbOption.dataDir, { recursive: true });
+      const dynamoDbLocal = await startDynamoDbLocal({
+        ...(dynamoDbOption.port !== undefined && { port: dynamoDbOption.port }),
+        ...(dynamoDbOption.dataDir !== undefined && { dataDir: dynamoDbOption.dataDir }),
+      });
+      cleanups.push(() => dynamoDbLocal.stop());
+      dynamoDbEndpoint = dynamoDbLocal.endpoint;
+    }
+    const tableClient = new DynamoDBClient({
+      endpoint: dynamoDbEndpoint,
+      region,
+      credentials: { accessKeyId: LOCAL_AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_SECRET_ACCESS_KEY },
+    });
+    try {
+      await createTables(tableClient, tables);
+    } finally {
+      tableClient.destroy();
+    }
+
+    let emulator: Emulator | undefined;
+    let services: StackService[] = [];
+    let remoteitApiUrl: string;
+    let secretJson: string;
+    if (options.remoteit && remoteSecret) {
+      remoteitApiUrl = options.remoteit.apiUrl;
+      secretJson = remoteSecret;
+    } else {
+      const configured = (options.services ?? (await loadServicesFile(DEFAULT_SERVICES_FILE))).map((service) => localServiceSchema.parse(service));
+      const [echo, web] = await Promise.all([startEchoServer({ host }), startHttpDemo({ host, name: 'demo-web' })]);
+      cleanups.push(() => echo.close(), () => web.close());
+      const targets: Record<string, string> = { 'demo:echo': echo.target, 'demo:http': web.target };
+      services = configured.map((service) => ({
+        serviceId: service.serviceId,
+        name: service.name,
+        kind: service.kind,
+        target: targets[service.target] ?? service.target,
+      }));
+      // A fresh remote.it account each run: the broker only ever learns it through the secret, as in AWS.
+      const account = {
+        developerKey: `LOCAL-${randomBytes(8).toString('hex').toUpperCase()}`,
+        accessKeyId: `LOCAL${randomBytes(8).toString('hex').toUpperCase()}`,
+        secretAccessKey: randomBytes(32).toString('base64'),
+      };
+      const started = await startEmulator({
+        host,
+        port: options.emulatorPort ?? 0,
+        proxyHost: host,
+        accounts: [account],
+        services: configured.map((service, index) => ({ ...service, target: services[index]?.target ?? service.target })),
+        ...(options.emulator?.lifetimeSeconds !== undefined && { lifetimeSeconds: options.emulator.lifetimeSeconds }),
+        ...(options.emulator?.idleSeconds !== undefined && { idleSeconds: options.emulator.idleSeconds }),
+        ...(options.emulator?.faults !== undefined && { faults: options.emulator.faults }),
+      });
+      emulator = started;
+      cleanups.push(() => started.stop());
+      remoteitApiUrl = started.url;
+      secretJson = JSON.stringify(account);
+    }
+
+    const secrets = await startSecretsStub({ [LOCAL_SECRET_ID]: secretJson }, { host });
+    cleanups.push(() => secrets.stop());
+
+    const restoreEnv = applyEnv({
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: LOCAL_AWS_ACCESS_KEY_ID,
+      AWS_SECRET_ACCESS_KEY: LOCAL_AWS_SECRET_ACCESS_KEY,
+      // A session token of the user's real credentials must not ride along with the dummy keys.
+      AWS_SESSION_TOKEN: undefined,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
+      CONNECTIONS_TABLE_NAME: tables.connections,
+      IDEMPOTENCY_TABLE_NAME: tables.idempotency,
+      REMOTEIT_SECRET_ID: LOCAL_SECRET_ID,
+      REMOTEIT_API_URL: remoteitApiUrl,
+      BROKER_POLICY: JSON.stringify(policy),
+      // Loopback addresses stand in for the internet here (AWS keeps this off).
+      ALLOW_PRIVATE_CLIENT_IPS: 'true',
+      DEFAULT_TTL_SECONDS: '300',
+      POWERTOOLS_SERVICE_NAME: process.env.POWERTOOLS_SERVICE_NAME ?? 'remoteit-broker',
+      POWERTOOLS_METRICS_NAMESPACE: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'RemoteitBroker',
+      // EMF lines on stdout and an X-Ray daemon are for AWS; the user can turn them on through the env.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      POWERTOOLS_TRACE_ENABLED: process.env.POWERTOOLS_TRACE_ENABLED ?? 'false',
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      ...options.env,
+    });
+    cleanups.push(restoreEnv);
+    const handlers = (options.loadHandlers ?? requireHandlers)();
+
+    const gateway = await startGateway({
+      routes: API_ROUTES,
+      handlers: { 'connections-read': handlers.read, 'connections-write': handlers.write } satisfies Record<ApiFunctionName, ApiHandler>,
+      identities,
+      region,
+      host,
+      port: options.apiPort ?? 0,
+      ...(options.gatewayTimeoutMs !== undefined && { timeoutMs: options.gatewayTimeoutMs }),
+      ...(options.onRequest && { onRequest: options.onRequest }),
+      onHandlerError: (error) => options.onError?.(error, 'handler'),
+    });
+    cleanups.push(() => gateway.stop());
+
+    let lastSummary: SweepSummary | undefined;
+    const runSweep = async () => {
+      lastSummary = await handlers.sweeper(undefined, lambdaContext('remoteit-broker-local-sweeper', region, Date.now() + SWEEP_TIMEOUT_MS));
+      options.onSweep?.(lastSummary);
+    };
+    const sweepTimer = startSweepTimer(runSweep, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS, (error) => options.onError?.(error, 'sweep'));
+    // Stopped (in-flight sweep awaited) before the gateway drains its requests; both before the emulator goes.
+    cleanups.push(() => sweepTimer.stop());
+
+    let stackFile: string | undefined;
+    if (options.stateDir) {
+      const file: StackFile = {
+        apiUrl: gateway.url,
+        region,
+        emulatorUrl: emulator?.url ?? null,
+        dynamoDbEndpoint,
+        identities,
+        services,
+      };
+      const path = join(options.stateDir, STACK_FILE);
+      await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+      stackFile = path;
+      // Scripts take the file's presence to mean the stack is up.
+      cleanups.push(() => rm(path, { force: true }));
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      apiUrl: gateway.url,
+      region,
+      emulator,
+      remoteitApiUrl,
+      dynamoDbEndpoint,
+      secretsEndpoint: secrets.endpoint,
+      tables,
+      identities,
+      services,
+      stackFile,
+      async sweep() {
+        lastSummary = undefined;
+        await sweepTimer.runNow();
+        if (!lastSummary) throw new Error('the sweep failed (reported through onError)');
+        return lastSummary;
+      },
+      stop: () => {
+        stopping ??= cleanUp();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await cleanUp().catch(() => undefined);
+    throw error;
+  }
+}
