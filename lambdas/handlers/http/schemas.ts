@@ -3,22 +3,22 @@
  * generate docs/openapi.yaml (`npm run openapi`), so the document cannot drift from what is enforced.
  */
 import { z } from 'zod';
+import { MAX_LIST_LIMIT, MIN_TTL_SECONDS, SERVICE_ID_PATTERN } from '../../broker/connections';
 import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../broker/model';
 
-const SERVICE_ID = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}$/;
 /** Crockford base32 ULID, the shape of every connection id. */
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export const serviceIdSchema = z
   .string()
-  .regex(SERVICE_ID, 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04')
+  .regex(SERVICE_ID_PATTERN, 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04')
   .transform((value) => value.toUpperCase())
   .meta({ description: 'remote.it service address (case-insensitive, answered upper-case)', example: '80:00:00:00:01:02:03:04' });
 
 export const ttlSecondsSchema = z
   .number()
   .int('must be a whole number of seconds')
-  .min(60, 'must be at least 60 seconds')
+  .min(MIN_TTL_SECONDS, `must be at least ${MIN_TTL_SECONDS} seconds`)
   .max(86_400, 'must be at most 86400 seconds')
   .meta({ description: 'Lease length in seconds (capped by policy and by the remote.it expiry)' });
 
@@ -44,7 +44,12 @@ export const renewConnectionRequestSchema = z.strictObject({ ttlSeconds: ttlSeco
 export const listConnectionsQuerySchema = z.strictObject({
   status: z.enum(CONNECTION_STATUSES).optional(),
   serviceId: serviceIdSchema.optional(),
-  limit: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(50),
+  limit: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(MAX_LIST_LIMIT, `must be at most ${MAX_LIST_LIMIT}`)
+    .default(50),
   cursor: z.string().min(1).max(2048).optional().meta({ description: 'opaque, from the previous page\'s nextCursor' }),
 });
 export type ListConnectionsQuery = z.infer<typeof listConnectionsQuerySchema>;
