@@ -223,6 +223,8 @@ export function describeStartError(error: unknown, args: StartArgs): string {
 }
 
 async function main(): Promise<void> {
+  // The SDK's Node.js support notice is for deployments; it would only clutter the local banner.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let args: StartArgs;
   try {
     args = parseStartArgs(process.argv.slice(2));

@@ -38,7 +38,8 @@ export function apiHandler(
       else logger.info('request rejected', { routeKey: event.routeKey, status, code });
       return errorResponse(error, event.requestContext.requestId);
     } finally {
-      metrics.publishStoredMetrics();
+      // Reads record no metric; publishing nothing would log Powertools' "no metrics" warning every call.
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
       logger.resetKeys();
     }
   };

@@ -1,0 +1,70 @@
+/**
+ * What the handlers write to their log stream, captured from stdout: structured lines carrying the API
+ * request id as correlation id, EMF metrics, and never a secret value.
+ */
+import { SERVICES, startBroker, type Broker } from '../support/broker';
+
+let broker: Broker;
+let lines: string[];
+let stdout: jest.SpyInstance;
+
+beforeAll(async () => {
+  broker = await startBroker({
+    env: { POWERTOOLS_LOG_LEVEL: 'DEBUG', POWERTOOLS_METRICS_DISABLED: 'false', POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBrokerTest' },
+  });
+});
+
+afterAll(async () => {
+  await broker.stop();
+  // Later files in this worker get the quiet defaults back.
+  Object.assign(process.env, { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+});
+
+beforeEach(() => {
+  lines = [];
+  stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split('\n').filter((line) => line.trim() !== ''));
+    return true;
+  });
+});
+
+afterEach(() => stdout.mockRestore());
+
+const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('handler logs and metrics', () => {
+  it('tags every log line of a request with its API request id', async () => {
+    await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo }, requestId: 'req-correlated-1' });
+
+    const logs = parsed().filter((entry) => typeof entry.message === 'string');
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs.every((entry) => entry.correlation_id === 'req-correlated-1')).toBe(true);
+  });
+
+  it('publishes ConnectionsOpened and RemoteitErrors as EMF metrics', async () => {
+    await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo } });
+    await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.offline } });
+
+    const metricNames = parsed()
+      .filter((entry) => entry._aws !== undefined)
+      .flatMap((entry) => (entry._aws as { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string }> }> }).CloudWatchMetrics)
+      .flatMap((directive) => directive.Metrics.map((metric) => metric.Name));
+    expect(metricNames).toEqual(expect.arrayContaining(['ConnectionsOpened', 'RemoteitErrors']));
+  });
+
+  it('never writes a secret value, whatever happens', async () => {
+    broker.emulator.setFaults({ errorRate: 1, onlyPaths: ['/device/connect/stop'] });
+    const opened = await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo } });
+    await broker.call({ routeKey: 'DELETE /connections/{id}', pathParameters: { id: opened.body.id } });
+    broker.emulator.setFaults({ hang: true, onlyPaths: ['/device/connect'] });
+    await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo } });
+    broker.emulator.setFaults({});
+    await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.unknown } });
+    await broker.sweep();
+
+    const output = lines.join('\n');
+    expect(lines.length).toBeGreaterThan(5);
+    expect(output).not.toContain(broker.secret.secretAccessKey);
+    expect(output).not.toContain(broker.secret.developerKey);
+  });
+});
