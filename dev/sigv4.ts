@@ -139,6 +139,12 @@ export function parseQueryForSigning(rawQuery: string): Record<string, string | 
   return query;
 }
 
+async function sha256Hex(body: Buffer): Promise<string> {
+  const hash = new Sha256();
+  hash.update(body);
+  return Buffer.from(await hash.digest()).toString('hex');
+}
+
 function sameSignature(expected: string, received: string): boolean {
   const a = Buffer.from(expected, 'utf8');
   const b = Buffer.from(received, 'utf8');
@@ -245,6 +251,14 @@ export async function verifySigV4<K extends SigningKey>(request: ReceivedRequest
       'InvalidSignatureException',
       `Signature not yet current: ${amzDateText} is still later than ${formatAmzDate(new Date(now.getTime() + skewMs))} (${formatAmzDate(now)} + ${minutes} min.)`,
     );
+  }
+
+  // A signed x-amz-content-sha256 becomes the payload hash the signature covers, so the body must match it;
+  // UNSIGNED-PAYLOAD is the caller's explicit choice not to sign the body (curl and S3-style clients). A body
+  // that does not match is a signature that does not match: the same answer as any other tampering.
+  const claimedHash = parsed.signedHeaders.includes('x-amz-content-sha256') ? request.headers['x-amz-content-sha256'] : undefined;
+  if (claimedHash !== undefined && claimedHash !== UNSIGNED_PAYLOAD && !sameSignature(await sha256Hex(request.body), claimedHash.toLowerCase())) {
+    return fail('mismatch', 'InvalidSignatureException', MISMATCH_MESSAGE);
   }
 
   const expected = await expectedSignature(request, parsed, key, signingDate, options.region, options.service);

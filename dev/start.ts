@@ -3,6 +3,7 @@
  * clean stop on Ctrl-C / SIGTERM. State (DynamoDB data, local keys) lives in `.local/` between runs.
  */
 import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SweepSummary } from '../lambdas/broker/sweeper';
@@ -23,6 +24,9 @@ import {
 
 /** `.local/` at the repository root, whatever the working directory: `--reset` must never wipe another one. */
 export const STATE_DIR = resolve(__dirname, '..', '.local');
+
+/** Signals closer together than this are one Ctrl-C delivered twice. */
+const SIGNAL_REPEAT_MS = 1_000;
 
 export const DEFAULT_PORTS = { api: 4000, emulator: 4100, dynamodb: 4200 } as const;
 
@@ -172,12 +176,12 @@ export function formatBanner(input: BannerInput): string {
       '',
       'Then talk to the echo service through the proxy (latching: the first address that connects owns it):',
       '',
-      `  node -e 'const s=require("net").connect(+process.argv[1],"127.0.0.1",()=>s.end("hello through remote.it\\n"));s.pipe(process.stdout)' <proxy.port>`,
+      `  node -e 'const s=require("net").connect(+process.argv[1],"127.0.0.1",()=>s.write("hello through remote.it\\n"));s.on("data",(d)=>{process.stdout.write(d);s.end()})' <proxy.port>`,
       '',
       'Or both at once:',
       '',
-      `  PORT=$(${open} | node -pe 'JSON.parse(require("fs").readFileSync(0,"utf8")).proxy.port')`,
-      `  node -e 'const s=require("net").connect(+process.argv[1],"127.0.0.1",()=>s.end("hello through remote.it\\n"));s.pipe(process.stdout)' "$PORT"`,
+      `  PORT=$(${open.replace(/^curl /, 'curl -s ')} | node -pe 'JSON.parse(require("fs").readFileSync(0,"utf8")).proxy.port')`,
+      `  node -e 'const s=require("net").connect(+process.argv[1],"127.0.0.1",()=>s.write("hello through remote.it\\n"));s.on("data",(d)=>{process.stdout.write(d);s.end()})' "$PORT"`,
       '',
       'List and stop:',
       '',
@@ -222,6 +226,22 @@ export function describeStartError(error: unknown, args: StartArgs): string {
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }
 
+/**
+ * Fails fast, naming the flag, when a fixed port is taken: DynamoDB Local's own bind failure would surface late
+ * (and its readiness probe could even be answered by the other stack's DynamoDB on that port).
+ */
+export async function assertPortsFree(ports: ReadonlyArray<{ port: number; flag: string }>, host = '127.0.0.1'): Promise<void> {
+  for (const { port, flag } of ports) {
+    if (port === 0) continue;
+    const taken = await new Promise<boolean>((resolveProbe) => {
+      const probe = createServer();
+      probe.once('error', () => resolveProbe(true));
+      probe.listen(port, host, () => probe.close(() => resolveProbe(false)));
+    });
+    if (taken) throw new UsageError(`port ${port} is in use (another npm start?): stop it, or pass ${flag} <port> (0 = any free port)`);
+  }
+}
+
 async function main(): Promise<void> {
   // The SDK's Node.js support notice is for deployments; it would only clutter the local banner.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -244,6 +264,11 @@ async function main(): Promise<void> {
 
   let stack: Stack;
   try {
+    await assertPortsFree([
+      { port: args.apiPort, flag: '--api-port' },
+      { port: args.emulatorPort, flag: '--emulator-port' },
+      { port: args.dynamodbPort, flag: '--dynamodb-port' },
+    ]);
     const remoteitApiUrl = process.env.REMOTEIT_API_URL;
     stack = await startStack({
       stateDir: STATE_DIR,
@@ -284,13 +309,16 @@ async function main(): Promise<void> {
   );
 
   await new Promise<void>((resolveStop) => {
+    let firstSignalAt: number | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      console.log(`\n${signal}: stopping...`);
-      // A second Ctrl-C while stopping: leave at once (DynamoDB Local's JVM is killed on exit regardless).
-      process.once('SIGINT', () => process.exit(130));
-      process.once('SIGTERM', () => process.exit(143));
+      if (firstSignalAt !== undefined) {
+        // One Ctrl-C can arrive twice (the terminal signals the whole group, and tsx relays it too): only a
+        // second press, a moment later, means "leave now". DynamoDB Local's JVM is killed on exit regardless.
+        if (Date.now() - firstSignalAt > SIGNAL_REPEAT_MS) process.exit(signal === 'SIGINT' ? 130 : 143);
+        return;
+      }
+      firstSignalAt = Date.now();
+      console.log(`\n${signal}: stopping... (Ctrl-C again to leave at once)`);
       stack
         .stop()
         .then(() => console.log('stopped'))

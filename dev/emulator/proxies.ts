@@ -98,7 +98,7 @@ export class EmulatedProxy {
     this.server =
       options.service.kind === 'http'
         ? createHttpServer((request, response) => this.forwardHttp(request, response))
-        : createTcpServer((socket) => this.acceptTcp(socket));
+        : createTcpServer({ allowHalfOpen: true }, (socket) => this.acceptTcp(socket));
     if (options.service.kind === 'http') {
       this.server.on('connection', (socket: Socket) => this.track(socket));
     }
@@ -212,7 +212,9 @@ export class EmulatedProxy {
       return;
     }
     this.track(socket);
-    const upstream = connect(this.target);
+    // Half-open on both legs, as a TCP proxy should: a client that sends its request and then shuts down its
+    // writing side (`socket.end(data)`) still gets the answer; each side's end is passed on by pipe().
+    const upstream = connect({ ...this.target, allowHalfOpen: true });
     this.upstreamSockets.add(upstream);
     upstream.once('close', () => this.upstreamSockets.delete(upstream));
     // Either side failing or closing ends the pair, as a proxy server would.

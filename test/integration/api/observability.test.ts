@@ -1,12 +1,12 @@
 /**
- * What the handlers write to their log stream, captured from stdout: structured lines carrying the API
+ * What the handlers write to their log stream, captured from stdout and stderr: structured lines carrying the API
  * request id as correlation id, EMF metrics, and never a secret value.
  */
 import { SERVICES, startBroker, type Broker } from '../support/broker';
 
 let broker: Broker;
 let lines: string[];
-let stdout: jest.SpyInstance;
+let streams: jest.SpyInstance[];
 
 beforeAll(async () => {
   broker = await startBroker({
@@ -22,13 +22,18 @@ afterAll(async () => {
 
 beforeEach(() => {
   lines = [];
-  stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split('\n').filter((line) => line.trim() !== ''));
-    return true;
-  });
+  // Powertools writes ERROR and WARN lines to stderr, the rest (and EMF metrics) to stdout.
+  streams = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(...String(chunk).split('\n').filter((line) => line.trim() !== ''));
+      return true;
+    }),
+  );
 });
 
-afterEach(() => stdout.mockRestore());
+afterEach(() => {
+  for (const stream of streams) stream.mockRestore();
+});
 
 const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 
@@ -63,7 +68,8 @@ describe('handler logs and metrics', () => {
     await broker.sweep();
 
     const output = lines.join('\n');
-    expect(lines.length).toBeGreaterThan(5);
+    expect(output).toMatch(/"level":"ERROR"/);
+    expect(output).toMatch(/"level":"WARN"/);
     expect(output).not.toContain(broker.secret.secretAccessKey);
     expect(output).not.toContain(broker.secret.developerKey);
   });

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { startEchoServer, startEmulator, startHttpDemo } from '../../../dev/emulator';
 import type { DemoService, Emulator } from '../../../dev/emulator';
 import {
@@ -89,6 +90,21 @@ describe('remote.it emulator proxies', () => {
       const outcomes = [await probe(connection.proxyServerPort, '127.0.0.6'), await probe(connection.proxyServerPort, '127.0.0.7')];
 
       expect(outcomes).toEqual(['echoed', 'echoed']);
+    });
+
+    it('passes the answer back when the client half-closes after sending its request', async () => {
+      const { connection } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+
+      const answer = await new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = connectTcp({ host: '127.0.0.1', port: connection.proxyServerPort, localAddress: '127.0.0.8' }, () => socket.end('hello'));
+        socket.setTimeout(3_000, () => socket.destroy(new Error('no answer within 3 s')));
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', reject);
+      });
+
+      expect(answer).toBe('hello');
     });
 
     it('serves an http service through a reverse proxy to any address even when hostip names one IP', async () => {

@@ -1,0 +1,109 @@
+/**
+ * The gateway's server on its own, with stand-in handlers: what reaches a handler (event and context), and
+ * what API Gateway answers when a handler throws or outlives the integration timeout.
+ */
+import type { Context } from 'aws-lambda';
+import { startGateway, type ApiHandler, type Gateway, type GatewayRequestLog } from '../../../dev/gateway';
+import { generateIdentity } from '../../../dev/identities';
+import type { ApiEvent } from '../../../lambdas/handlers/http/request';
+import { API_ROUTES } from '../../../lambdas/handlers/routes';
+import { call } from './support';
+
+const app = generateIdentity({ name: 'app', admin: false });
+const REGION = 'eu-west-1';
+
+let gateway: Gateway;
+let read: jest.MockedFunction<ApiHandler>;
+let write: jest.MockedFunction<ApiHandler>;
+const logs: GatewayRequestLog[] = [];
+const handlerErrors: unknown[] = [];
+let releaseHung: (() => void) | undefined;
+
+beforeAll(async () => {
+  read = jest.fn();
+  write = jest.fn();
+  gateway = await startGateway({
+    routes: API_ROUTES,
+    handlers: { 'connections-read': read, 'connections-write': write },
+    identities: [app],
+    region: REGION,
+    timeoutMs: 300,
+    onRequest: (log) => logs.push(log),
+    onHandlerError: (error) => handlerErrors.push(error),
+  });
+});
+
+afterAll(async () => {
+  releaseHung?.();
+  await gateway.stop();
+});
+
+const stack = () => ({ apiUrl: gateway.url, region: REGION });
+
+describe('gateway server', () => {
+  describe('invocation', () => {
+    it('hands the handler the route, identity, source address and a context ending at the integration timeout when a signed request arrives', async () => {
+      read.mockResolvedValueOnce({ statusCode: 200, headers: { 'content-type': 'application/json', 'x-extra': 'yes' }, body: '{"items":[]}' });
+
+      const answer = await call(stack(), { method: 'GET', path: '/connections/01ABC', query: 'verbose=1', as: app, localAddress: '127.0.0.9' });
+
+      const [event, context] = read.mock.calls[0] as [ApiEvent, Context];
+      expect(answer).toMatchObject({ status: 200, body: { items: [] }, headers: { 'x-extra': 'yes', 'apigw-requestid': event.requestContext.requestId } });
+      expect(event).toMatchObject({
+        routeKey: 'GET /connections/{id}',
+        pathParameters: { id: '01ABC' },
+        queryStringParameters: { verbose: '1' },
+        requestContext: { http: { sourceIp: '127.0.0.9', method: 'GET' }, authorizer: { iam: { userArn: app.principal, accessKey: app.accessKeyId } } },
+      });
+      expect(context.functionName).toBe('remoteit-broker-local-connections-read');
+      expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
+      expect(context.getRemainingTimeInMillis()).toBeLessThanOrEqual(300);
+    });
+
+    it('calls no handler when the request is not signed', async () => {
+      const calls = write.mock.calls.length;
+
+      const answer = await call(stack(), { method: 'POST', path: '/connections', body: {}, as: null });
+
+      expect(answer.status).toBe(403);
+      expect(write.mock.calls.length).toBe(calls);
+      expect(logs.at(-1)).toMatchObject({ status: 403, refused: 'missing' });
+    });
+  });
+
+  describe('handler failures', () => {
+    it('answers 500 Internal Server Error when the handler throws', async () => {
+      write.mockRejectedValueOnce(new Error('boom'));
+
+      const answer = await call(stack(), { method: 'POST', path: '/connections', body: {}, as: app });
+
+      expect(answer).toMatchObject({ status: 500, body: { message: 'Internal Server Error' } });
+      expect(handlerErrors).toContainEqual(new Error('boom'));
+    });
+
+    it('answers 503 Service Unavailable when the handler outlives the integration timeout', async () => {
+      write.mockImplementationOnce(() => new Promise((resolve) => {
+        releaseHung = () => resolve({ statusCode: 201, body: '{}' });
+      }));
+
+      const answer = await call(stack(), { method: 'POST', path: '/connections', body: {}, as: app });
+
+      expect(answer).toMatchObject({ status: 503, body: { message: 'Service Unavailable' } });
+      expect(logs.at(-1)).toMatchObject({ status: 503, refused: 'timeout' });
+    });
+
+    it('waits for an invocation still running when stopped', async () => {
+      let stopped = false;
+      const stopping = gateway.stop().then(() => {
+        stopped = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const stoppedWhileRunning = stopped;
+
+      releaseHung?.();
+      await stopping;
+
+      expect([stoppedWhileRunning, stopped]).toEqual([false, true]);
+    });
+  });
+});
