@@ -7,9 +7,9 @@
  * (serverless-offline and sam local need their frameworks and Docker), so it is hand-written; signatures are
  * checked with the AWS SDK's own signer (dev/sigv4.ts).
  */
+import { listen } from './listen';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ApiEvent } from '../lambdas/handlers/http/request';
 import type { ApiFunctionName, ApiRoute } from '../lambdas/handlers/routes';
@@ -438,14 +438,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server, options.port ?? 0, host);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

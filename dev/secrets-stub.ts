@@ -3,8 +3,8 @@
  * protocol, which is all the broker calls. No Secrets Manager emulator ships on npm, so this is hand-written;
  * the handlers reach it through `AWS_ENDPOINT_URL_SECRETS_MANAGER` exactly as they reach AWS.
  */
+import { listen } from './listen';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 export interface SecretsStub {
   endpoint: string;
@@ -63,10 +63,10 @@ export async function startSecretsStub(
       });
     })();
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
-  const { address, port } = server.address() as AddressInfo;
+  const host = options.host ?? '127.0.0.1';
+  const port = await listen(server, options.port ?? 0, host);
   return {
-    endpoint: `http://${address}:${port}`,
+    endpoint: `http://${host}:${port}`,
     putSecret: (secretId, value) => {
       store.set(secretId, value);
       versions.set(secretId, (versions.get(secretId) ?? 1) + 1);

@@ -2,10 +2,11 @@
  * Demo target services behind the emulator's proxies (used by `npm start` and the integration tests):
  * a TCP echo server and a small HTTP service that says who called it.
  */
+import { listen } from '../listen';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
+import type { Server as TcpServer, Socket } from 'node:net';
 
 export interface DemoService {
   host: string;
@@ -21,16 +22,9 @@ export interface DemoOptions {
   port?: number;
 }
 
-async function listen(server: TcpServer | HttpServer, options: DemoOptions): Promise<{ host: string; port: number }> {
+async function listenDemo(server: TcpServer | HttpServer, options: DemoOptions): Promise<{ host: string; port: number }> {
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return { host, port: (server.address() as AddressInfo).port };
+  return { host, port: await listen(server, options.port ?? 0, host) };
 }
 
 function closer(server: TcpServer | HttpServer, sockets: Set<Socket>): () => Promise<void> {
@@ -60,7 +54,7 @@ export async function startEchoServer(options: DemoOptions = {}): Promise<DemoSe
     socket.pipe(socket);
   });
   const sockets = trackSockets(server);
-  const { host, port } = await listen(server, options);
+  const { host, port } = await listenDemo(server, options);
   return { host, port, target: `${host}:${port}`, close: closer(server, sockets) };
 }
 
@@ -83,6 +77,6 @@ export async function startHttpDemo(options: DemoOptions & { name?: string } = {
     });
   });
   const sockets = trackSockets(server);
-  const { host, port } = await listen(server, options);
+  const { host, port } = await listenDemo(server, options);
   return { host, port, target: `${host}:${port}`, close: closer(server, sockets) };
 }

@@ -4,10 +4,10 @@
  * stop parameters, string `expirationsec`, `\/`-escaped JSON), verifies both access-key signature
  * schemes and tokens, opens real proxies, and injects faults on demand.
  */
+import { listen } from '../listen';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { isIPv4 } from 'node:net';
 import { secretEquals, verifySignature } from './auth';
 import type { FaultDecision } from './faults';
@@ -183,14 +183,7 @@ class EmulatorServer implements Emulator {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.config.port, this.config.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port = await listen(this.server, this.config.port, this.config.host);
     const origin = `http://${this.config.host}:${this.port}`;
     this.url = `${origin}${API_PREFIX}`;
     this.adminUrl = `${origin}${ADMIN_PREFIX}`;

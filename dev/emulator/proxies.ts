@@ -4,11 +4,12 @@
  * HTTP reverse proxy for http services (always public, as remote.it's reverse proxies are). Both close
  * on stop, on override, after their lifetime, and after an idle time with no open TCP connection.
  */
+import { listen } from '../listen';
 import { randomUUID } from 'node:crypto';
 import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
-import type { AddressInfo, Server as TcpServer, Socket } from 'node:net';
+import type { Server as TcpServer, Socket } from 'node:net';
 import type { ServiceConfig } from './options';
 
 export const PUBLIC_HOST_IP = '0.0.0.0';
@@ -109,18 +110,11 @@ export class EmulatedProxy {
   static async open(options: ProxyOptions): Promise<EmulatedProxy> {
     const proxy = new EmulatedProxy(options);
     try {
-      await new Promise<void>((resolve, reject) => {
-        proxy.server.once('error', reject);
-        proxy.server.listen(0, options.proxyHost, () => {
-          proxy.server.off('error', reject);
-          resolve();
-        });
-      });
+      proxy.port = await listen(proxy.server, 0, options.proxyHost);
     } catch (error) {
       await proxy.close('shutdown');
       throw error;
     }
-    proxy.port = (proxy.server.address() as AddressInfo).port;
     return proxy;
   }
 
