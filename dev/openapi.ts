@@ -100,6 +100,7 @@ export function openApiDocument(): object {
             400: errors[400],
             403: errors[403],
             404: errors[404],
+            409: { ...problem('remote.it is still opening the connection: stop it again after Retry-After'), headers: retryAfter },
             500: errors[500],
           },
         },

@@ -7,6 +7,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import {
   ConnectionNotActiveError,
   ConnectionNotFoundError,
+  ConnectionOpeningError,
   InvalidRequestError,
   PolicyDeniedError,
   QuotaExceededError,
@@ -523,10 +524,10 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     for (let attempt = 0; attempt < MAX_STOP_CLAIMS; attempt += 1) {
       const nowMs = now();
       const seen = asSeen(record, nowMs);
-      // Terminal (or past its expiry), pending before remote.it answered (nothing to stop yet), or a stop
-      // another writer holds a live claim on: answer as is.
+      // Terminal (or past its expiry), or a stop another writer holds a live claim on: answer as is. Pending
+      // before remote.it answered: nothing to stop yet, and answering 200 would hide the proxy about to open.
       if (!LIVE_STATUSES.includes(seen.status)) return answer(seen);
-      if (seen.status === 'pending' && seen.remoteConnectionId === undefined) return answer(seen);
+      if (seen.status === 'pending' && seen.remoteConnectionId === undefined) throw new ConnectionOpeningError(id);
       if (seen.status === 'stopping' && seen.dueAt !== undefined && seen.dueAt > epochSeconds(nowMs)) return answer(seen);
 
       // A retry keeps the reason it was first stopped for (lease_ended stays lease_ended).

@@ -9,6 +9,7 @@ export type BrokerErrorCode =
   | 'policy_denied'
   | 'connection_not_found'
   | 'connection_not_active'
+  | 'connection_opening'
   | 'service_not_found'
   | 'quota_exceeded'
   | 'upstream_refused'
@@ -69,6 +70,19 @@ export class ConnectionNotActiveError extends BrokerError {
     readonly status: string,
   ) {
     super(`connection ${id} is ${status}; only an active connection can be renewed`);
+  }
+}
+
+/**
+ * A stop asked while remote.it is still opening the connection: there is nothing to stop yet, and the
+ * open in flight will record a live proxy. The caller retries shortly (or the sweeper settles a dead open).
+ */
+export class ConnectionOpeningError extends BrokerError {
+  readonly code = 'connection_opening';
+  /** A connect with `wait` takes a few seconds. */
+  readonly retryAfterSeconds = 2;
+  constructor(readonly id: string) {
+    super(`connection ${id} is still being opened at remote.it; stop it again in a few seconds`);
   }
 }
 

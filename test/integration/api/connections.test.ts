@@ -381,6 +381,21 @@ describe('DELETE /connections/{id}', () => {
     expect(stored.Item?.dueAt).toBeGreaterThan(Date.now() / 1000);
   });
 
+  it('answers 409 with Retry-After while remote.it is still opening the connection, and stops it once open', async () => {
+    broker.emulator.setFaults({ latencyMs: 600, onlyPaths: ['/device/connect'] });
+    const opening = open({ serviceId: SERVICES.echo });
+    const pendingId = await waitForPendingRecord();
+
+    const early = await stop(pendingId);
+    const opened = await opening;
+    const late = await stop(pendingId);
+
+    expect(early.status).toBe(409);
+    expect(early.headers['retry-after']).toBe('2');
+    expect(opened.status).toBe(201);
+    expect(late.body.status).toBe('stopped');
+  });
+
   it('answers 404 to another caller and leaves the connection running', async () => {
     const { body: created } = await open({ serviceId: SERVICES.echo });
 

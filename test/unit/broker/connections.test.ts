@@ -1,4 +1,5 @@
 import {
+  ConnectionOpeningError,
   ConnectionNotActiveError,
   ConnectionNotFoundError,
   InvalidRequestError,
@@ -373,14 +374,16 @@ describe('ConnectionService', () => {
       expect(remoteit.stopCalls).toHaveLength(1);
     });
 
-    it('answers a pending connection as is when remote.it has not answered yet', async () => {
+    it('refuses with ConnectionOpeningError (retry shortly) when remote.it has not answered the open yet', async () => {
       const { service, store, remoteit } = createHarness();
       const record = appConnection({ status: 'pending', remoteConnectionId: undefined, proxy: undefined });
       store.seed(record);
 
-      const result = await service.stop(appCaller, record.id);
+      const error = await rejectionOf(service.stop(appCaller, record.id));
 
-      expect(result).toEqual({ connection: record, pending: false });
+      expect(error).toBeInstanceOf(ConnectionOpeningError);
+      expect(error).toMatchObject({ code: 'connection_opening', retryAfterSeconds: 2 });
+      expect(store.peek(record.id)).toEqual(record);
       expect(remoteit.stopCalls).toHaveLength(0);
     });
 
