@@ -319,13 +319,13 @@ export class ConnectionBroker extends Construct {
     topic: sns.ITopic | undefined;
   }): cloudwatch.Alarm[] {
     const { sweepInterval, serviceName, metricsNamespace, topic } = options;
-    const brokerMetric = (metricName: string, statistic: string) =>
+    const brokerMetric = (metricName: string, statistic: string, period = ONE_MINUTE) =>
       new cloudwatch.Metric({
         namespace: metricsNamespace,
         metricName,
         dimensionsMap: { service: serviceName },
         statistic,
-        period: ONE_MINUTE,
+        period,
       });
     const alarms: cloudwatch.Alarm[] = [];
     const alarm = (id: string, description: string, props: Omit<cloudwatch.AlarmProps, 'alarmDescription'>) => {
@@ -372,11 +372,14 @@ export class ConnectionBroker extends Construct {
       evaluationPeriods: 1,
     });
     const maxLagSeconds = 2 * sweepInterval.toSeconds();
-    alarm('SweeperLagAlarm', `The oldest due connection waited more than ${maxLagSeconds} s (two sweep intervals).`, {
-      metric: brokerMetric('LagSeconds', 'Maximum'),
+    alarm('SweeperLagAlarm', `The oldest due connection waited more than ${maxLagSeconds} s (two sweep intervals), or the sweeper stopped reporting.`, {
+      // One period per sweep interval: each holds exactly one run's datapoint.
+      metric: brokerMetric('LagSeconds', 'Maximum', sweepInterval),
       threshold: maxLagSeconds,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 2,
+      // Every run publishes LagSeconds (0 when nothing is due): no data means no sweeper, so no lease ends.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
     alarm('DeadLetterQueueAlarm', 'A sweeper run failed or could not start: read the messages in the dead-letter queue.', {
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: ONE_MINUTE, statistic: 'Maximum' }),

@@ -353,8 +353,10 @@ describe('ConnectionBroker', () => {
         MetricName: 'LagSeconds',
         Dimensions: dimensions,
         Statistic: 'Maximum',
+        Period: 60,
         Threshold: 120,
         ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'breaching',
       });
     });
 

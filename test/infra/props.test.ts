@@ -79,7 +79,7 @@ describe('ConnectionBroker props', () => {
       expectResourceProperties(template, 'AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
       expectResourceProperties(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^remote.it broker: stops'), Timeout: 300 });
       expectResourceProperties(template, 'AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: sweeper }, MaximumEventAgeInSeconds: 300 });
-      expectResourceProperties(template, 'AWS::CloudWatch::Alarm', { MetricName: 'LagSeconds', Threshold: 600 });
+      expectResourceProperties(template, 'AWS::CloudWatch::Alarm', { MetricName: 'LagSeconds', Period: 300, Threshold: 600 });
     });
 
     it('passes shard count, default lease and log level to every function', () => {
