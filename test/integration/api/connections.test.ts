@@ -205,7 +205,7 @@ describe('POST /connections', () => {
   });
 
   it('stops the remote.it connection at once when recording it fails after connect (compensation)', async () => {
-    broker.emulator.setFaults({ latencyMs: 600, onlyPaths: ['/device/connect'] });
+    broker.emulator.setFaults({ latencyMs: 1_500, onlyPaths: ['/device/connect'] });
     broker.emulator.resetCalls();
     const pending = open({ serviceId: SERVICES.echo });
     // While remote.it is opening the proxy, the pending record disappears: the write to active must fail.
@@ -382,7 +382,7 @@ describe('DELETE /connections/{id}', () => {
   });
 
   it('answers 409 with Retry-After while remote.it is still opening the connection, and stops it once open', async () => {
-    broker.emulator.setFaults({ latencyMs: 600, onlyPaths: ['/device/connect'] });
+    broker.emulator.setFaults({ latencyMs: 1_500, onlyPaths: ['/device/connect'] });
     const opening = open({ serviceId: SERVICES.echo });
     const pendingId = await waitForPendingRecord();
 

@@ -56,7 +56,7 @@ describe('Idempotency-Key', () => {
 
   it('connects once when 20 requests with one key arrive at once; the others replay it or get 409 with Retry-After', async () => {
     // A slow remote.it keeps the first request in flight while the others arrive.
-    broker.emulator.setFaults({ latencyMs: 400, onlyPaths: ['/device/connect'] });
+    broker.emulator.setFaults({ latencyMs: 1_000, onlyPaths: ['/device/connect'] });
 
     const responses = await Promise.all(
       Array.from({ length: 20 }, () => openWithKey('burst-1', { serviceId: SERVICES.echo, ttlSeconds: 300 })),
