@@ -12,9 +12,10 @@ import {
   type StopReason,
 } from './model';
 import {
+  RemoteitCallFailedError,
+  RemoteitConnectionGoneError,
   RemoteitError,
   RemoteitNotFoundError,
-  RemoteitRefusedError,
   RemoteitThrottledError,
   type RemoteitApi,
 } from '../remoteit/types';
@@ -133,9 +134,14 @@ export async function claimForStop(
   }
 }
 
-/** remote.it no longer has the connection: nothing left to stop. */
+/**
+ * remote.it no longer has the connection, or the device or service behind it: nothing left to stop. Any
+ * other refusal is retried (and alarmed as stop_failed when it persists), never taken for a stop.
+ */
 const connectionGone = (error: RemoteitError): boolean =>
-  error instanceof RemoteitRefusedError || error instanceof RemoteitNotFoundError;
+  error instanceof RemoteitConnectionGoneError || error instanceof RemoteitNotFoundError;
+/** A Retry-After never delays a stop longer than the longest backoff: the lease must still end. */
+const MAX_RETRY_DELAY_SECONDS = 900;
 
 /**
  * Calls remote.it stop for a claimed (`stopping`) record and records the outcome with a version-checked
@@ -157,8 +163,12 @@ export async function stopClaimed(ctx: StopContext, claimed: ConnectionRecord): 
     try {
       await ctx.remoteit.stop(claimed.serviceId, remoteConnectionId);
     } catch (caught) {
-      if (!(caught instanceof RemoteitError)) throw caught;
-      error = caught;
+      // A failure of the broker's own (credentials unavailable or invalid) still costs an attempt, so a stop
+      // that can never be made ends as stop_failed (alarmed) instead of being retried silently forever.
+      error =
+        caught instanceof RemoteitError
+          ? caught
+          : new RemoteitCallFailedError(`the stop could not be sent: ${caught instanceof Error ? caught.name : 'unknown error'}`, { cause: caught });
     }
   }
 
@@ -188,7 +198,7 @@ export async function stopClaimed(ctx: StopContext, claimed: ConnectionRecord): 
     changes = { status: 'stop_failed', failureReason: error.message, dueAt: null, stopAttempts, updatedAt };
   } else {
     outcome = 'retry';
-    const retryAfter = error instanceof RemoteitThrottledError ? (error.retryAfterSeconds ?? 0) : 0;
+    const retryAfter = error instanceof RemoteitThrottledError ? Math.min(error.retryAfterSeconds ?? 0, MAX_RETRY_DELAY_SECONDS) : 0;
     changes = {
       failureReason: error.message,
       dueAt: nowSeconds + Math.max(retryAfter, backoffSeconds(stopAttempts, ctx.random)),

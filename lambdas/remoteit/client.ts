@@ -11,6 +11,7 @@ import {
   RemoteitError,
   RemoteitMalformedError,
   RemoteitNotFoundError,
+  RemoteitConnectionGoneError,
   RemoteitRefusedError,
   RemoteitThrottledError,
   RemoteitTimeoutError,
@@ -74,6 +75,12 @@ const NOT_SENT_CODES = new Set([
 ]);
 const TRANSIENT_KINDS = new Set(['throttled', 'upstream', 'timeout', 'unreachable']);
 const STOP_PATH = '/device/connect/stop';
+/**
+ * Stop refusals that mean the connection is already gone (remote.it documents none: these are the phrasings
+ * seen, as HTTP 200 or 401 with status "false"). Anything else on a stop is a failure to retry.
+ */
+const CONNECTION_GONE_REASON =
+  /connection (?:not found|is not active|not active|(?:has )?expired|already stopped|does not exist)|no such connection/i;
 const NOT_FOUND_REASON = /\[0806\]|\[0861\]|bad device address/i;
 const AUTH_REASON = /missing api token|\[0102\]|invalid (?:signature|credential|token|api key|developer ?key)|unauthori[sz]ed|not authori[sz]ed|authentication/i;
 /** Refresh a login token this long before remote.it's stated expiry, so it never expires in flight. */
@@ -165,13 +172,14 @@ export function createRemoteitClient(options: RemoteitClientOptions): RemoteitAp
       if (reason && NOT_FOUND_REASON.test(reason)) throw new RemoteitNotFoundError(reason);
       // remote.it also answers bad stop parameters (a connection already stopped or expired) with 401: that is
       // the connection being gone, not the broker's credentials failing, and must not cost a re-login.
-      if (path === STOP_PATH && reason && !AUTH_REASON.test(reason)) throw new RemoteitRefusedError(reason, code, status);
+      if (path === STOP_PATH && reason && CONNECTION_GONE_REASON.test(reason)) throw new RemoteitConnectionGoneError(reason);
       throw new RemoteitUnauthorizedError(reason ?? 'HTTP 401', code);
     }
     if (envelope && isFlag(envelope.status, 'false') && (status === 200 || (status >= 400 && status < 500))) {
       const why = reason ?? 'no reason given';
       if (NOT_FOUND_REASON.test(why)) throw new RemoteitNotFoundError(why);
       if (AUTH_REASON.test(why)) throw new RemoteitUnauthorizedError(why, code);
+      if (path === STOP_PATH && CONNECTION_GONE_REASON.test(why)) throw new RemoteitConnectionGoneError(why);
       throw new RemoteitRefusedError(why, code, status);
     }
     if (status === 200) throw new RemoteitMalformedError('remote.it answered 200 without a status it documents');

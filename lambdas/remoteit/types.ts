@@ -87,6 +87,25 @@ export class RemoteitNotFoundError extends RemoteitError {
   }
 }
 
+/**
+ * A stop refused because remote.it no longer has that connection (already stopped, expired, overridden):
+ * nothing is left to stop. Only reasons that say so become this error; any other refusal stays retryable.
+ */
+export class RemoteitConnectionGoneError extends RemoteitError {
+  readonly kind = 'not_found';
+  constructor(readonly reason: string) {
+    super(`remote.it no longer has this connection: ${reason}`);
+  }
+}
+
+/**
+ * The call could not be made for a reason of the broker's own: the credentials could not be loaded or are
+ * invalid. Kept apart from remote.it's answers so a stop still counts it against its retry budget.
+ */
+export class RemoteitCallFailedError extends RemoteitError {
+  readonly kind = 'upstream';
+}
+
 /** HTTP 429. `retryAfterSeconds` from Retry-After when remote.it sent one. */
 export class RemoteitThrottledError extends RemoteitError {
   readonly kind = 'throttled';

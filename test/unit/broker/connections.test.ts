@@ -6,7 +6,7 @@ import {
   PolicyDeniedError,
 } from '../../../lambdas/broker/errors';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
-import { RemoteitRefusedError, RemoteitUpstreamError } from '../../../lambdas/remoteit/types';
+import { RemoteitConnectionGoneError, RemoteitUpstreamError } from '../../../lambdas/remoteit/types';
 import { connectionRecord } from '../../fixtures/memory-store';
 import {
   APP_ROLE,
@@ -345,7 +345,7 @@ describe('ConnectionService', () => {
       const { service, store, remoteit } = createHarness();
       const record = appConnection();
       store.seed(record);
-      remoteit.queueStop(new RemoteitRefusedError('connection not found'));
+      remoteit.queueStop(new RemoteitConnectionGoneError('connection not found'));
 
       const result = await service.stop(appCaller, record.id);
 

@@ -7,6 +7,8 @@ import {
   type StopContext,
 } from '../../../lambdas/broker/stopping';
 import {
+  RemoteitCallFailedError,
+  RemoteitConnectionGoneError,
   RemoteitNotFoundError,
   RemoteitRefusedError,
   RemoteitThrottledError,
@@ -261,7 +263,7 @@ describe('stopping', () => {
     });
 
     it.each([
-      ['refuses the stop', new RemoteitRefusedError('connection not found')],
+      ['says the connection is gone', new RemoteitConnectionGoneError('connection not found')],
       ['does not know the service', new RemoteitNotFoundError('[0861] service not found')],
     ])('records expired with remote.it answer kept when remote.it %s', async (_case, error) => {
       // Arrange
@@ -390,19 +392,49 @@ describe('stopping', () => {
       expect(store.peek(claimed.id)?.version).toBe(2);
     });
 
-    it('propagates an error that is not from remote.it and leaves the claim to lapse', async () => {
+    it('schedules a retry when remote.it refuses the stop for a reason that does not say the connection is gone', async () => {
       // Arrange
       const { store, remoteit, ctx } = setup();
       const claimed = claimedRecord();
       store.seed(claimed);
-      remoteit.queueStop(new TypeError('bug in the adapter'));
+      remoteit.queueStop(new RemoteitRefusedError('too many requests'));
 
       // Act
-      const stopping = stopClaimed(ctx, claimed);
+      const result = await stopClaimed(ctx, claimed);
 
       // Assert
-      await expect(stopping).rejects.toThrow(TypeError);
-      expect(store.peek(claimed.id)).toEqual(claimed);
+      expect(result?.outcome).toBe('retry');
+      expect(store.peek(claimed.id)).toMatchObject({ status: 'stopping', stopAttempts: 1, failureReason: expect.stringContaining('too many requests') });
+    });
+
+    it('counts a failure of the broker\'s own (credentials unavailable) as an attempt, naming only its kind', async () => {
+      // Arrange
+      const { store, remoteit, ctx } = setup();
+      const claimed = claimedRecord({ stopAttempts: ctx.maxAttempts - 1 });
+      store.seed(claimed);
+      remoteit.queueStop(Object.assign(new Error('secret value s3cr3t leaked into a message'), { name: 'RemoteitSecretInvalidError' }));
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(result?.outcome).toBe('stop_failed');
+      expect(result?.error).toBeInstanceOf(RemoteitCallFailedError);
+      expect(store.peek(claimed.id)?.failureReason).toBe('the stop could not be sent: RemoteitSecretInvalidError');
+    });
+
+    it('caps a long Retry-After at the longest backoff so the lease still ends', async () => {
+      // Arrange
+      const { store, remoteit, ctx } = setup();
+      const claimed = claimedRecord();
+      store.seed(claimed);
+      remoteit.queueStop(new RemoteitThrottledError(86_400));
+
+      // Act
+      await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(store.peek(claimed.id)?.dueAt).toBeLessThanOrEqual(Math.floor(ctx.now() / 1000) + 900);
     });
 
     it('throws CannotStopError when the record is not a claim', async () => {

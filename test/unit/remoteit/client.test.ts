@@ -4,6 +4,7 @@ import {
   RemoteitError,
   RemoteitMalformedError,
   RemoteitNotFoundError,
+  RemoteitConnectionGoneError,
   RemoteitRefusedError,
   RemoteitThrottledError,
   RemoteitTimeoutError,
@@ -383,8 +384,17 @@ describe('client', () => {
       expect(stub.requestsTo('/device/connect/stop')).toHaveLength(2);
     });
 
-    it('throws RemoteitRefusedError without retrying when remote.it answers 200 with status false', async () => {
+    it('throws RemoteitConnectionGoneError without retrying when remote.it answers 200 that the connection is gone', async () => {
       stub.on('/device/connect/stop', { body: { status: 'false', reason: 'connection already stopped' } });
+
+      const error = await rejection(clientFor(credentialsSequence(accessKeys).source).stop(SERVICE_ID, 'CONN-1'));
+
+      expect(error).toBeInstanceOf(RemoteitConnectionGoneError);
+      expect(stub.requestsTo('/device/connect/stop')).toHaveLength(1);
+    });
+
+    it('throws RemoteitRefusedError without retrying when remote.it refuses a stop for another reason', async () => {
+      stub.on('/device/connect/stop', { body: { status: 'false', reason: 'too many requests' } });
 
       const error = await rejection(clientFor(credentialsSequence(accessKeys).source).stop(SERVICE_ID, 'CONN-1'));
 
@@ -392,16 +402,28 @@ describe('client', () => {
       expect(stub.requestsTo('/device/connect/stop')).toHaveLength(1);
     });
 
-    it('throws RemoteitRefusedError without a secret refetch when remote.it answers 401 for bad stop parameters', async () => {
-      stub.on('/device/connect/stop', unauthorized('connection not found'));
+    it.each([['connection not found'], ['connection is not active']])(
+      'throws RemoteitConnectionGoneError without a secret refetch when remote.it answers 401 %p to a stop',
+      async (reason) => {
+        stub.on('/device/connect/stop', unauthorized(reason));
+        const credentials = credentialsSequence(accessKeys);
+
+        const error = await rejection(clientFor(credentials.source).stop(SERVICE_ID, 'CONN-GONE'));
+
+        expect(error).toBeInstanceOf(RemoteitConnectionGoneError);
+        expect(stub.requestsTo('/device/connect/stop')).toHaveLength(1);
+        expect(credentials.calls.refresh).toBe(0);
+      },
+    );
+
+    it('treats a 401 to a stop with an unknown reason as a credentials failure (refetch), not as gone', async () => {
+      stub.on('/device/connect/stop', unauthorized('Signature expired'));
       const credentials = credentialsSequence(accessKeys);
 
-      const error = await rejection(clientFor(credentials.source).stop(SERVICE_ID, 'CONN-GONE'));
+      const error = await rejection(clientFor(credentials.source).stop(SERVICE_ID, 'CONN-1'));
 
-      expect(error).toBeInstanceOf(RemoteitRefusedError);
-      expect((error as RemoteitRefusedError).httpStatus).toBe(401);
-      expect(stub.requestsTo('/device/connect/stop')).toHaveLength(1);
-      expect(credentials.calls.refresh).toBe(0);
+      expect(error).toBeInstanceOf(RemoteitUnauthorizedError);
+      expect(credentials.calls.refresh).toBe(1);
     });
 
     it('throws RemoteitUnauthorizedError when a stop is answered 401 for its credentials', async () => {
