@@ -34,6 +34,7 @@ import type { Caller } from './principal';
 import { claimForStop, stopClaimed, type StopContext } from './stopping';
 import {
   RemoteitError,
+  RemoteitMalformedError,
   RemoteitNotFoundError,
   RemoteitRefusedError,
   RemoteitThrottledError,
@@ -303,18 +304,44 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
   }
 
   /**
-   * remote.it said yes but the answer could not be recorded: stop that proxy now, so no live remote.it
-   * connection is ever unrecorded. Best effort: if this stop fails too, the proxy closes at remote.it after
-   * 15 idle minutes (nobody was given its address) or at its expiry.
+   * remote.it said yes but the answer could not be recorded (or used): stop that proxy now, so no live
+   * remote.it connection is ever unrecorded. If this stop fails too, the record becomes `stopping` with the
+   * remote id, due now, so the sweeper retries the stop; only if that write fails as well is the proxy left to
+   * close at remote.it on its own (15 idle minutes: nobody was given its address).
    */
-  async function compensate(pending: ConnectionRecord, remote: RemoteConnection, cause: unknown): Promise<UpstreamUnavailableError> {
-    const context = { connectionId: pending.id, serviceId: pending.serviceId, remoteConnectionId: remote.remoteConnectionId };
+  async function compensate(pending: ConnectionRecord, remoteConnectionId: string, cause: unknown): Promise<UpstreamUnavailableError> {
+    const context = { connectionId: pending.id, serviceId: pending.serviceId, remoteConnectionId };
     logger?.error('could not record an opened connection; stopping it at remote.it', { ...context, error: cause });
     try {
-      await remoteit.stop(pending.serviceId, remote.remoteConnectionId);
+      await remoteit.stop(pending.serviceId, remoteConnectionId);
+      await store
+        .update(pending.id, { status: ['pending'] }, { status: 'stopped', stopReason: 'compensation', remoteConnectionId, stoppedAt: iso(now()), dueAt: null, updatedAt: iso(now()) })
+        .catch(() => undefined); // the record may be what failed; the sweeper settles a pending one
     } catch (stopError) {
       if (stopError instanceof RemoteitError) events?.remoteitError(stopError.kind, 'stop');
-      logger?.error('compensating stop failed; the proxy idles out at remote.it', { ...context, error: stopError });
+      const nowMs = now();
+      try {
+        await store.update(
+          pending.id,
+          { status: ['pending'] },
+          {
+            status: 'stopping',
+            stopReason: 'compensation',
+            remoteConnectionId,
+            stopAttempts: 1,
+            failureReason: stopError instanceof Error ? stopError.message : 'compensating stop failed',
+            dueAt: epochSeconds(nowMs),
+            updatedAt: iso(nowMs),
+          },
+        );
+        logger?.error('compensating stop failed; the sweeper retries it', { ...context, error: stopError });
+      } catch (recordError) {
+        logger?.error('compensating stop failed and could not be recorded; the proxy idles out at remote.it', {
+          ...context,
+          error: stopError,
+          recordError,
+        });
+      }
     }
     return new UpstreamUnavailableError({ cause });
   }
@@ -369,7 +396,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
         },
       );
     } catch (error) {
-      throw await compensate(pending, remote, error);
+      throw await compensate(pending, remote.remoteConnectionId, error);
     }
     await markOverridden(remote, pending.serviceId, pending.id);
     try {
@@ -432,6 +459,10 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     try {
       remote = await remoteit.connect(serviceId, hostIp);
     } catch (error) {
+      if (error instanceof RemoteitMalformedError && error.remoteConnectionId !== undefined) {
+        events?.remoteitError(error.kind, 'connect');
+        throw await compensate(pending, error.remoteConnectionId, error);
+      }
       throw await failPending(pending, error);
     }
     if (remote.proxy.kind === 'reverse' && !decision.publicAllowed) return refusePublic(pending, remote);
@@ -454,7 +485,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
         },
       );
     } catch (error) {
-      throw await compensate(pending, remote, error);
+      throw await compensate(pending, remote.remoteConnectionId, error);
     }
     await markOverridden(remote, serviceId, active.id);
     events?.opened(active, false);

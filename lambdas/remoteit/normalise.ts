@@ -49,9 +49,19 @@ export function normaliseConnectResponse(body: unknown, requestedAtMs: number): 
   if (!remoteConnectionId) throw new RemoteitMalformedError('remote.it connect answer has no connectionid');
 
   const previousConnectionId = previousId(fields.previousConnection);
+  let proxy: ProxyAddress;
+  try {
+    proxy = proxyAddress(fields);
+  } catch (error) {
+    // remote.it opened a connection we cannot use: keep its id so the broker can stop it.
+    throw new RemoteitMalformedError(error instanceof Error ? error.message : 'remote.it connect answer has no usable proxy', {
+      cause: error,
+      remoteConnectionId,
+    });
+  }
   return {
     remoteConnectionId,
-    proxy: proxyAddress(fields),
+    proxy,
     expiresAt: Math.floor(requestedAtMs / 1000) + expirationSeconds(fields),
     overridden: isTrue(fields.connectionOverridden),
     ...(previousConnectionId ? { previousConnectionId } : {}),

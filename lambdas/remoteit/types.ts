@@ -133,6 +133,12 @@ export class RemoteitTimeoutError extends RemoteitError {
 /** A 200 whose body is not JSON or lacks the fields a success must carry. */
 export class RemoteitMalformedError extends RemoteitError {
   readonly kind = 'malformed';
+  /** Set when remote.it said yes and named the connection but the rest was unusable: it must be stopped. */
+  readonly remoteConnectionId?: string;
+  constructor(message: string, options?: { cause?: unknown; remoteConnectionId?: string }) {
+    super(message, options);
+    if (options?.remoteConnectionId !== undefined) this.remoteConnectionId = options.remoteConnectionId;
+  }
 }
 
 /** The request never left: connection refused, DNS failure. Safe to retry even for connect. */

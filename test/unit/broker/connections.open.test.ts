@@ -11,6 +11,7 @@ import {
 import { StaleRecordError, type ConnectionRecord } from '../../../lambdas/broker/model';
 import { policyDocumentSchema } from '../../../lambdas/broker/policy';
 import {
+  RemoteitMalformedError,
   RemoteitNotFoundError,
   RemoteitRefusedError,
   RemoteitThrottledError,
@@ -517,6 +518,48 @@ describe('ConnectionService', () => {
         expect(remoteit.stopCalls).toHaveLength(1);
         expect(logger.error).toHaveBeenCalledTimes(2);
         expect(events.remoteitError).toHaveBeenCalledWith('unreachable', 'stop');
+      });
+
+      it('hands the stop to the sweeper (stopping, remote id, due now) when the compensating stop fails', async () => {
+        const { service, store, remoteit } = createHarness();
+        const remote = livePort();
+        remoteit.queueConnect(remote);
+        remoteit.queueStop(new RemoteitUnreachableError('connect ECONNREFUSED'));
+        store.failNextUpdate(new Error('DynamoDB blip'));
+
+        await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
+
+        const [record] = store.records();
+        expect(record).toMatchObject({
+          status: 'stopping',
+          stopReason: 'compensation',
+          remoteConnectionId: remote.remoteConnectionId,
+          stopAttempts: 1,
+          dueAt: NOW_S,
+        });
+      });
+
+      it('records the compensated connection stopped when the stop succeeds and the record is writable', async () => {
+        const { service, store, remoteit } = createHarness();
+        const remote = livePort();
+        remoteit.queueConnect(remote);
+        store.failNextUpdate(new Error('DynamoDB blip'));
+
+        await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
+
+        expect(store.records()[0]).toMatchObject({ status: 'stopped', stopReason: 'compensation', remoteConnectionId: remote.remoteConnectionId });
+        expect(store.records()[0]?.dueAt).toBeUndefined();
+      });
+
+      it('stops a connection remote.it opened but described unusably, instead of recording it failed', async () => {
+        const { service, store, remoteit } = createHarness();
+        remoteit.queueConnect(new RemoteitMalformedError('remote.it connect answer has no proxy address', { remoteConnectionId: 'rc-unusable' }));
+
+        const error = await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
+
+        expect(error).toBeInstanceOf(UpstreamUnavailableError);
+        expect(remoteit.stopCalls).toEqual([{ serviceId: SERVICE, remoteConnectionId: 'rc-unusable' }]);
+        expect(store.records()[0]).toMatchObject({ status: 'stopped', stopReason: 'compensation' });
       });
     });
 

@@ -105,5 +105,11 @@ describe('normalise', () => {
       expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(RemoteitMalformedError);
       expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(message);
     });
+
+    it('keeps the connection id on the error when remote.it opened a connection without a usable proxy', () => {
+      const body = { status: 'true', connectionid: 'c-13', connection: { expirationsec: '10' } };
+
+      expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(expect.objectContaining({ remoteConnectionId: 'c-13' }));
+    });
   });
 });
