@@ -29,7 +29,7 @@ export const configSchema = z.object({
   SECRET_CACHE_SECONDS: positiveInt(300),
   BROKER_POLICY: policyJson,
   DUE_SHARDS: positiveInt(8),
-  DEFAULT_TTL_SECONDS: positiveInt(900),
+  DEFAULT_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
   /**
    * Accept private and loopback addresses as `ip`-mode client IPs. Off in AWS (remote.it only ever sees public
    * addresses); the local stack turns it on because loopback addresses stand in for the internet there.

@@ -256,7 +256,13 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
           record.expiresAt > epochSeconds(nowMs) &&
           Date.parse(record.leaseExpiresAt) >= nowMs + target.ttlSeconds * 1000,
       );
-      if (found || !result.cursor) return found;
+      // The list comes from an eventually consistent index: confirm on the table before handing it out.
+      if (found) {
+        const fresh = await store.get(found.id);
+        const stillLive = fresh?.status === 'active' && fresh.expiresAt > epochSeconds(nowMs);
+        return stillLive && Date.parse(fresh.leaseExpiresAt) >= nowMs + target.ttlSeconds * 1000 ? fresh : undefined;
+      }
+      if (!result.cursor) return undefined;
       cursor = result.cursor;
     }
     return undefined;
@@ -529,15 +535,18 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     const nowMs = now();
     const seen = asSeen(record, nowMs);
     if (seen.status !== 'active') throw new ConnectionNotActiveError(id, seen.status);
+    // A lease that has ended is the sweeper's to stop, even if it has not run yet: renewing would revive it.
+    if (Date.parse(record.leaseExpiresAt) <= nowMs) throw new ConnectionNotActiveError(id, 'past its lease');
     // The lease is the owner's, so the owner's rules cap it (also when an admin renews).
     const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode: record.mode, ttlSeconds });
     if (!decision.allowed) return deny(decision.reason, decision.detail);
 
     const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000);
     try {
+      // Version-checked: a sweeper claim between the read and this write wins, never the renew.
       return await store.update(
         id,
-        { status: ['active'] },
+        { status: ['active'], version: record.version },
         { leaseExpiresAt: iso(leaseEndMs), dueAt: dueSecondsOf(leaseEndMs), updatedAt: iso(nowMs) },
       );
     } catch (error) {

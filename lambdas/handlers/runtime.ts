@@ -66,7 +66,9 @@ export const stopContext: StopContext = {
   now: Date.now,
   random: Math.random,
   maxAttempts: config.SWEEPER_MAX_ATTEMPTS,
-  claimSeconds: 60,
+  // Longer than the slowest stop (3 attempts of REMOTEIT_TIMEOUT_MS plus backoff), so a claim never lapses
+  // while its stop is still in flight; a crash between claim and record delays that stop by this much.
+  claimSeconds: Math.max(60, Math.ceil((3 * config.REMOTEIT_TIMEOUT_MS + 5_000) / 1000) * 2),
   events: stopEvents,
 };
 

@@ -149,7 +149,8 @@ export function createRemoteitClient(options: RemoteitClientOptions): RemoteitAp
     let response: Response;
     let responseText: string;
     try {
-      response = await fetch(url, { method: 'POST', headers, body: text, signal: AbortSignal.timeout(options.timeoutMs) });
+      // No redirects: a redirect would carry the developer key and token to another host, and replay a connect.
+      response = await fetch(url, { method: 'POST', headers, body: text, redirect: 'error', signal: AbortSignal.timeout(options.timeoutMs) });
       responseText = await response.text();
     } catch (error) {
       throw networkError(error, options.timeoutMs);

@@ -6,16 +6,18 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
 
 const nonEmpty = z.string().trim().min(1);
+/** Sent as an HTTP header: a control character would make fetch throw with the value in its message. */
+const headerValue = nonEmpty.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 const accessKeySchema = z.object({
-  developerKey: nonEmpty,
-  accessKeyId: nonEmpty,
+  developerKey: headerValue,
+  accessKeyId: headerValue,
   // The HMAC key is the decoded bytes: a value that is not base64 would sign garbage and fail at remote.it.
   secretAccessKey: z.base64().min(1),
 });
 
 const passwordSchema = z.object({
-  developerKey: nonEmpty,
+  developerKey: headerValue,
   username: nonEmpty,
   password: z.string().min(1),
 });

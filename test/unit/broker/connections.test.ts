@@ -191,7 +191,18 @@ describe('ConnectionService', () => {
         version: record.version + 1,
       });
       expect(store.peek(record.id)).toEqual(renewed);
-      expect(store.updates[0]?.expected).toEqual({ status: ['active'] });
+      expect(store.updates[0]?.expected).toEqual({ status: ['active'], version: record.version });
+    });
+
+    it('refuses to revive a lease that has ended before the sweeper got to it', async () => {
+      const { service, store } = createHarness();
+      const record = appConnection({ leaseExpiresAt: new Date(NOW_MS - 30_000).toISOString(), dueAt: NOW_S - 30 });
+      store.seed(record);
+
+      const error = await rejectionOf(service.renew(appCaller, record.id, 1800));
+
+      expect(error).toBeInstanceOf(ConnectionNotActiveError);
+      expect(store.peek(record.id)).toEqual(record);
     });
 
     it('caps the lease at the remote expiry when now + ttl is later', async () => {

@@ -108,6 +108,15 @@ describe('credentials', () => {
       expect(JSON.stringify(error)).not.toContain('not base64 !!');
     });
 
+    it('names the field without echoing it when the developer key holds a control character', async () => {
+      answer({ ...accessKeySecret, developerKey: 'dev-key\r\nX-Injected: 1' });
+
+      const error = await invalidError(source.get());
+
+      expect(error.fields).toEqual(['developerKey']);
+      expect(JSON.stringify({ message: error.message, error })).not.toContain('X-Injected');
+    });
+
     it('rejects without quoting the secret when the secret is not JSON', async () => {
       answer('password=hunter2-very-secret');
 
