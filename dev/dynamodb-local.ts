@@ -148,7 +148,9 @@ async function launch(port: number, dataDir: string | undefined): Promise<Dynamo
   process.env.DDB_LOCAL_TELEMETRY ??= '0';
   // sharedDb: one database whatever region and credentials a client uses (the handlers, tests and the CLI
   // do not share credentials). spawn() runs `java` itself, no shell, so the child's pid is the JVM.
-  const child = spawn({ port, path: dataDir ?? null, sharedDb: true, stdio: 'pipe' });
+  // detached: its own process group, so a terminal's Ctrl-C (sent to the whole foreground group) does not kill
+  // the JVM before the stack has drained its in-flight requests and sweep; stop() and the exit hook end it.
+  const child = spawn({ port, path: dataDir ?? null, sharedDb: true, stdio: 'pipe', detached: true });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);

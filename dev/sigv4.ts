@@ -12,8 +12,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 
 export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
-/** API Gateway accepts an `X-Amz-Date` at most this far from its clock, either way. */
-export const DEFAULT_MAX_SKEW_SECONDS = 15 * 60;
+/** API Gateway accepts an `X-Amz-Date` at most this far from its clock, either way ("... - 5 min." in its errors). */
+export const DEFAULT_MAX_SKEW_SECONDS = 5 * 60;
 
 export const MISMATCH_MESSAGE =
   'The request signature we calculated does not match the signature you provided. ' +

@@ -330,6 +330,8 @@ async function main(): Promise<void> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // A closed terminal: stop as for Ctrl-C (DynamoDB Local runs in its own process group and would stay).
+    process.on('SIGHUP', onSignal);
   });
 }
 

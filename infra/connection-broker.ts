@@ -147,6 +147,9 @@ export class ConnectionBroker extends Construct {
       BROKER_POLICY: policyJson,
       DUE_SHARDS: String(props.dueShards ?? runtimeDefaults.DUE_SHARDS),
       DEFAULT_TTL_SECONDS: String(props.defaultLease?.toSeconds() ?? runtimeDefaults.DEFAULT_TTL_SECONDS),
+      // The write function stops too (DELETE) and writes pending records: it needs the same budget and grace.
+      SWEEPER_MAX_ATTEMPTS: String(props.sweeperMaxAttempts ?? runtimeDefaults.SWEEPER_MAX_ATTEMPTS),
+      PENDING_GRACE_SECONDS: String(props.pendingGrace?.toSeconds() ?? runtimeDefaults.PENDING_GRACE_SECONDS),
       POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -154,8 +157,6 @@ export class ConnectionBroker extends Construct {
     const sweeperEnvironment = {
       ...apiEnvironment,
       SWEEPER_CONCURRENCY: String(props.sweeperConcurrency ?? runtimeDefaults.SWEEPER_CONCURRENCY),
-      SWEEPER_MAX_ATTEMPTS: String(props.sweeperMaxAttempts ?? runtimeDefaults.SWEEPER_MAX_ATTEMPTS),
-      PENDING_GRACE_SECONDS: String(props.pendingGrace?.toSeconds() ?? runtimeDefaults.PENDING_GRACE_SECONDS),
       SWEEPER_SAFETY_MARGIN_MS: String(runtimeDefaults.SWEEPER_SAFETY_MARGIN_MS),
     };
     validEnvironment(apiEnvironment);
@@ -172,8 +173,10 @@ export class ConnectionBroker extends Construct {
       entry: 'lambdas/handlers/connections-write.ts',
       description: 'remote.it broker: POST /connections, POST /connections/{id}/renew, DELETE /connections/{id}',
       environment: apiEnvironment,
-      // API Gateway gives up at 30 s; a connect (remote.it waits for the proxy) plus a compensating stop fit.
-      timeout: Duration.seconds(29),
+      // API Gateway answers the caller after 30 s, but the function must outlive that: a connect (remote.it
+      // waits for the proxy) followed by a compensating stop with retries can take about a minute, and a
+      // timeout in between would leave a live proxy unrecorded.
+      timeout: Duration.seconds(90),
       logRetention,
     });
 
@@ -290,7 +293,6 @@ export class ConnectionBroker extends Construct {
   private grantLeastPrivilege(): void {
     const connections = this.connectionsTable.tableArn;
     const index = (name: string) => `${connections}/index/${name}`;
-    const allIndexes = connectionsTable.globalSecondaryIndexes.map((definition) => index(definition.indexName));
     const allow = (fn: BrokerFunction, actions: string[], resources: string[]) =>
       fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
 
@@ -298,7 +300,8 @@ export class ConnectionBroker extends Construct {
     allow(this.readFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
 
     allow(this.writeFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [connections]);
-    allow(this.writeFunction, ['dynamodb:Query'], [connections, ...allIndexes]);
+    // Quota and reuse read the owner's connections; marking an overridden connection walks the day index.
+    allow(this.writeFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
     // Powertools idempotency: read, claim, complete and release records.
     allow(
       this.writeFunction,
@@ -380,6 +383,13 @@ export class ConnectionBroker extends Construct {
       evaluationPeriods: 2,
       // Every run publishes LagSeconds (0 when nothing is due): no data means no sweeper, so no lease ends.
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    alarm('SweepErrorsAlarm', 'Sweeper runs hit store errors (a shard query or a record write) three intervals running: leases may not be ending.', {
+      // A failed shard query reads nothing, so LagSeconds looks healthy: this is the alarm that sees it.
+      metric: brokerMetric('SweepErrors', 'Sum', sweepInterval),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 3,
     });
     alarm('DeadLetterQueueAlarm', 'A sweeper run failed or could not start: read the messages in the dead-letter queue.', {
       metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: ONE_MINUTE, statistic: 'Maximum' }),

@@ -52,12 +52,15 @@ export const remoteit = createRemoteitClient({
 
 const count = (name: string) => metrics.addMetric(name, MetricUnit.Count, 1);
 
-// Logs only: the API counts stops through the service's events, the sweeper from its run summary.
+// StopFailed is counted here, for DELETE and sweeper alike: a stop given up on pages someone whoever gave up.
+// Other stop outcomes are counted by the service's events (API) or the sweeper's run summary.
 const stopEvents: StopEvents = {
   retried: (record, error) =>
     logger.warn('stop failed, will retry', { connectionId: record.id, attempts: record.stopAttempts, error: error.kind }),
-  stopFailed: (record, error) =>
-    logger.error('stop failed for good', { connectionId: record.id, attempts: record.stopAttempts, error: error.kind }),
+  stopFailed: (record, error) => {
+    count('StopFailed');
+    logger.error('stop failed for good', { connectionId: record.id, attempts: record.stopAttempts, error: error.kind });
+  },
 };
 
 export const stopContext: StopContext = {

@@ -12,7 +12,7 @@ const SUMMARY_METRICS: ReadonlyArray<[string, keyof SweepSummary, MetricUnitValu
   ['Swept', 'swept', MetricUnit.Count],
   ['Expired', 'expired', MetricUnit.Count],
   ['Retried', 'retried', MetricUnit.Count],
-  ['StopFailed', 'stopFailed', MetricUnit.Count],
+  ['SweepErrors', 'errors', MetricUnit.Count],
   ['SettledPending', 'settledPending', MetricUnit.Count],
   ['DueBacklog', 'backlog', MetricUnit.Count],
   ['LagSeconds', 'lagSeconds', MetricUnit.Seconds],
@@ -27,6 +27,8 @@ export async function handler(_event: unknown, context: Context): Promise<SweepS
         store,
         stop: stopContext,
         concurrency: config.SWEEPER_CONCURRENCY,
+        // No item starts unless one full remote.it call still fits in the budget.
+        itemEstimateMs: config.REMOTEIT_TIMEOUT_MS + 2_000,
         pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
         events: {
           itemFailed: (record, error) => logger.error('sweep item failed; its claim will lapse', { connectionId: record.id, error }),

@@ -121,6 +121,8 @@ describe('ConnectionBroker', () => {
         BROKER_POLICY: { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxActive: 10 }], admins: policy.admins },
         DUE_SHARDS: '8',
         DEFAULT_TTL_SECONDS: '900',
+        SWEEPER_MAX_ATTEMPTS: '8',
+        PENDING_GRACE_SECONDS: '120',
         POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
         POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
         POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -135,15 +137,13 @@ describe('ConnectionBroker', () => {
       expect(sweeper).toEqual({
         ...api,
         SWEEPER_CONCURRENCY: '16',
-        SWEEPER_MAX_ATTEMPTS: '8',
-        PENDING_GRACE_SECONDS: '120',
         SWEEPER_SAFETY_MARGIN_MS: '10000',
       });
     });
 
     it('sets timeouts to each budget and reserves concurrency 1 only for the sweeper', () => {
       expect(functionProps(ids.read)).toMatchObject({ Timeout: 10 });
-      expect(functionProps(ids.write)).toMatchObject({ Timeout: 29 });
+      expect(functionProps(ids.write)).toMatchObject({ Timeout: 90 });
       expect(functionProps(ids.sweeper)).toMatchObject({ Timeout: 60, ReservedConcurrentExecutions: 1 });
       expect(functionProps(ids.read).ReservedConcurrentExecutions).toBeUndefined();
       expect(functionProps(ids.write).ReservedConcurrentExecutions).toBeUndefined();
@@ -186,7 +186,7 @@ describe('ConnectionBroker', () => {
         'dynamodb:PutItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:UpdateItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:DeleteItem': [idempotencyArn],
-        'dynamodb:Query': [connectionsArn(), indexArn('by-day'), indexArn('by-owner'), indexArn('due')].sort(),
+        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner')],
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
       });
@@ -371,11 +371,23 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('creates exactly the seven alarms, none notifying when no topic is given', () => {
+    it('alarms when sweeper runs hit store errors three intervals running', () => {
+      expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
+        Namespace: 'RemoteitBroker',
+        MetricName: 'SweepErrors',
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        EvaluationPeriods: 3,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+
+    it('creates exactly the eight alarms, none notifying when no topic is given', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(7);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(7).fill(undefined));
+      expect(alarms).toHaveLength(8);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(8).fill(undefined));
     });
   });
 

@@ -110,8 +110,8 @@ describe('ConnectionBroker props', () => {
     it('notifies the alarm topic from every alarm', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(7);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(7).fill([alarmTopicArn]));
+      expect(alarms).toHaveLength(8);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(8).fill([alarmTopicArn]));
     });
 
     it('applies the throttle to the default stage', () => {
