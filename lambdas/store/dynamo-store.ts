@@ -121,19 +121,28 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
         query.owner === undefined
           ? { name: CONNECTIONS.createdDayAttribute, value: position.day ?? today }
           : { name: 'owner', value: query.owner };
-      const result = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: position.index,
-          KeyConditionExpression: '#partition = :partition',
-          ...filter,
-          ExpressionAttributeNames: { ...filter.ExpressionAttributeNames, '#partition': partition.name },
-          ExpressionAttributeValues: { ...filter.ExpressionAttributeValues, ':partition': partition.value },
-          ScanIndexForward: false,
-          Limit: Math.max(remaining, MIN_LIST_READ),
-          ExclusiveStartKey: position.key,
-        }),
-      );
+      const result = await client
+        .send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: position.index,
+            KeyConditionExpression: '#partition = :partition',
+            ...filter,
+            ExpressionAttributeNames: { ...filter.ExpressionAttributeNames, '#partition': partition.name },
+            ExpressionAttributeValues: { ...filter.ExpressionAttributeValues, ':partition': partition.value },
+            ScanIndexForward: false,
+            Limit: Math.max(remaining, MIN_LIST_READ),
+            ExclusiveStartKey: position.key,
+          }),
+        )
+        .catch((error: unknown) => {
+          // The cursor decoded to a well-typed key DynamoDB still refuses (e.g. a forged key over its size
+          // limit): that is the caller's cursor at fault, not the broker.
+          if (query.cursor !== undefined && error instanceof Error && error.name === 'ValidationException') {
+            throw new InvalidCursorError('not a cursor issued by this API', { cause: error });
+          }
+          throw error;
+        });
       const page = result.Items ?? [];
       const taken = page.slice(0, remaining);
       items.push(...taken.map(toRecord));

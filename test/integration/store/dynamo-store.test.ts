@@ -5,7 +5,7 @@ import {
   type ConnectionRecord,
   type ConnectionStore,
 } from '../../../lambdas/broker/model';
-import { dueShardOf } from '../../../lambdas/store/codec';
+import { dueShardOf, encodeCursor } from '../../../lambdas/store/codec';
 import { createDynamoConnectionStore } from '../../../lambdas/store/dynamo-store';
 import { InvalidCursorError } from '../../../lambdas/store/errors';
 import { connectionRecord, uniqueOwner } from '../support/records';
@@ -375,6 +375,13 @@ describe('DynamoConnectionStore', () => {
       ['names another index', Buffer.from(JSON.stringify({ i: 'due' })).toString('base64url')],
     ])('rejects a cursor that %s', async (_case, cursor) => {
       await expect(store.list({ owner: uniqueOwner(), limit: 1, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
+    });
+
+    it('rejects a well-typed cursor for the caller that DynamoDB itself refuses (a key over its size limit)', async () => {
+      const owner = uniqueOwner();
+      const cursor = encodeCursor({ index: 'by-owner', key: { owner, createdAt: 'é'.repeat(1_000), id: '01ARZ3NDEKTSV4RRFFQ69G5FAV' } });
+
+      await expect(store.list({ owner, limit: 1, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
     });
   });
 
