@@ -101,6 +101,7 @@ export function openApiDocument(): object {
             403: errors[403],
             404: errors[404],
             409: { ...problem('remote.it is still opening the connection: stop it again after Retry-After'), headers: retryAfter },
+            502: problem('The stop was given up (status stop_failed) and one more attempt failed too: the connection may be open'),
             500: errors[500],
           },
         },

@@ -8,6 +8,7 @@ import {
   ConnectionNotActiveError,
   ConnectionNotFoundError,
   ConnectionOpeningError,
+  StopFailedError,
   InvalidRequestError,
   PolicyDeniedError,
   QuotaExceededError,
@@ -566,7 +567,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
       const seen = asSeen(record, nowMs);
       // Terminal (or past its expiry), or a stop another writer holds a live claim on: answer as is. Pending
       // before remote.it answered: nothing to stop yet, and answering 200 would hide the proxy about to open.
-      if (!LIVE_STATUSES.includes(seen.status)) return answer(seen);
+      if (!LIVE_STATUSES.includes(seen.status) && seen.status !== 'stop_failed') return answer(seen);
       if (seen.status === 'pending' && seen.remoteConnectionId === undefined) throw new ConnectionOpeningError(id);
       if (seen.status === 'stopping' && seen.dueAt !== undefined && seen.dueAt > epochSeconds(nowMs)) return answer(seen);
 
@@ -578,6 +579,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
         if (result) {
           if (result.error) events?.remoteitError(result.error.kind, 'stop');
           if (result.outcome === 'stopped' || result.outcome === 'expired') events?.stopped(result.record);
+          if (result.outcome === 'stop_failed') throw new StopFailedError(id, result.record.stopAttempts);
           return answer(asSeen(result.record, now()));
         }
       }

@@ -10,6 +10,7 @@ export type BrokerErrorCode =
   | 'connection_not_found'
   | 'connection_not_active'
   | 'connection_opening'
+  | 'stop_failed'
   | 'service_not_found'
   | 'quota_exceeded'
   | 'upstream_refused'
@@ -83,6 +84,19 @@ export class ConnectionOpeningError extends BrokerError {
   readonly retryAfterSeconds = 2;
   constructor(readonly id: string) {
     super(`connection ${id} is still being opened at remote.it; stop it again in a few seconds`);
+  }
+}
+
+/** The stop was tried and remote.it still did not confirm it: the connection may be live (alarmed). */
+export class StopFailedError extends BrokerError {
+  readonly code = 'stop_failed';
+  constructor(
+    readonly id: string,
+    attempts: number,
+  ) {
+    super(
+      `remote.it did not confirm the stop of connection ${id} after ${attempts} attempts; it may still be open. Operators are alerted; DELETE again to retry.`,
+    );
   }
 }
 

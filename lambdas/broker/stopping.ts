@@ -89,7 +89,7 @@ export function backoffSeconds(
 const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
 
 /** Whether `record`, as read, may be claimed now; a `stopping` one only once its claim or retry is due. */
-function claimable(record: ConnectionRecord, nowSeconds: number): boolean {
+function claimable(record: ConnectionRecord, nowSeconds: number, reason: StopReason): boolean {
   switch (record.status) {
     case 'active':
       return true;
@@ -97,6 +97,9 @@ function claimable(record: ConnectionRecord, nowSeconds: number): boolean {
       return record.dueAt !== undefined && record.dueAt <= nowSeconds;
     case 'pending':
       return record.remoteConnectionId !== undefined;
+    case 'stop_failed':
+      // The sweeper gave up; an explicit DELETE (reason `requested`) may ask for one more attempt.
+      return reason === 'requested' && record.remoteConnectionId !== undefined;
     default:
       return false;
   }
@@ -104,7 +107,8 @@ function claimable(record: ConnectionRecord, nowSeconds: number): boolean {
 
 /**
  * Version-checked transition of `record` (as read) to `stopping` with `stopReason`, dueAt = now + claimSeconds.
- * Allowed from active, stopping (a retry or lapsed claim that is due), pending with a remoteConnectionId.
+ * Allowed from active, stopping (a retry or lapsed claim that is due), pending with a remoteConnectionId, and
+ * stop_failed when the reason is `requested` (a DELETE asking for one more attempt).
  * Resolves undefined when the record cannot be claimed (terminal, pending without a remote id, a stopping
  * one whose claim is still held) or another writer changed it first (StaleRecordError swallowed): the caller
  * re-reads and answers from the record.
@@ -116,7 +120,7 @@ export async function claimForStop(
 ): Promise<ConnectionRecord | undefined> {
   const nowMs = ctx.now();
   const nowSeconds = epochSeconds(nowMs);
-  if (!claimable(record, nowSeconds)) return undefined;
+  if (!claimable(record, nowSeconds, reason)) return undefined;
   try {
     return await ctx.store.update(
       record.id,

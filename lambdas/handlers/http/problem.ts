@@ -49,6 +49,7 @@ const PROBLEM_TYPES: Record<string, ProblemType> = {
   idempotency_mismatch: { status: 422, title: 'Idempotency key reused' },
   quota_exceeded: { status: 429, title: 'Too many connections' },
   upstream_refused: { status: 502, title: 'remote.it refused the connection' },
+  stop_failed: { status: 502, title: 'remote.it did not confirm the stop' },
   upstream_unavailable: { status: 503, title: 'remote.it unavailable' },
   upstream_timeout: { status: 504, title: 'remote.it timed out' },
 };

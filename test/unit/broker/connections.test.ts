@@ -1,5 +1,6 @@
 import {
   ConnectionOpeningError,
+  StopFailedError,
   ConnectionNotActiveError,
   ConnectionNotFoundError,
   InvalidRequestError,
@@ -322,7 +323,30 @@ describe('ConnectionService', () => {
       expect(remoteit.stopCalls).toHaveLength(1);
     });
 
-    it.each(['stopped', 'failed', 'expired', 'stop_failed'] as const)(
+    it('tries once more when a DELETE asks to stop a stop_failed connection, and says so when it fails again', async () => {
+      const { service, store, remoteit } = createHarness();
+      const record = appConnection({ status: 'stop_failed', dueAt: undefined, stopAttempts: 8, failureReason: 'remote.it answered HTTP 503' });
+      store.seed(record);
+      remoteit.queueStop(new RemoteitUpstreamError(503));
+
+      const error = await rejectionOf(service.stop(appCaller, record.id));
+
+      expect(error).toBeInstanceOf(StopFailedError);
+      expect(remoteit.stopCalls).toHaveLength(1);
+      expect(store.peek(record.id)).toMatchObject({ status: 'stop_failed', stopAttempts: 9 });
+    });
+
+    it('stops a stop_failed connection when the DELETE\'s extra attempt succeeds', async () => {
+      const { service, store } = createHarness();
+      const record = appConnection({ status: 'stop_failed', dueAt: undefined, stopAttempts: 8 });
+      store.seed(record);
+
+      const result = await service.stop(appCaller, record.id);
+
+      expect(result.connection).toMatchObject({ status: 'stopped', stopReason: 'requested' });
+    });
+
+    it.each(['stopped', 'failed', 'expired'] as const)(
       'answers a %s connection as is without calling remote.it',
       async (status) => {
         const { service, store, remoteit } = createHarness();

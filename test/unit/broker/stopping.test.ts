@@ -1,4 +1,4 @@
-import type { ConnectionRecord, ConnectionStatus } from '../../../lambdas/broker/model';
+import type { ConnectionRecord, ConnectionStatus, StopReason } from '../../../lambdas/broker/model';
 import {
   backoffSeconds,
   CannotStopError,
@@ -175,16 +175,21 @@ describe('stopping', () => {
       expect(store.updates).toHaveLength(0);
     });
 
-    it.each<ConnectionStatus>(['stopped', 'failed', 'expired', 'stop_failed'])(
-      'resolves undefined without writing when the record is already %s',
-      async (status) => {
+    it.each<[ConnectionStatus, StopReason]>([
+      ['stopped', 'requested'],
+      ['failed', 'requested'],
+      ['expired', 'requested'],
+      ['stop_failed', 'lease_ended'],
+    ])(
+      'resolves undefined without writing when the record is already %s (claim for %s)',
+      async (status, reason) => {
         // Arrange
         const { store, ctx } = setup();
         const record = connectionRecord({ status, dueAt: undefined });
         store.seed(record);
 
         // Act
-        const claimed = await claimForStop(ctx, record, 'requested');
+        const claimed = await claimForStop(ctx, record, reason);
 
         // Assert
         expect(claimed).toBeUndefined();
