@@ -95,8 +95,12 @@ export interface EventInput {
   receivedAt: Date;
 }
 
-/** Node's header object -> lower-case names with repeated values joined by `,`. */
-export function flattenHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+/**
+ * Node's header object -> lower-case names with repeated values joined by `,` (as payload 2.0 and SigV4's
+ * canonical headers join them). Pass `request.headersDistinct`: `request.headers` has already joined most
+ * repeats with `, ` and dropped repeats of some headers.
+ */
+export function flattenHeaders(headers: IncomingHttpHeaders | NodeJS.Dict<string[]>): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -394,7 +398,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       method,
       rawPath,
       rawQuery,
-      headers: flattenHeaders(request.headers),
+      headers: flattenHeaders(request.headersDistinct),
       body,
       sourceIp: normaliseSourceIp(request.socket.remoteAddress),
     };
@@ -445,7 +449,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await Promise.allSettled([...inFlight]);
+      // A kept-alive connection may still bring a request while the first ones drain: wait for those too
+      // (a few rounds at most; each invocation is bounded by the gateway timeout), then cut what is left.
+      for (let round = 0; round < 5 && inFlight.size > 0; round += 1) {
+        await Promise.allSettled([...inFlight]);
+        server.closeIdleConnections();
+      }
       server.closeAllConnections();
       await closed;
     })();

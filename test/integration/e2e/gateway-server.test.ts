@@ -60,6 +60,24 @@ describe('gateway server', () => {
       expect(context.getRemainingTimeInMillis()).toBeLessThanOrEqual(300);
     });
 
+    it('verifies a signed header sent on several lines as its values joined by a comma, as SigV4 canonicalises it', async () => {
+      read.mockResolvedValueOnce({ statusCode: 200, body: '{}' });
+
+      const answer = await call(stack(), {
+        method: 'GET',
+        path: '/connections',
+        as: app,
+        headers: { 'x-trace-tag': 'a,b' },
+        afterSigning: (sent) => {
+          sent.headers['x-trace-tag'] = ['a', 'b'];
+        },
+      });
+
+      expect(answer.status).toBe(200);
+      const [event] = read.mock.calls.at(-1) as [ApiEvent, Context];
+      expect(event.headers['x-trace-tag']).toBe('a,b');
+    });
+
     it('calls no handler when the request is not signed', async () => {
       const calls = write.mock.calls.length;
 

@@ -60,8 +60,10 @@ export interface CallInit {
   /** Loopback source address of the request (127.0.0.x). */
   localAddress?: string;
   region?: string;
-  /** Applied after signing, to tamper with what is sent. */
-  afterSigning?: (sent: { headers: Record<string, string>; body: string }) => void;
+  /** Extra headers, signed. */
+  headers?: Record<string, string>;
+  /** Applied after signing, to tamper with what is sent (an array value sends the header once per item). */
+  afterSigning?: (sent: { headers: Record<string, string | string[]>; body: string }) => void;
 }
 
 export interface CallAnswer {
@@ -76,6 +78,7 @@ export async function call(stack: Pick<Stack, 'apiUrl' | 'region'>, init: CallIn
   const url = new URL(`${stack.apiUrl}${init.path}${init.query ? `?${init.query}` : ''}`);
   const body = init.body === undefined ? '' : JSON.stringify(init.body);
   let headers: Record<string, string> = {
+    ...init.headers,
     host: url.host,
     ...(body && { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }),
   };
@@ -87,7 +90,7 @@ export async function call(stack: Pick<Stack, 'apiUrl' | 'region'>, init: CallIn
     );
     headers = { ...signed.headers };
   }
-  const sent = { headers, body };
+  const sent: { headers: Record<string, string | string[]>; body: string } = { headers, body };
   init.afterSigning?.(sent);
   return new Promise((resolve, reject) => {
     const outgoing = request(
