@@ -32,7 +32,7 @@ import {
 } from './model';
 import { evaluatePolicy, isAdmin, type PolicyDocument } from './policy';
 import type { Caller } from './principal';
-import { claimForStop, stopClaimed, type StopContext } from './stopping';
+import { claimForStop, epochSeconds, stopClaimed, type StopContext } from './stopping';
 import {
   RemoteitError,
   RemoteitMalformedError,
@@ -48,6 +48,9 @@ import {
 /** remote.it service address: 8 hex bytes, colon-separated (case-insensitive; stored upper-case). */
 export const SERVICE_ID_PATTERN = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}$/;
 export const MIN_TTL_SECONDS = 60;
+/** Field messages shared with the HTTP schemas, so a bad field reads the same whichever layer caught it. */
+export const SERVICE_ID_MESSAGE = 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04';
+export const TTL_MESSAGE = `must be a whole number of at least ${MIN_TTL_SECONDS} seconds`;
 export const MAX_LIST_LIMIT = 100;
 /** Short TTL horizon of records that hold no remote.it expiry yet (pending) or never will (failed). */
 const SHORT_HORIZON_SECONDS = 86_400;
@@ -177,7 +180,6 @@ export function clientIpProblem(ip: string, allowPrivate: boolean): string | und
 // ---- time -----------------------------------------------------------------------------------------------
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
 /** A lease end as dueAt: rounded up, so the sweeper never cuts a lease short by a fraction of a second. */
 const dueSecondsOf = (ms: number): number => Math.ceil(ms / 1000);
 
@@ -216,12 +218,12 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     const errors: FieldError[] = [];
     const serviceId = typeof request.serviceId === 'string' ? request.serviceId.toUpperCase() : '';
     if (!SERVICE_ID_PATTERN.test(serviceId)) {
-      errors.push({ field: 'serviceId', message: 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04' });
+      errors.push({ field: 'serviceId', message: SERVICE_ID_MESSAGE });
     }
     const mode = request.mode ?? 'latching';
     if (!CONNECTION_MODES.includes(mode)) errors.push({ field: 'mode', message: `must be one of ${CONNECTION_MODES.join(', ')}` });
     const ttlSeconds = request.ttlSeconds ?? deps.defaultTtlSeconds;
-    if (!isTtl(ttlSeconds)) errors.push({ field: 'ttlSeconds', message: `must be a whole number of at least ${MIN_TTL_SECONDS} seconds` });
+    if (!isTtl(ttlSeconds)) errors.push({ field: 'ttlSeconds', message: TTL_MESSAGE });
 
     let hostIp: string = mode === 'public' ? HOST_IP_BY_MODE.public : HOST_IP_BY_MODE.latching;
     if (mode === 'ip') {
@@ -514,7 +516,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
     }
     const serviceId = request.serviceId?.toUpperCase();
     if (serviceId !== undefined && !SERVICE_ID_PATTERN.test(serviceId)) {
-      errors.push({ field: 'serviceId', message: 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04' });
+      errors.push({ field: 'serviceId', message: SERVICE_ID_MESSAGE });
     }
     if (errors.length > 0) throw new InvalidRequestError(errors);
 
@@ -530,7 +532,7 @@ export function createConnectionService(deps: ConnectionServiceDeps): Connection
 
   async function renew(caller: Caller, id: string, ttlSeconds: number): Promise<ConnectionRecord> {
     if (!isTtl(ttlSeconds)) {
-      throw new InvalidRequestError([{ field: 'ttlSeconds', message: `must be a whole number of at least ${MIN_TTL_SECONDS} seconds` }]);
+      throw new InvalidRequestError([{ field: 'ttlSeconds', message: TTL_MESSAGE }]);
     }
     const record = await readVisible(caller, id);
     const nowMs = now();

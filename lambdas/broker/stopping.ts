@@ -86,7 +86,7 @@ export function backoffSeconds(
   return Math.max(minSeconds, Math.ceil(draw * ceiling));
 }
 
-const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
+export const epochSeconds = (ms: number): number => Math.floor(ms / 1000);
 
 /** Whether `record`, as read, may be claimed now; a `stopping` one only once its claim or retry is due. */
 function claimable(record: ConnectionRecord, nowSeconds: number, reason: StopReason): boolean {

@@ -3,7 +3,7 @@
  * generate docs/openapi.yaml (`npm run openapi`), so the document cannot drift from what is enforced.
  */
 import { z } from 'zod';
-import { MAX_LIST_LIMIT, MIN_TTL_SECONDS, SERVICE_ID_PATTERN } from '../../broker/connections';
+import { MAX_LIST_LIMIT, MIN_TTL_SECONDS, SERVICE_ID_MESSAGE, SERVICE_ID_PATTERN } from '../../broker/connections';
 import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../broker/model';
 
 /** Crockford base32 ULID, the shape of every connection id. */
@@ -11,7 +11,7 @@ const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 export const serviceIdSchema = z
   .string()
-  .regex(SERVICE_ID_PATTERN, 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04')
+  .regex(SERVICE_ID_PATTERN, SERVICE_ID_MESSAGE)
   .transform((value) => value.toUpperCase())
   .meta({ description: 'remote.it service address (case-insensitive, answered upper-case)', example: '80:00:00:00:01:02:03:04' });
 
