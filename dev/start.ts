@@ -172,6 +172,7 @@ export function formatBanner(input: BannerInput): string {
       '',
       `Try it: open a connection to ${echo.name} as ${app.name} (the answer's proxy.port is the proxy):`,
       '',
+      ...(input.stackFile ? [`  npx rbroker connect ${echo.serviceId}`, '', 'or with curl:', ''] : []),
       `  ${open}`,
       '',
       'Then talk to the echo service through the proxy (latching: the first address that connects owns it):',
@@ -188,8 +189,14 @@ export function formatBanner(input: BannerInput): string {
       `  ${curlCommand(app, input.region, `${input.apiUrl}/connections`)}`,
       `  ${curlCommand(app, input.region, `${input.apiUrl}/connections/<id>`, { method: 'DELETE' })}`,
     );
+    if (input.stackFile) {
+      lines.push('', `  npx rbroker ls`, `  npx rbroker stop <id>`);
+    }
     if (web) {
       lines.push('', `${web.name} is an http service: remote.it gives it a public reverse proxy; curl the answer's proxy.url.`);
+      if (input.stackFile) {
+        lines.push('Open it, use it and stop it in one go:', '', `  npx rbroker connect ${web.serviceId} --exec 'curl -s {url}/hello'`);
+      }
     }
   }
   lines.push('', 'Ctrl-C stops everything.');

@@ -1,0 +1,203 @@
+/** `rbroker` arguments (node:util parseArgs) into one typed command; anything wrong is a `UsageError` (exit 2). */
+import { parseArgs } from 'node:util';
+// A constant-only module (no AWS, no I/O): the CLI's choices are the API's own lists.
+import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../lambdas/broker/model';
+import type { ConnectionMode, ConnectionStatus } from '../types';
+
+export class UsageError extends Error {
+  readonly code = 'usage';
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface GlobalOptions {
+  /** A URL, or `local` for the local stack; undefined: RBROKER_ENDPOINT, else the local stack. */
+  endpoint: string | undefined;
+  stackFile: string | undefined;
+  /** A local stack identity (`app`, `admin`). */
+  as: string | undefined;
+  json: boolean;
+}
+
+export type Command =
+  | {
+      name: 'connect';
+      serviceId: string;
+      mode: ConnectionMode | undefined;
+      ttlSeconds: number | undefined;
+      clientIp: string | undefined;
+      reuse: boolean;
+      idempotencyKey: string | undefined;
+      exec: string | undefined;
+    }
+  | { name: 'ls'; status: ConnectionStatus | undefined; serviceId: string | undefined; limit: number }
+  | { name: 'get'; id: string }
+  | { name: 'renew'; id: string; ttlSeconds: number }
+  | { name: 'stop'; id: string };
+
+export type Invocation = { help: true } | { help: false; command: Command; options: GlobalOptions };
+
+export const DEFAULT_LIST_LIMIT = 50;
+const MAX_LIST_LIMIT = 10_000;
+
+const OPTIONS = {
+  endpoint: { type: 'string' },
+  stack: { type: 'string' },
+  as: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  mode: { type: 'string' },
+  ttl: { type: 'string' },
+  'client-ip': { type: 'string' },
+  reuse: { type: 'boolean' },
+  'idempotency-key': { type: 'string' },
+  exec: { type: 'string' },
+  status: { type: 'string' },
+  service: { type: 'string' },
+  limit: { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+const GLOBAL: readonly OptionName[] = ['endpoint', 'stack', 'as', 'json', 'help'];
+
+/** Options each command takes besides the global ones, and how many ids or service ids it needs. */
+const COMMANDS = {
+  connect: { options: ['mode', 'ttl', 'client-ip', 'reuse', 'idempotency-key', 'exec'], positional: '<serviceId>' },
+  ls: { options: ['status', 'service', 'limit'], positional: undefined },
+  get: { options: [], positional: '<id>' },
+  renew: { options: ['ttl'], positional: '<id>' },
+  stop: { options: [], positional: '<id>' },
+} as const satisfies Record<Command['name'], { options: readonly OptionName[]; positional: string | undefined }>;
+
+const isCommandName = (value: string): value is Command['name'] => Object.hasOwn(COMMANDS, value);
+
+/** `15m`, `900s`, `1h`, `1h30m`, or plain seconds (`900`) -> seconds. */
+export function parseDuration(text: string, option: string): number {
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  const seconds = /^\d+$/.test(text)
+    ? Number(text)
+    : match && text !== ''
+      ? Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0)
+      : Number.NaN;
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) {
+    throw new UsageError(`--${option} must be a duration such as 15m, 900s, 1h or 900 (seconds), got '${text}'`);
+  }
+  return seconds;
+}
+
+function oneOf<T extends string>(value: string | undefined, choices: readonly T[], option: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${option} must be one of ${choices.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+function parseLimit(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_LIST_LIMIT;
+  const limit = Number(value);
+  if (!/^\d+$/.test(value) || limit < 1 || limit > MAX_LIST_LIMIT) throw new UsageError(`--limit must be a whole number from 1 to ${MAX_LIST_LIMIT}, got '${value}'`);
+  return limit;
+}
+
+export function parseCommandLine(argv: readonly string[]): Invocation {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  const [name, ...rest] = positionals;
+  if (values.help || name === 'help') return { help: true };
+  if (name === undefined) throw new UsageError('no command given');
+  if (!isCommandName(name)) throw new UsageError(`unknown command '${name}'`);
+
+  const spec = COMMANDS[name];
+  const allowed = new Set<OptionName>([...GLOBAL, ...spec.options]);
+  for (const option of Object.keys(values) as OptionName[]) {
+    if (!allowed.has(option)) throw new UsageError(`--${option} does not apply to ${name}`);
+  }
+  const wanted = spec.positional === undefined ? 0 : 1;
+  if (rest.length < wanted) throw new UsageError(`${name} needs ${spec.positional}`);
+  if (rest.length > wanted) throw new UsageError(`unexpected argument '${rest[wanted]}' for ${name}`);
+  const target = rest[0] ?? '';
+  if (wanted === 1 && target.trim() === '') throw new UsageError(`${name} needs ${spec.positional}, got an empty one`);
+  if (values.exec !== undefined && values.exec.trim() === '') throw new UsageError('--exec needs a command');
+
+  const options: GlobalOptions = { endpoint: values.endpoint, stackFile: values.stack, as: values.as, json: values.json ?? false };
+  const ttlSeconds = values.ttl === undefined ? undefined : parseDuration(values.ttl, 'ttl');
+  let command: Command;
+  switch (name) {
+    case 'connect':
+      command = {
+        name,
+        serviceId: target,
+        mode: oneOf(values.mode, CONNECTION_MODES, 'mode'),
+        ttlSeconds,
+        clientIp: values['client-ip'],
+        reuse: values.reuse ?? false,
+        idempotencyKey: values['idempotency-key'],
+        exec: values.exec,
+      };
+      break;
+    case 'ls':
+      command = { name, status: oneOf(values.status, CONNECTION_STATUSES, 'status'), serviceId: values.service, limit: parseLimit(values.limit) };
+      break;
+    case 'renew':
+      if (ttlSeconds === undefined) throw new UsageError('renew needs --ttl <duration> (the new lease, from now)');
+      command = { name, id: target, ttlSeconds };
+      break;
+    case 'get':
+    case 'stop':
+      command = { name, id: target };
+      break;
+  }
+  return { help: false, command, options };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
+}
+
+export const USAGE = `Usage: rbroker <command> [options]
+
+Commands:
+  connect <serviceId>   open a connection to a remote.it service and print its proxy
+      --mode M            latching (default: the first address to connect owns the proxy), ip, public
+      --ttl D             lease: 15m, 900s, 1h, or seconds (default: the broker's, 15m)
+      --client-ip IP      mode ip: the address allowed to connect (default: your source address)
+      --reuse             answer with your live connection to the same service instead, if one covers --ttl
+      --idempotency-key K repeat an open without opening twice (default: a fresh key per run)
+      --exec 'CMD'        open, run CMD through the shell (sh -c) with {host} {port} {url} {id} replaced
+                          (also in env: RBROKER_HOST, RBROKER_PORT, RBROKER_URL, RBROKER_CONNECTION_ID),
+                          then stop the connection when CMD ends, fails or is interrupted (Ctrl-C);
+                          exits with CMD's exit code
+  ls                    your connections, newest first (admins: everyone's)
+      --status S          pending, active, stopping, stopped, failed, expired, stop_failed
+      --service ID        one service's connections
+      --limit N           at most N (default ${DEFAULT_LIST_LIMIT}; pages are followed)
+  get <id>              one connection
+  renew <id> --ttl D    the lease ends D from now (never past remote.it's expiry)
+  stop <id>             stop it (idempotent)
+
+Options:
+  --endpoint URL|local  the broker API (env RBROKER_ENDPOINT); default: the local stack when it runs
+  --stack FILE          the local stack's file (env RBROKER_STACK_FILE; default .local/stack.json)
+  --as NAME             local stack only: sign as this identity (app, admin; default app)
+  --json                machine-readable output on stdout (errors as JSON on stderr)
+  -h, --help            this text
+
+Credentials: against the local stack, its identities' keys; against a deployed API, the AWS default
+credential chain (AWS_PROFILE, env, SSO, instance or container role). Region: from the execute-api host
+name, else AWS_REGION.
+
+Exit codes:
+  0  done (--exec: the command's own exit code)
+  1  other failure (broker error, unreachable endpoint, conflict, quota)
+  2  usage: bad arguments, or the API rejected the input (400)
+  3  not allowed: no or bad credentials, unsigned (403), denied by policy
+  4  not found: unknown connection id (or another caller's), unknown service
+  5  remote.it failed: refused (502), unavailable or throttling (503), timed out (504)
+  130, 143  interrupted (SIGINT, SIGTERM); with --exec the connection is stopped first`;

@@ -1,0 +1,134 @@
+/**
+ * `rbroker connect ... --exec CMD`: open a connection, run CMD through the shell with the proxy's address
+ * in it, and stop the connection when CMD ends, fails, or rbroker is interrupted, so a lease is never left
+ * running for a command that is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { StopResult } from '../client';
+import type { Connection } from '../types';
+import { signalExitCode } from './exit-codes';
+
+/** Time a command gets to end after a forwarded signal before it is killed. */
+const KILL_GRACE_MS = 10_000;
+/** Signals closer together than this are one Ctrl-C delivered twice (to rbroker directly and through the group). */
+const SIGNAL_REPEAT_MS = 1_000;
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Characters a shell takes literally: anything else is single-quoted. */
+const SHELL_SAFE = /^[A-Za-z0-9._:/@%+=,~-]+$/;
+
+export function shellQuote(value: string): string {
+  return SHELL_SAFE.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `{host}`, `{port}`, `{url}`, `{id}` replaced (quoted for the shell when they hold anything unusual). */
+export function expandPlaceholders(command: string, connection: Connection): string {
+  const proxy = connection.proxy;
+  const values: Record<string, string> = {
+    id: connection.id,
+    host: proxy?.host ?? '',
+    port: proxy ? String(proxy.port) : '',
+    url: proxy?.url ?? '',
+  };
+  return command.replace(/\{(host|port|url|id)\}/g, (_, name: string) => shellQuote(values[name] ?? ''));
+}
+
+export interface ExecPlan {
+  command: string;
+  open: () => Promise<Connection>;
+  stop: (id: string) => Promise<StopResult>;
+  /** Progress for the user (stderr). */
+  log: (line: string) => void;
+  /** The stop failed: the error is reported, and its exit code used when the command itself succeeded. */
+  onStopError: (error: unknown, connection: Connection) => number;
+}
+
+function runCommand(command: string, connection: Connection, onChild: (child: ChildProcess) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const proxy = connection.proxy;
+    const child = spawn(command, {
+      shell: true,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        RBROKER_CONNECTION_ID: connection.id,
+        RBROKER_HOST: proxy?.host ?? '',
+        RBROKER_PORT: proxy ? String(proxy.port) : '',
+        RBROKER_URL: proxy?.url ?? '',
+      },
+    });
+    onChild(child);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? signalExitCode(signal) : 1)));
+  });
+}
+
+/** The exit code: the command's, 128+n when interrupted, or the stop's failure when only that failed. */
+export async function runWithConnection(plan: ExecPlan): Promise<number> {
+  let interrupted: NodeJS.Signals | undefined;
+  let interruptedAt = 0;
+  let child: ChildProcess | undefined;
+  let connection: Connection | undefined;
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    const running = child !== undefined && child.exitCode === null && child.signalCode === null;
+    if (interrupted) {
+      if (Date.now() - interruptedAt < SIGNAL_REPEAT_MS) return;
+      if (running) {
+        // The command ignores the signal: end it, and the connection is still stopped.
+        child?.kill('SIGKILL');
+        return;
+      }
+      plan.log(
+        connection
+          ? `leaving without stopping: connection ${connection.id} stays open until its lease ends (${connection.leaseExpiresAt}); rbroker stop ${connection.id}`
+          : 'leaving without stopping: the connection being opened stays open until its lease ends (rbroker ls)',
+      );
+      process.exit(signalExitCode(signal));
+    }
+    interrupted = signal;
+    interruptedAt = Date.now();
+    if (running) {
+      child?.kill(signal);
+      setTimeout(() => child?.kill('SIGKILL'), KILL_GRACE_MS).unref();
+    } else if (!connection) {
+      // Abandoning the open would leave the connection the broker is opening unstopped.
+      plan.log(`${signal}: the connection is being opened; it is stopped as soon as it is (${signal} again to leave at once)`);
+    }
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  try {
+    connection = await plan.open();
+    const opened = connection;
+    let code: number;
+    if (interrupted) {
+      code = signalExitCode(interrupted);
+    } else if (!opened.proxy) {
+      plan.log(`connection ${opened.id} has no proxy yet (status ${opened.status}); not running the command`);
+      code = 1;
+    } else {
+      const command = expandPlaceholders(plan.command, opened);
+      plan.log(`running: ${command}`);
+      try {
+        code = await runCommand(command, opened, (started) => {
+          child = started;
+        });
+      } catch (error) {
+        plan.log(`could not start the command: ${error instanceof Error ? error.message : String(error)}`);
+        code = 1;
+      }
+      if (interrupted) code = signalExitCode(interrupted);
+    }
+    plan.log(`${interrupted ? `interrupted (${interrupted})` : `exit code ${code}`}: stopping connection ${opened.id}`);
+    try {
+      const stopped = await plan.stop(opened.id);
+      if (stopped.pending) plan.log(`remote.it could not be reached: connection ${opened.id} is stopping; the broker retries the stop`);
+    } catch (error) {
+      const stopCode = plan.onStopError(error, opened);
+      if (code === 0) code = stopCode;
+    }
+    return code;
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+  }
+}

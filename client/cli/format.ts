@@ -1,0 +1,93 @@
+/**
+ * Human output: a connection as labelled lines, a list as a table. Hand-written: a column formatter is a
+ * few lines, and no table library is a dependency.
+ */
+import type { BrokerApiError } from '../errors';
+import type { Connection } from '../types';
+
+/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  return all
+    .map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ').trimEnd())
+    .join('\n');
+}
+
+/** `45s`, `14m`, `1h 5m`, `2d 3h`: the two largest units. */
+export function formatSpan(seconds: number): string {
+  const total = Math.max(0, Math.round(seconds));
+  const units: Array<[string, number]> = [
+    ['d', Math.floor(total / 86_400)],
+    ['h', Math.floor(total / 3600) % 24],
+    ['m', Math.floor(total / 60) % 60],
+    ['s', total % 60],
+  ];
+  const first = units.findIndex(([, value]) => value > 0);
+  if (first === -1) return '0s';
+  return units
+    .slice(first, first + 2)
+    .filter(([, value]) => value > 0)
+    .map(([unit, value]) => `${value}${unit}`)
+    .join(' ');
+}
+
+/** `in 14m` / `3m ago` relative to `now`. */
+export function relativeTime(iso: string, now: number): string {
+  const seconds = (Date.parse(iso) - now) / 1000;
+  return seconds >= 0 ? `in ${formatSpan(seconds)}` : `${formatSpan(-seconds)} ago`;
+}
+
+const LIVE = new Set<Connection['status']>(['pending', 'active', 'stopping']);
+
+export function proxyText(connection: Connection): string {
+  if (!connection.proxy) return '-';
+  return connection.proxy.kind === 'port' ? `${connection.proxy.host}:${connection.proxy.port}` : connection.proxy.url;
+}
+
+/** One connection as `label  value` lines. */
+export function formatConnection(connection: Connection, now: number): string {
+  const lines: Array<[string, string]> = [
+    ['id', connection.id],
+    ['service', connection.serviceId],
+    ['status', connection.status],
+    ['mode', `${connection.mode} (remote.it admits ${connection.hostIp})`],
+    ['proxy', connection.proxy ? `${proxyText(connection)}  ${connection.proxy.kind === 'port' ? `(${connection.proxy.url})` : '(reverse proxy)'}` : '-'],
+    ['lease ends', `${connection.leaseExpiresAt} (${relativeTime(connection.leaseExpiresAt, now)})`],
+    ['expires', `${connection.expiresAt} (remote.it's limit)`],
+    ['created', `${connection.createdAt} (${relativeTime(connection.createdAt, now)})`],
+    ['owner', connection.owner],
+  ];
+  if (connection.stoppedAt) lines.push(['stopped', `${connection.stoppedAt}${connection.stopReason ? ` (${connection.stopReason})` : ''}`]);
+  if (connection.failureReason) lines.push(['failure', connection.failureReason]);
+  const width = Math.max(...lines.map(([label]) => label.length));
+  return lines.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** Connections as a table; an OWNER column only when they belong to more than one caller (admins). */
+export function formatConnectionTable(connections: readonly Connection[], now: number): string {
+  const showOwner = new Set(connections.map((connection) => connection.owner)).size > 1;
+  const header = ['ID', 'SERVICE', 'STATUS', 'MODE', 'PROXY', 'LEASE', 'CREATED', ...(showOwner ? ['OWNER'] : [])];
+  const rows = connections.map((connection) => [
+    connection.id,
+    connection.serviceId,
+    connection.status,
+    connection.mode,
+    proxyText(connection),
+    LIVE.has(connection.status) ? `ends ${relativeTime(connection.leaseExpiresAt, now)}` : '-',
+    relativeTime(connection.createdAt, now),
+    ...(showOwner ? [connection.owner] : []),
+  ]);
+  return formatTable(header, rows);
+}
+
+/** An API error as a few lines: status and title, detail, each bad field, the request id to quote. */
+export function formatApiError(error: BrokerApiError): string {
+  // A 400's detail repeats its field errors, listed below one per line.
+  const detail = error.errors.length === 0 && error.detail && error.detail !== error.title ? `: ${error.detail}` : '';
+  const lines = [`${error.title} (${error.status})${detail}`];
+  for (const field of error.errors) lines.push(`  ${field.field}: ${field.message}`);
+  if (error.retryAfterSeconds !== undefined) lines.push(`  retry after ${error.retryAfterSeconds} s`);
+  if (error.requestId) lines.push(`  request id ${error.requestId}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,235 @@
+/**
+ * `rbroker` as users run it: a real child process (client/bin/rbroker.cjs) against the local stack started
+ * here, found through the stack file it writes, so exit codes, output streams and signals are real.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrokerClient } from '../../../client';
+import type { Connection } from '../../../client/types';
+import { ECHO, startTestStack, type TestStack } from '../e2e/support';
+
+const LAUNCHER = join(__dirname, '..', '..', '..', 'client', 'bin', 'rbroker.cjs');
+const OFFLINE = '80:00:00:00:00:00:00:03';
+const ADMIN_ONLY = '80:00:00:00:00:00:01:01';
+const UNKNOWN_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
+const RUN_TIMEOUT_MS = 20_000;
+
+let stack: TestStack;
+let stateDir: string;
+let client: BrokerClient;
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'rbroker-cli-'));
+  stack = await startTestStack({ stateDir });
+  client = new BrokerClient({ endpoint: stack.apiUrl, region: stack.region, credentials: stack.identity('admin') });
+});
+
+afterEach(() => {
+  stack.emulator?.setFaults({});
+});
+
+afterAll(async () => {
+  await stack.close();
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface Started {
+  child: ChildProcess;
+  result: Promise<Run>;
+  /** Resolves with the first stdout match of `pattern`. */
+  waitForOutput(pattern: RegExp): Promise<RegExpMatchArray>;
+}
+
+function startRbroker(args: string[], env: Record<string, string> = {}): Started {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, RBROKER_STACK_FILE: join(stateDir, 'stack.json'), ...env };
+  delete childEnv.RBROKER_ENDPOINT;
+  const child = spawn(process.execPath, [LAUNCHER, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers: Array<() => void> = [];
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    for (const watcher of watchers) watcher();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const result = new Promise<Run>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`rbroker ${args.join(' ')} did not end within ${RUN_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, RUN_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+  const waitForOutput = (pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(stdout);
+        if (match) resolve(match);
+      };
+      watchers.push(check);
+      check();
+      result.then(() => reject(new Error(`rbroker ended before printing ${pattern}: ${stdout} ${stderr}`)), reject);
+    });
+  return { child, result, waitForOutput };
+}
+
+const rbroker = (args: string[], env?: Record<string, string>) => startRbroker(args, env).result;
+
+const idIn = (text: string) => {
+  const id = /^id\s+([0-9A-Z]{26})$/m.exec(text)?.[1];
+  if (!id) throw new Error(`no connection id in:\n${text}`);
+  return id;
+};
+
+/** The write-ahead record of an open in flight (polled as admin, bounded to 10 s). */
+async function firstPendingConnection(): Promise<Connection> {
+  for (let poll = 0; poll < 200; poll += 1) {
+    const page = await client.listPage({ status: 'pending', limit: 1 });
+    if (page.items[0]) return page.items[0];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('no pending connection appeared within 10 s');
+}
+
+const json = <T = Connection>(run: Run): T => JSON.parse(run.stdout) as T;
+
+describe('rbroker', () => {
+  it('connects, lists, gets, renews and stops with readable output', async () => {
+    const connected = await rbroker(['connect', ECHO, '--ttl', '10m']);
+    expect(connected).toMatchObject({ code: 0, stdout: expect.stringMatching(/^proxy\s+127\.0\.0\.1:\d+ {2}\(tcp:\/\/127\.0\.0\.1:\d+\)$/m) });
+    const id = idIn(connected.stdout);
+
+    const [listed, got, renewed] = await Promise.all([rbroker(['ls']), rbroker(['get', id]), rbroker(['renew', id, '--ttl', '20m'])]);
+    const stopped = await rbroker(['stop', id]);
+
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.split('\n')[0]).toMatch(/^ID\s+SERVICE\s+STATUS\s+MODE\s+PROXY\s+LEASE\s+CREATED$/);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}\\s+${ECHO}\\s+active\\s+latching\\s+127\\.0\\.0\\.1:\\d+\\s+ends in`, 'm'));
+    expect(got).toMatchObject({ code: 0, stdout: expect.stringMatching(/^status\s+active$/m) });
+    expect(renewed).toMatchObject({ code: 0, stdout: expect.stringMatching(/^lease ends\s+\S+ \(in (19m|20m)/m) });
+    expect(stopped).toMatchObject({ code: 0, stdout: expect.stringMatching(/^status\s+stopped$/m) });
+    expect(connected.stderr).toContain(`rbroker stop ${id}`);
+  });
+
+  it('prints JSON a script can parse, and nothing else on stdout, with --json', async () => {
+    const connected = await rbroker(['connect', ECHO, '--json', '--ttl', '5m']);
+    const opened = json(connected);
+
+    const [listed, got, renewed] = await Promise.all([
+      rbroker(['ls', '--json', '--status', 'active']),
+      rbroker(['get', opened.id, '--json']),
+      rbroker(['renew', opened.id, '--ttl', '900s', '--json']),
+    ]);
+    const stopped = await rbroker(['stop', opened.id, '--json']);
+
+    expect(opened).toMatchObject({ serviceId: ECHO, status: 'active', proxy: { kind: 'port' } });
+    expect(json<Connection[]>(listed).map((connection) => connection.id)).toContain(opened.id);
+    expect(json<Connection[]>(listed).every((connection) => connection.status === 'active')).toBe(true);
+    // get ran beside renew: everything but the lease is as opened.
+    expect({ ...json(got), leaseExpiresAt: opened.leaseExpiresAt }).toEqual(opened);
+    expect(Math.abs(Date.parse(json(renewed).leaseExpiresAt) - (Date.now() + 900_000))).toBeLessThan(30_000);
+    expect(json(stopped)).toMatchObject({ id: opened.id, status: 'stopped' });
+    expect([connected, listed, got, renewed, stopped].map((run) => [run.code, run.stderr])).toEqual(Array(5).fill([0, '']));
+  });
+
+  describe('connect --exec', () => {
+    it('runs the command with the proxy address and stops the connection when the command succeeds', async () => {
+      const talk = `node -e 'const s=require("net").connect(+process.argv[1],"127.0.0.1",()=>s.write("ping\\n"));s.on("data",(d)=>{process.stdout.write("got "+d);s.end()})' {port}`;
+
+      const run = await rbroker(['connect', ECHO, '--exec', `echo id={id} url={url} env=$RBROKER_PORT; ${talk}`]);
+
+      const id = /^id=(\S+) url=tcp:\/\/127\.0\.0\.1:(\d+) env=(\d+)$/m.exec(run.stdout);
+      expect(run).toMatchObject({ code: 0, stdout: expect.stringContaining('got ping') });
+      expect(id?.[2]).toBe(id?.[3]);
+      expect(await client.get(id?.[1] ?? '')).toMatchObject({ status: 'stopped', stopReason: 'requested' });
+    });
+
+    it('exits with the command\'s code and stops the connection when the command fails', async () => {
+      const run = await rbroker(['connect', ECHO, '--exec', 'echo id={id}; exit 3']);
+
+      const id = /^id=(\S+)$/m.exec(run.stdout)?.[1] ?? '';
+      expect(run.code).toBe(3);
+      expect(await client.get(id)).toMatchObject({ status: 'stopped' });
+    });
+
+    it('stops the connection and exits 130 when interrupted while the command runs', async () => {
+      const started = startRbroker(['connect', ECHO, '--exec', 'echo id={id}; exec node -e "setTimeout(() => {}, 20000)"']);
+      const [, id = ''] = await started.waitForOutput(/^id=(\S+)$/m);
+
+      started.child.kill('SIGINT');
+      const run = await started.result;
+
+      expect(run.code).toBe(130);
+      expect(await client.get(id)).toMatchObject({ status: 'stopped' });
+    });
+    it('stops the connection being opened, without running the command, when interrupted during the open', async () => {
+      stack.emulator?.setFaults({ latencyMs: 1_500, onlyPaths: ['/device/connect'] });
+      const started = startRbroker(['connect', ECHO, '--exec', 'echo the command ran']);
+      const pending = await firstPendingConnection();
+
+      started.child.kill('SIGINT');
+      const run = await started.result;
+
+      expect(run).toMatchObject({ code: 130, stdout: '', stderr: expect.stringContaining('the connection is being opened') });
+      expect(await client.get(pending.id)).toMatchObject({ status: 'stopped', stopReason: 'requested' });
+    });
+  });
+
+  describe('exit codes', () => {
+    it('answers bad arguments with a usage error and exit code 2', async () => {
+      const runs = await Promise.all([
+        rbroker(['connect']),
+        rbroker(['ls', '--limit', 'zero']),
+        rbroker(['renew', UNKNOWN_ID, '--ttl', 'soon']),
+        rbroker(['teleport']),
+        rbroker(['connect', 'not-a-service']),
+      ]);
+
+      expect(runs.map((run) => [run.code, run.stdout])).toEqual(Array(5).fill([2, '']));
+      expect(runs[0]?.stderr).toContain('connect needs <serviceId>');
+      expect(runs[2]?.stderr).toContain("--ttl must be a duration such as 15m, 900s, 1h or 900 (seconds), got 'soon'");
+      expect(runs[3]?.stderr).toContain('Run rbroker --help for usage.');
+      expect(runs[4]?.stderr).toMatch(/Invalid request \(400\)\n {2}serviceId: must be a remote\.it service address/);
+    });
+
+    it('tells policy denials (3), unknown ids (4) and remote.it refusals (5) apart', async () => {
+      const [denied, asAdmin, unknown, refused] = await Promise.all([
+        rbroker(['connect', ADMIN_ONLY]),
+        rbroker(['connect', ADMIN_ONLY, '--as', 'admin', '--json']),
+        rbroker(['get', UNKNOWN_ID]),
+        rbroker(['connect', OFFLINE, '--json']),
+      ]);
+
+      expect(denied).toMatchObject({ code: 3, stderr: expect.stringContaining('Denied by policy (403)') });
+      expect(asAdmin.code).toBe(0);
+      expect(unknown).toMatchObject({ code: 4, stderr: expect.stringContaining('Connection not found (404)') });
+      expect(refused.code).toBe(5);
+      expect(JSON.parse(refused.stderr)).toEqual({
+        error: expect.objectContaining({ status: 502, code: 'upstream_refused', detail: expect.stringContaining('device is offline'), requestId: expect.any(String) }),
+      });
+      await client.stop(json(asAdmin).id);
+    });
+
+    it('says the local stack is not running when its file is missing', async () => {
+      const missing = { RBROKER_STACK_FILE: join(stateDir, 'absent.json') };
+
+      const [named, unnamed] = await Promise.all([rbroker(['ls', '--endpoint', 'local'], missing), rbroker(['ls'], missing)]);
+
+      expect(named).toMatchObject({ code: 1, stderr: expect.stringContaining('the local stack is not running') });
+      expect(unnamed).toMatchObject({ code: 2, stderr: expect.stringContaining('no endpoint: pass --endpoint <url>') });
+    });
+  });
+});
