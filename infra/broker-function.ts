@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 
@@ -15,6 +15,23 @@ const projectRoot = path.resolve(__dirname, '..');
 
 /** The newest Node.js Lambda runtime this CDK knows; cdk-nag's AwsSolutions-L1 holds us to it. */
 export const BROKER_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * How every function is bundled; exported so `npm run bench` builds and measures exactly what CDK ships.
+ * CommonJS: ESM output with `mainFields: module,main` was measured no smaller (docs/PERFORMANCE.md), and the
+ * size came from the code graph instead (zod namespace imports, one runtime module per function, no Tracer).
+ */
+export const BROKER_BUNDLING = {
+  format: OutputFormat.CJS,
+  minify: true,
+  sourceMap: true,
+  // Maps without the sources keep the bundle small; line numbers are what a stack trace needs.
+  sourcesContent: false,
+  // The runtime ships AWS SDK v3; Powertools and everything else are bundled (and tree-shaken).
+  externalModules: ['@aws-sdk/*'],
+  // There is no Docker where this synthesises: esbuild from node_modules does the work.
+  forceDockerBundling: false,
+} as const satisfies BundlingOptions;
 
 export interface BrokerFunctionProps {
   /** Handler file, relative to the repository root, e.g. `lambdas/handlers/sweeper.ts`. It exports `handler`. */
@@ -75,17 +92,7 @@ export class BrokerFunction extends NodejsFunction {
       },
       projectRoot,
       depsLockFilePath: path.join(projectRoot, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.CJS,
-        minify: true,
-        sourceMap: true,
-        // Maps without the sources keep the bundle small; line numbers are what a stack trace needs.
-        sourcesContent: false,
-        // The runtime ships AWS SDK v3; Powertools and everything else are bundled (and tree-shaken).
-        externalModules: ['@aws-sdk/*'],
-        // There is no Docker where this synthesises: esbuild from node_modules does the work.
-        forceDockerBundling: false,
-      },
+      bundling: { ...BROKER_BUNDLING, externalModules: [...BROKER_BUNDLING.externalModules] },
     });
   }
 }

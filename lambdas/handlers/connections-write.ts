@@ -9,7 +9,10 @@ import { connectionIdOf, idempotencyKeyOf, identityOf, parseBody, type ApiEvent 
 import { openConnectionRequestSchema, renewConnectionRequestSchema, type OpenConnectionRequest } from './http/schemas';
 import { jsonResponse, toView } from './http/view';
 import { idempotentOperation, type IdempotentInput } from './idempotency';
-import { config, connections, dynamodb, logger, metrics } from './runtime';
+import { remoteit } from './remoteit-runtime';
+import { config, createConnections, dynamodb, logger, metrics } from './runtime';
+
+const connections = createConnections(remoteit);
 
 const openOnce = idempotentOperation(
   (input: IdempotentInput<OpenConnectionRequest>, caller: Caller) => connections.open(caller, input.request),

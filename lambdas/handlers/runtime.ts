@@ -1,53 +1,36 @@
 /**
- * Everything a function needs, built once per cold start at module scope: config (fails fast), logger,
- * metrics, tracer, AWS clients, the store, the remote.it client and the domain services. The handlers
- * import what they use; nothing here runs per request.
+ * What every function builds once per cold start, at module scope: config (fails fast), logger, metrics,
+ * the DynamoDB client and the connection store, and the factory of the connection service. The functions
+ * that talk to remote.it add ./remoteit-runtime (secret, remote.it client, stop context); the read function
+ * does not load it, so its bundle carries neither the remote.it client nor the Secrets Manager client.
+ *
+ * No Powertools Tracer: its aws-xray-sdk-core was 108 KB of every 200 KB bundle and ~40 ms of every cold
+ * start (docs/PERFORMANCE.md) for one thing, X-Ray subsegments of the SDK calls. Lambda's active tracing
+ * still traces every invocation; wrap a client in `tracer.captureAWSv3Client` to get the subsegments back.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { monotonicFactory } from 'ulid';
-import { createConnectionService } from '../broker/connections';
+import { createConnectionService, type ConnectionService } from '../broker/connections';
 import type { StopContext, StopEvents } from '../broker/stopping';
 import { loadConfig } from '../config';
-import { createRemoteitClient } from '../remoteit/client';
-import { createSecretCredentials } from '../remoteit/credentials';
+import type { RemoteitApi } from '../remoteit/types';
 import { createDynamoConnectionStore } from '../store/dynamo-store';
 
 export const config = loadConfig();
 
 export const logger = new Logger();
 export const metrics = new Metrics();
-export const tracer = new Tracer();
 
-export const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
+export const dynamodb = new DynamoDBClient({});
 const documents = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
 
 export const store = createDynamoConnectionStore({
   client: documents,
   tableName: config.CONNECTIONS_TABLE_NAME,
   dueShardCount: config.DUE_SHARDS,
-});
-
-export const credentials = createSecretCredentials({
-  secretId: config.REMOTEIT_SECRET_ID,
-  maxAgeSeconds: config.SECRET_CACHE_SECONDS,
-  provider: new SecretsProvider({ awsSdkV3Client: tracer.captureAWSv3Client(new SecretsManagerClient({})) }),
-});
-
-export const remoteit = createRemoteitClient({
-  apiUrl: config.REMOTEIT_API_URL,
-  credentials,
-  signatureScheme: config.REMOTEIT_SIGNATURE_SCHEME,
-  timeoutMs: config.REMOTEIT_TIMEOUT_MS,
-  logger: {
-    debug: (message, attributes) => logger.debug(message, attributes ?? {}),
-    warn: (message, attributes) => logger.warn(message, attributes ?? {}),
-  },
 });
 
 const count = (name: string) => metrics.addMetric(name, MetricUnit.Count, 1);
@@ -63,9 +46,9 @@ const stopEvents: StopEvents = {
   },
 };
 
-export const stopContext: StopContext = {
+/** Everything a stop needs but the remote.it client. */
+export const stopSettings: Omit<StopContext, 'remoteit'> = {
   store,
-  remoteit,
   now: Date.now,
   random: Math.random,
   maxAttempts: config.SWEEPER_MAX_ATTEMPTS,
@@ -75,27 +58,30 @@ export const stopContext: StopContext = {
   events: stopEvents,
 };
 
-export const connections = createConnectionService({
-  store,
-  remoteit,
-  policy: config.BROKER_POLICY,
-  now: Date.now,
-  newId: monotonicFactory(),
-  defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
-  pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
-  allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
-  stop: stopContext,
-  logger,
-  events: {
-    opened: (_record, reused) => {
-      if (!reused) count('ConnectionsOpened');
+/** The connection service on this function's store, metrics and logger, talking to remote.it through `remoteit`. */
+export function createConnections(remoteit: RemoteitApi): ConnectionService {
+  return createConnectionService({
+    store,
+    remoteit,
+    policy: config.BROKER_POLICY,
+    now: Date.now,
+    newId: monotonicFactory(),
+    defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
+    pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
+    allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
+    stop: stopSettings,
+    logger,
+    events: {
+      opened: (_record, reused) => {
+        if (!reused) count('ConnectionsOpened');
+      },
+      stopped: () => count('ConnectionsStopped'),
+      remoteitError: (kind: string) => {
+        const single = metrics.singleMetric();
+        single.addDimension('kind', kind);
+        single.addMetric('RemoteitErrors', MetricUnit.Count, 1);
+      },
+      policyDenied: () => count('PolicyDenied'),
     },
-    stopped: () => count('ConnectionsStopped'),
-    remoteitError: (kind: string) => {
-      const single = metrics.singleMetric();
-      single.addDimension('kind', kind);
-      single.addMetric('RemoteitErrors', MetricUnit.Count, 1);
-    },
-    policyDenied: () => count('PolicyDenied'),
-  },
-});
+  });
+}

@@ -6,7 +6,8 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricUnit as MetricUnitValue } from '@aws-lambda-powertools/metrics/types';
 import type { Context } from 'aws-lambda';
 import { sweep, type SweepSummary } from '../broker/sweeper';
-import { config, logger, metrics, stopContext, store } from './runtime';
+import { stopContext } from './remoteit-runtime';
+import { config, logger, metrics, store } from './runtime';
 
 const SUMMARY_METRICS: ReadonlyArray<[string, keyof SweepSummary, MetricUnitValue]> = [
   ['Swept', 'swept', MetricUnit.Count],

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { bundleLikeCdk, FUNCTIONS } from '../../bench/cold-start';
 import { createBrokerStack, DEFAULT_STACK_NAME } from '../../infra/broker-app';
 import { testApp } from './support';
 
@@ -59,6 +60,33 @@ describe('cdk synth', () => {
         expect(required).toContain('@aws-sdk/client-dynamodb');
         expect(required.filter((name) => name?.startsWith('@aws-lambda-powertools'))).toEqual([]);
         expect(bundle).toContain('POWERTOOLS_SERVICE_NAME');
+      }
+    });
+
+    it('ships, for each function, the bundle the benchmark builds and measures (npm run bench)', async () => {
+      const shipped = functions.map((fn) => readFileSync(path.join(assetDirOf(fn), 'index.js'), 'utf8'));
+      for (const { entry, name } of FUNCTIONS) {
+        const outfile = path.join(workDir, 'bench', name, 'index.js');
+        await bundleLikeCdk(entry, outfile);
+
+        expect(shipped).toContain(readFileSync(outfile, 'utf8'));
+      }
+    });
+
+    it('keeps the remote.it client out of the read function, and zod locales and the X-Ray SDK out of every bundle', () => {
+      const sourcesOf = (fn: Resource) =>
+        (JSON.parse(readFileSync(path.join(assetDirOf(fn), 'index.js.map'), 'utf8')) as { sources: string[] }).sources;
+      const bundles = functions.map(sourcesOf);
+      const read = bundles.find((sources) => sources.some((source) => source.endsWith('lambdas/handlers/connections-read.ts')));
+
+      expect(read).toBeDefined();
+      for (const unused of ['lambdas/remoteit/client.ts', 'lambdas/handlers/remoteit-runtime.ts', 'http-message-signatures', '@aws-lambda-powertools/parameters', '@aws-lambda-powertools/idempotency']) {
+        expect(read?.filter((source) => source.includes(unused))).toEqual([]);
+      }
+      for (const sources of bundles) {
+        // `import { z } from 'zod'` anywhere pulls in zod's whole namespace, every locale with it (400 KB).
+        expect(sources.filter((source) => /zod\/v4\/locales\/(?!en\.)/.test(source))).toEqual([]);
+        expect(sources.filter((source) => source.includes('aws-xray-sdk-core'))).toEqual([]);
       }
     });
 
