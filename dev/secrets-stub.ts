@@ -10,9 +10,21 @@ export interface SecretsStub {
   endpoint: string;
   /** Replaces or adds a secret (rotation in tests). */
   putSecret(secretId: string, value: string): void;
-  /** GetSecretValue calls received, by secret id. */
+  /** GetSecretValue calls received, by secret id (failed ones included). */
   calls(): Record<string, number>;
+  /**
+   * Fails every GetSecretValue with this HTTP status and error type until lifted (`undefined`): an outage of
+   * Secrets Manager (`{status: 500, type: 'InternalServiceError'}`) or throttling (`{status: 400, type:
+   * 'ThrottlingException'}`). The SDK's own retries then run as against AWS.
+   */
+  setFailure(failure: SecretsFailure | undefined): void;
   stop(): Promise<void>;
+}
+
+export interface SecretsFailure {
+  status: number;
+  /** The `__type` Secrets Manager names the error with. */
+  type: string;
 }
 
 function answer(response: ServerResponse, status: number, body: object): void {
@@ -33,6 +45,7 @@ export async function startSecretsStub(
   const store = new Map(Object.entries(secrets));
   const versions = new Map<string, number>();
   const callCounts: Record<string, number> = {};
+  let failure: SecretsFailure | undefined;
   const server = createServer((request, response) => {
     void (async () => {
       const target = request.headers['x-amz-target'];
@@ -53,6 +66,10 @@ export async function startSecretsStub(
         return;
       }
       callCounts[secretId] = (callCounts[secretId] ?? 0) + 1;
+      if (failure) {
+        answer(response, failure.status, { __type: failure.type, message: 'injected failure' });
+        return;
+      }
       answer(response, 200, {
         ARN: `arn:aws:secretsmanager:us-east-1:000000000000:secret:${secretId}`,
         Name: secretId,
@@ -72,6 +89,9 @@ export async function startSecretsStub(
       versions.set(secretId, (versions.get(secretId) ?? 1) + 1);
     },
     calls: () => ({ ...callCounts }),
+    setFailure: (next) => {
+      failure = next;
+    },
     stop: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -2,7 +2,7 @@
  * Environment, read once at load into one typed config. A missing or bad variable fails the cold start
  * with the variable's name (never its value: none of these is a secret, but the rule keeps it that way).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { policyDocumentSchema } from './broker/policy';
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);

@@ -13,7 +13,7 @@ import { secretEquals, verifySignature } from './auth';
 import type { FaultDecision } from './faults';
 import { appliesTo, decideFault, seededRandom } from './faults';
 import type { AccountConfig, EmulatorConfig, EmulatorOptions, Faults, ServiceConfig } from './options';
-import { EmulatorConfigError, parseEmulatorOptions, parseFaults, SERVICE_ID_PATTERN } from './options';
+import { EmulatorConfigError, parseAccounts, parseEmulatorOptions, parseFaults, SERVICE_ID_PATTERN } from './options';
 import type { ProxySnapshot } from './proxies';
 import { EmulatedProxy } from './proxies';
 
@@ -49,7 +49,10 @@ export type CallOutcome =
   | 'not_found'
   | 'fault_error'
   | 'fault_throttle'
-  | 'fault_hang';
+  | 'fault_hang'
+  | 'fault_reset'
+  | 'fault_malformed'
+  | 'fault_refused';
 
 export interface CallRecord {
   at: string;
@@ -86,6 +89,15 @@ export interface Emulator {
   connections(): ProxySnapshot[];
   calls(): CallLog;
   resetCalls(): void;
+  /** Expires every login token now: the next call carrying one gets remote.it's 401 `missing api token`. */
+  expireTokens(): void;
+  /**
+   * Replaces the accounts (key rotation: the old keys stop working at once). Proxies stay as they are; login
+   * tokens are dropped. Throws EmulatorConfigError on a bad shape.
+   */
+  setAccounts(accounts: unknown): void;
+  /** The live login tokens, in process only (never over HTTP): lets a test check that none leaked into a log. */
+  tokens(): string[];
   /** Closes the API, every proxy and socket, and drops hanging requests. Idempotent. */
   stop(): Promise<void>;
 }
@@ -119,6 +131,21 @@ function requestedStamp(epochMs: number): string {
 /** remote.it's PHP-style JSON escapes every `/` (`"http:\/\/proxy18.rt3.io:38575"`); clients must cope. */
 function remoteitJson(body: unknown): string {
   return JSON.stringify(body).replace(/\//g, '\\/');
+}
+
+/** The successful answer without `fields`, at the top level and inside `connection`. */
+function withoutFields(answer: ApiAnswer, fields: readonly string[]): ApiAnswer {
+  const strip = (object: Body): Body => Object.fromEntries(Object.entries(object).filter(([name]) => !fields.includes(name)));
+  const body = strip(answer.body);
+  const connection = answer.body.connection;
+  if (typeof connection === 'object' && connection !== null && !fields.includes('connection')) body.connection = strip(connection as Body);
+  return { ...answer, body };
+}
+
+function connectionIdIn(body: Body): string | undefined {
+  const nested = typeof body.connection === 'object' && body.connection !== null ? (body.connection as Body).connectionid : undefined;
+  const id = typeof body.connectionid === 'string' ? body.connectionid : nested;
+  return typeof id === 'string' ? id.toUpperCase() : undefined;
 }
 
 function isTrue(value: unknown): boolean {
@@ -165,9 +192,10 @@ class EmulatorServer implements Emulator {
   port = 0;
 
   private currentFaults: Faults;
+  private accounts: AccountConfig[];
   private readonly random: () => number;
   private readonly services: Map<string, ServiceConfig>;
-  private readonly tokens = new Map<string, { accountIndex: number; expiresAt: number }>();
+  private readonly sessions = new Map<string, { accountIndex: number; expiresAt: number }>();
   private readonly proxies = new Map<string, EmulatedProxy>();
   private readonly server = createServer((request, response) => void this.handle(request, response));
   private readonly pendingDelays = new Set<() => void>();
@@ -178,6 +206,7 @@ class EmulatorServer implements Emulator {
 
   constructor(private readonly config: EmulatorConfig) {
     this.currentFaults = config.faults;
+    this.accounts = config.accounts;
     this.random = config.random ?? (config.seed === undefined ? Math.random : seededRandom(config.seed));
     this.services = new Map(config.services.map((service) => [service.serviceId, service]));
   }
@@ -208,6 +237,19 @@ class EmulatorServer implements Emulator {
 
   resetCalls(): void {
     this.log = { total: 0, byPath: {}, byOutcome: {}, records: [] };
+  }
+
+  expireTokens(): void {
+    for (const session of this.sessions.values()) session.expiresAt = 0;
+  }
+
+  setAccounts(accounts: unknown): void {
+    this.accounts = parseAccounts(accounts);
+    this.sessions.clear();
+  }
+
+  tokens(): string[] {
+    return [...this.sessions.keys()];
   }
 
   stop(): Promise<void> {
@@ -295,7 +337,8 @@ class EmulatorServer implements Emulator {
     const answer = await this.route(request, method, path, body);
     if (answer.outcome === 'ok' && typeof answer.body.connectionid === 'string') called.connectionid = answer.body.connectionid;
     if (this.applyFault(response, called, fault, true)) return;
-    this.answer(response, called, answer);
+    const missing = appliesTo(faults, path) ? faults.missingFields : undefined;
+    this.answer(response, called, answer.outcome === 'ok' && missing !== undefined ? withoutFields(answer, missing) : answer);
   }
 
   /** Returns true when the fault answered (or swallowed) the request. */
@@ -306,7 +349,7 @@ class EmulatorServer implements Emulator {
     tookEffect: boolean,
   ): boolean {
     if (fault.kind === 'none') return false;
-    const phase = fault.kind !== 'throttle' && fault.afterEffect;
+    const phase = fault.kind !== 'throttle' && fault.kind !== 'refuse' && fault.afterEffect;
     if (phase !== tookEffect) return false;
     const afterEffect = tookEffect ? { tookEffect: true } : {};
     switch (fault.kind) {
@@ -323,14 +366,36 @@ class EmulatorServer implements Emulator {
         });
         return true;
       case 'error':
-        this.answer(response, { ...called, ...afterEffect }, { httpStatus: 500, body: { status: 'false', reason: REASONS.internal }, outcome: 'fault_error' });
+        this.answer(response, { ...called, ...afterEffect }, { httpStatus: fault.httpStatus, body: { status: 'false', reason: REASONS.internal }, outcome: 'fault_error' });
         return true;
+      case 'refuse':
+        this.answer(response, called, { httpStatus: fault.httpStatus, body: { status: 'false', reason: fault.reason }, outcome: 'fault_refused' });
+        return true;
+      case 'reset':
+        this.record({ ...called, ...afterEffect, outcome: 'fault_reset' });
+        response.socket?.destroy();
+        return true;
+      case 'malformed': {
+        this.record({ ...called, ...afterEffect, httpStatus: 200, outcome: 'fault_malformed' });
+        // Cut mid-object, as a truncated answer would be.
+        const text = '{"status":"true","connectionid":';
+        if (!response.destroyed) {
+          response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
+        }
+        return true;
+      }
     }
   }
 
   private answer(response: ServerResponse, called: Omit<CallRecord, 'at' | 'outcome'>, answer: ApiAnswer): void {
     this.record({ ...called, httpStatus: answer.httpStatus, outcome: answer.outcome });
     if (response.destroyed) return;
+    // The client learns a proxy's id only from a connect answer that reaches it: only then can it record it.
+    if (answer.outcome === 'ok' && called.path === '/device/connect') {
+      const named = connectionIdIn(answer.body);
+      const proxy = named === undefined ? undefined : this.proxies.get(named);
+      if (proxy !== undefined) proxy.announced = true;
+    }
     const text = remoteitJson(answer.body);
     response.writeHead(answer.httpStatus, {
       'content-type': 'application/json',
@@ -356,7 +421,7 @@ class EmulatorServer implements Emulator {
   private accountIndexOf(request: IncomingMessage): number | ApiAnswer {
     const developerKey = request.headers.developerkey;
     if (typeof developerKey !== 'string' || developerKey === '') return unauthorized(REASONS.missingToken);
-    const index = this.config.accounts.findIndex((account) => secretEquals(developerKey, account.developerKey));
+    const index = this.accounts.findIndex((account) => secretEquals(developerKey, account.developerKey));
     return index === -1 ? unauthorized(REASONS.invalidDeveloperKey) : index;
   }
 
@@ -366,10 +431,10 @@ class EmulatorServer implements Emulator {
     if (typeof accountIndex !== 'number') return accountIndex;
     const token = request.headers.token;
     if (typeof token === 'string' && token !== '') {
-      const session = this.tokens.get(token);
+      const session = this.sessions.get(token);
       if (session !== undefined && session.accountIndex === accountIndex && session.expiresAt > Date.now()) return accountIndex;
     }
-    const account = this.config.accounts[accountIndex];
+    const account = this.accounts[accountIndex];
     const check = await verifySignature(
       {
         method: request.method ?? 'POST',
@@ -393,7 +458,7 @@ class EmulatorServer implements Emulator {
   private async login(request: IncomingMessage, body: Body): Promise<ApiAnswer> {
     const accountIndex = this.accountIndexOf(request);
     if (typeof accountIndex !== 'number') return accountIndex;
-    const account = this.config.accounts[accountIndex];
+    const account = this.accounts[accountIndex];
     const username = stringField(body, 'username');
     const password = stringField(body, 'password');
     if (
@@ -408,8 +473,8 @@ class EmulatorServer implements Emulator {
     }
     const token = randomBytes(24).toString('hex');
     const expiresAt = Date.now() + this.config.tokenLifetimeSeconds * 1000;
-    this.tokens.set(token, { accountIndex, expiresAt });
-    for (const [known, session] of this.tokens) if (session.expiresAt <= Date.now()) this.tokens.delete(known);
+    this.sessions.set(token, { accountIndex, expiresAt });
+    for (const [known, session] of this.sessions) if (session.expiresAt <= Date.now()) this.sessions.delete(known);
     return {
       httpStatus: 200,
       outcome: 'ok',
@@ -432,7 +497,7 @@ class EmulatorServer implements Emulator {
     // Without hostip remote.it restricts the proxy to the caller's address.
     const hostIp = stringField(body, 'hostip') ?? (request.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (!isIPv4(hostIp)) return refuse(REASONS.invalidHostIp);
-    const account = this.config.accounts[accountIndex];
+    const account = this.accounts[accountIndex];
     const name = account === undefined ? `account-${accountIndex + 1}` : accountName(account, accountIndex);
     const concurrent = isTrue(body.concurrent);
     return this.serialised(`${name} ${service.serviceId}`, () => this.openProxy(service, name, hostIp, concurrent));
@@ -503,7 +568,7 @@ class EmulatorServer implements Emulator {
     const deviceAddress = stringField(body, 'deviceaddress');
     const connectionId = stringField(body, 'connectionid');
     const proxy = connectionId === undefined ? undefined : this.proxies.get(connectionId.toUpperCase());
-    const account = this.config.accounts[accountIndex];
+    const account = this.accounts[accountIndex];
     const name = account === undefined ? '' : accountName(account, accountIndex);
     // remote.it answers bad stop parameters with 401, not 200 like other refusals.
     if (
@@ -542,6 +607,10 @@ class EmulatorServer implements Emulator {
     if (path === '/calls' && method === 'GET') return void send(200, this.calls());
     if (path === '/calls' && method === 'DELETE') {
       this.resetCalls();
+      return void response.writeHead(204).end();
+    }
+    if (path === '/tokens' && method === 'DELETE') {
+      this.expireTokens();
       return void response.writeHead(204).end();
     }
     send(404, { error: `no admin route ${method} ${path}` });

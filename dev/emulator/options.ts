@@ -60,9 +60,25 @@ export const faultsSchema = z.object({
   throttle: z.union([z.boolean(), z.object({ retryAfterSeconds: z.int().min(0).max(3600) })]).optional(),
   /** Never answer affected requests (until the fault is lifted there is no answer at all; stop() drops them). */
   hang: z.boolean().optional(),
+  /** Cut the connection without an answer (the client sees a reset socket). */
+  reset: z.boolean().optional(),
+  /** Answer every affected request with this HTTP status (a 5xx: 502 bad gateway, 503 unavailable, ...). */
+  status: z.int().min(500).max(599).optional(),
+  /** Answer HTTP 200 with a body that is not JSON, as a broken proxy or truncated answer would. */
+  malformed: z.boolean().optional(),
   /**
-   * Apply errorRate and hang AFTER the request took effect (proxy opened, proxy stopped), as when
-   * remote.it did the work but its answer was lost: the case a broker's compensation must handle.
+   * Refuse every affected request with `status: "false"` and this reason (HTTP 200 unless `httpStatus`),
+   * before it takes effect: remote.it's known reasons (`[0806] ...`, `missing api token`, ...) or any other.
+   */
+  refuse: z.object({ reason: z.string().min(1), httpStatus: z.int().min(200).max(499).default(200) }).optional(),
+  /**
+   * Fields dropped from successful answers (top level and inside `connection`), e.g. `["proxy", "proxyURL",
+   * "proxyserver", "proxyport", "proxyServerPort"]`: a success the client cannot fully use. Applies after effect.
+   */
+  missingFields: z.array(z.string().min(1)).optional(),
+  /**
+   * Apply errorRate, status, reset, malformed and hang AFTER the request took effect (proxy opened, proxy
+   * stopped), as when remote.it did the work but its answer was lost: the case a broker's compensation must handle.
    */
   afterEffect: z.boolean().optional(),
   /** Paths under /apv/v27 the faults apply to (e.g. "/device/connect"); all when absent. */
@@ -136,6 +152,17 @@ function describeIssues(error: z.ZodError): string {
 
 export function parseEmulatorOptions(options: EmulatorOptions): EmulatorConfig {
   const result = emulatorOptionsSchema.safeParse(options);
+  if (!result.success) throw new EmulatorConfigError(describeIssues(result.error));
+  return result.data;
+}
+
+const accountsSchema = z.array(accountSchema).min(1).refine(
+  (accounts) => new Set(accounts.map((account) => account.developerKey)).size === accounts.length,
+  'developerKey must be unique',
+);
+
+export function parseAccounts(accounts: unknown): AccountConfig[] {
+  const result = accountsSchema.safeParse(accounts);
   if (!result.success) throw new EmulatorConfigError(describeIssues(result.error));
   return result.data;
 }

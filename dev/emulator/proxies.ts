@@ -34,6 +34,11 @@ export interface ProxySnapshot {
   createdAt: string;
   expiresAt: string;
   state: 'active' | 'ended';
+  /**
+   * True once a connect answer naming this proxy reached the client. A proxy whose answer was lost (timeout,
+   * reset, a fault after effect) is live at remote.it but unknown to the client: nobody holds its address.
+   */
+  announced: boolean;
   endReason?: EndReason;
   endedAt?: string;
   latchedIp?: string;
@@ -75,6 +80,7 @@ export class EmulatedProxy {
   readonly mode: AccessMode;
   port = 0;
   state: 'active' | 'ended' = 'active';
+  announced = false;
   endReason?: EndReason;
   endedAt?: number;
   latchedIp?: string;
@@ -158,6 +164,7 @@ export class EmulatedProxy {
       createdAt: new Date(this.createdAt).toISOString(),
       expiresAt: new Date(this.expiresAt).toISOString(),
       state: this.state,
+      announced: this.announced,
       ...(this.endReason === undefined ? {} : { endReason: this.endReason }),
       ...(this.endedAt === undefined ? {} : { endedAt: new Date(this.endedAt).toISOString() }),
       ...(this.latchedIp === undefined ? {} : { latchedIp: this.latchedIp }),

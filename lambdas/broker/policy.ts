@@ -2,7 +2,7 @@
  * Who may open what. The document comes from the deployment (CDK prop -> `BROKER_POLICY` env) and is
  * validated at cold start. Deny by default: a caller no rule matches may open nothing.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { PolicyDenialReason } from './errors';
 import { CONNECTION_MODES, type ConnectionMode } from './model';
 

@@ -3,7 +3,7 @@
  * access-key signing or developer key + login token; every failure becomes one of the typed errors of
  * ./types. See shared remoteit-api.md for the quirks handled here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CredentialsSource, PasswordCredentials, RemoteitCredentials } from './credentials';
 import { normaliseConnectResponse } from './normalise';
 import { signRequest, type SignatureScheme } from './signing';

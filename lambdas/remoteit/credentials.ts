@@ -3,7 +3,7 @@
  * parameters' cache. Two shapes, see shared DESIGN.md: access keys (recommended) or username + password.
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const nonEmpty = z.string().trim().min(1);
 /** Sent as an HTTP header: a control character would make fetch throw with the value in its message. */
@@ -93,8 +93,7 @@ export interface SecretCredentialsSource extends CredentialsSource {
 export function createSecretCredentials(options: SecretCredentialsOptions): SecretCredentialsSource {
   const provider = options.provider ?? new SecretsProvider();
   // The raw string is fetched (no `transform: 'json'`): Powertools' JSON error would quote the secret text.
-  const load = async (forceFetch: boolean) => {
-    const raw = await provider.get(options.secretId, { maxAge: options.maxAgeSeconds, forceFetch });
+  const parse = (raw: unknown): RemoteitCredentials => {
     if (typeof raw !== 'string') {
       throw new RemoteitSecretInvalidError(options.secretId, [], 'expected a SecretString holding JSON');
     }
@@ -105,6 +104,17 @@ export function createSecretCredentials(options: SecretCredentialsOptions): Secr
       throw new RemoteitSecretInvalidError(options.secretId, [], 'is not valid JSON');
     }
     return parseRemoteitCredentials(options.secretId, parsed);
+  };
+  const load = async (forceFetch: boolean) => {
+    const raw = await provider.get(options.secretId, { maxAge: options.maxAgeSeconds, forceFetch });
+    try {
+      return parse(raw);
+    } catch (error) {
+      // An invalid value must not stay cached: the operator's fix would otherwise wait out the cache age,
+      // since no call reaches remote.it (whose rejection is what forces a re-read) while it is cached.
+      provider.clearCache();
+      throw error;
+    }
   };
   return {
     get: () => load(false),

@@ -3,7 +3,7 @@
  * "Connect response"): strings where numbers are expected, a JSON-escaped proxy URL, fields either at the
  * top level or inside `connection`, and several spellings of the proxy address.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { RemoteitMalformedError, type ProxyAddress, type RemoteConnection } from './types';
 
 /** remote.it documents proxies living about 8 hours; used only when the answer carries no expiry at all. */

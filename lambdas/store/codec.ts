@@ -4,7 +4,7 @@
  * No I/O here, so all of it is unit-tested without DynamoDB.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ConnectionChanges, ConnectionRecord, ExpectedState } from '../broker/model';
 import { InvalidCursorError } from './errors';
 import { CONNECTIONS, connectionsTable, type IndexDefinition } from './tables';

@@ -34,7 +34,7 @@ import {
   type Cursor,
   type Item,
 } from './codec';
-import { InvalidCursorError } from './errors';
+import { asStoreError, InvalidCursorError } from './errors';
 import { CONNECTIONS } from './tables';
 
 /** Statuses in which a connection holds a remote.it proxy, or may soon. */
@@ -62,7 +62,17 @@ export interface DynamoConnectionStoreOptions {
 }
 
 export function createDynamoConnectionStore(options: DynamoConnectionStoreOptions): ConnectionStore {
-  const { client, tableName, dueShardCount } = options;
+  const { tableName, dueShardCount } = options;
+  // Every call goes through here, so throttling past the SDK's retries surfaces as one domain-neutral error.
+  const client = {
+    send: (async (command: Parameters<DynamoDBDocumentClient['send']>[0]) => {
+      try {
+        return await options.client.send(command);
+      } catch (error) {
+        throw asStoreError(error);
+      }
+    }) as DynamoDBDocumentClient['send'],
+  };
   if (!Number.isInteger(dueShardCount) || dueShardCount < 1) throw new RangeError('dueShardCount must be a positive integer');
   const clock = options.clock ?? (() => new Date());
   const adminListDays = options.adminListDays ?? 4;

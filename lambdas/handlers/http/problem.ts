@@ -33,6 +33,8 @@ export class MissingIdentityError extends Error {
 interface ProblemType {
   status: number;
   title: string;
+  /** A 5xx's detail when the status's generic one would mislead (the cause is never shown). */
+  detail?: string;
 }
 
 const PROBLEM_TYPES: Record<string, ProblemType> = {
@@ -52,6 +54,7 @@ const PROBLEM_TYPES: Record<string, ProblemType> = {
   stop_failed: { status: 502, title: 'remote.it did not confirm the stop' },
   upstream_unavailable: { status: 503, title: 'remote.it unavailable' },
   upstream_timeout: { status: 504, title: 'remote.it timed out' },
+  store_unavailable: { status: 503, title: 'Service busy', detail: 'The broker\'s database is busy. Retry later.' },
 };
 
 const INTERNAL: ProblemType = { status: 500, title: 'Internal error' };
@@ -98,7 +101,7 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
   const type = problemTypeOf(error);
   const coded = isCoded(error) ? error : undefined;
   const detail = type.status >= 500 && type.status !== 502
-    ? (GENERIC_DETAIL[type.status] ?? GENERIC_DETAIL[500] ?? '')
+    ? (type.detail ?? GENERIC_DETAIL[type.status] ?? GENERIC_DETAIL[500] ?? '')
     : (coded?.message ?? '');
   const errors = coded?.errors ?? (coded?.field ? [{ field: coded.field, message: coded.message }] : undefined);
   const headers: Record<string, string> = {};

@@ -2,7 +2,7 @@
  * The HTTP contract of the broker API, as zod schemas: they validate requests, type the handlers, and
  * generate docs/openapi.yaml (`npm run openapi`), so the document cannot drift from what is enforced.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_LIST_LIMIT, MIN_TTL_SECONDS, SERVICE_ID_MESSAGE, SERVICE_ID_PATTERN } from '../../broker/connections';
 import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../broker/model';
 

@@ -1,6 +1,7 @@
 /** Idempotency-Key on POST /connections, through Powertools idempotency on DynamoDB Local. */
 import { OTHER_SESSION_ARN } from '../../fixtures/api-events';
 import { SERVICES, startBroker, type Broker } from '../support/broker';
+import { brokerTarget, expectInvariant } from '../support/invariant';
 
 let broker: Broker;
 
@@ -10,6 +11,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await broker.stop();
+});
+
+// The broker's promise after every test: nothing live unrecorded, nothing recorded left running (support/invariant.ts).
+afterEach(async () => {
+  broker.emulator.setFaults({});
+  await expectInvariant(brokerTarget(broker));
 });
 
 beforeEach(() => {

@@ -1,6 +1,18 @@
-import { startEchoServer, startEmulator } from '../../../dev/emulator';
+import { REASONS, startEchoServer, startEmulator } from '../../../dev/emulator';
 import type { DemoService, Emulator, EmulatorOptions } from '../../../dev/emulator';
-import { openProxy, rawCall, signedCall, sleep, TCP_SERVICE, testAccount } from './helpers';
+import {
+  DEVELOPER_KEY,
+  eventually,
+  openProxy,
+  PASSWORD,
+  rawCall,
+  signCavage,
+  signedCall,
+  sleep,
+  TCP_SERVICE,
+  testAccount,
+  USERNAME,
+} from './helpers';
 
 const connectPayload = { deviceaddress: TCP_SERVICE, wait: 'true', hostip: '0.0.0.0', concurrent: true };
 
@@ -158,6 +170,164 @@ describe('remote.it emulator faults', () => {
       await pending;
 
       expect(opened).toBe(true);
+    });
+  });
+
+  describe('status', () => {
+    it('answers every affected request with the chosen 5xx and opens nothing', async () => {
+      const emulator = await start({ faults: { status: 502 } });
+
+      const response = await connect(emulator);
+
+      expect(response.status).toBe(502);
+      expect(response.json).toEqual({ status: 'false', reason: REASONS.internal });
+      expect(emulator.connections()).toEqual([]);
+    });
+
+    it('opens the proxy, leaves it unannounced and answers 503 when afterEffect is set', async () => {
+      const emulator = await start({ faults: { status: 503, afterEffect: true } });
+
+      const response = await connect(emulator);
+
+      expect(response.status).toBe(503);
+      expect(emulator.connections()).toEqual([expect.objectContaining({ state: 'active', announced: false })]);
+    });
+  });
+
+  describe('reset', () => {
+    it('cuts the connection without an answer and opens nothing', async () => {
+      const emulator = await start({ faults: { reset: true } });
+
+      const outcome = await connect(emulator).then(
+        (response) => `answered ${response.status}`,
+        (error: NodeJS.ErrnoException) => error.code,
+      );
+
+      expect(outcome).toBe('ECONNRESET');
+      expect(emulator.connections()).toEqual([]);
+      expect(emulator.calls().byOutcome).toEqual({ fault_reset: 1 });
+    });
+
+    it('cuts the connection after opening the proxy when afterEffect is set', async () => {
+      const emulator = await start({ faults: { reset: true, afterEffect: true } });
+
+      await expect(connect(emulator)).rejects.toThrow();
+
+      expect(emulator.connections()).toEqual([expect.objectContaining({ state: 'active', announced: false })]);
+    });
+  });
+
+  describe('malformed', () => {
+    it('answers 200 with a body that is not JSON', async () => {
+      const emulator = await start({ faults: { malformed: true } });
+
+      const response = await connect(emulator);
+
+      expect(response.status).toBe(200);
+      expect(() => JSON.parse(response.text)).toThrow();
+      expect(emulator.connections()).toEqual([]);
+      expect(emulator.calls().byOutcome).toEqual({ fault_malformed: 1 });
+    });
+  });
+
+  describe('refuse', () => {
+    it('answers status "false" with the chosen reason and HTTP status, before anything takes effect', async () => {
+      const emulator = await start();
+      emulator.setFaults({ refuse: { reason: '[0806] device not found' } });
+      const onStop = await start({ faults: { refuse: { reason: 'connection not found', httpStatus: 401 }, onlyPaths: ['/device/connect/stop'] } });
+      const { connectionid } = await openProxy(onStop.url, TCP_SERVICE, '0.0.0.0');
+
+      const refused = await connect(emulator);
+      const stop = await signedCall(onStop.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
+
+      expect([refused.status, refused.json]).toEqual([200, { status: 'false', reason: '[0806] device not found' }]);
+      expect([stop.status, stop.json]).toEqual([401, { status: 'false', reason: 'connection not found' }]);
+      expect(emulator.connections()).toEqual([]);
+      expect(onStop.connections()).toEqual([expect.objectContaining({ state: 'active' })]);
+    });
+  });
+
+  describe('missingFields', () => {
+    it('drops the named fields from a successful answer, top level and connection, and opens the proxy', async () => {
+      const emulator = await start({ faults: { missingFields: ['proxy', 'proxyURL', 'proxyserver', 'proxyport', 'proxyServerPort'] } });
+
+      const response = await connect(emulator);
+
+      expect(response.json.status).toBe('true');
+      const connection = response.json.connection as Record<string, unknown>;
+      expect(Object.keys(connection)).not.toEqual(expect.arrayContaining(['proxy']));
+      expect(connection).not.toHaveProperty('proxyURL');
+      expect(connection).not.toHaveProperty('proxyServerPort');
+      expect(connection.connectionid).toBe(response.json.connectionid);
+      expect(emulator.connections()).toEqual([expect.objectContaining({ state: 'active', announced: true })]);
+    });
+
+    it('leaves the proxy unannounced when the connection id is dropped', async () => {
+      const emulator = await start({ faults: { missingFields: ['connectionid'] } });
+
+      const response = await connect(emulator);
+
+      expect(response.json).not.toHaveProperty('connectionid');
+      expect(emulator.connections()).toEqual([expect.objectContaining({ state: 'active', announced: false })]);
+    });
+  });
+
+  describe('announced', () => {
+    it('marks a proxy announced when its connect answer reached the client, and not when the client gave up first', async () => {
+      const emulator = await start();
+      await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
+      emulator.setFaults({ latencyMs: 400 });
+      const url = `${emulator.url}/device/connect`;
+      const body = JSON.stringify(connectPayload);
+      const abandoned = fetch(url, {
+        method: 'POST',
+        body,
+        headers: { developerkey: DEVELOPER_KEY, ...signCavage({ method: 'POST', url, body }) },
+        signal: AbortSignal.timeout(100),
+      }).catch((error: Error) => error.name);
+
+      expect(await abandoned).toBe('TimeoutError');
+      expect(await eventually(() => emulator.connections().length === 2, 3_000)).toBe(true);
+      expect(emulator.connections().map((proxy) => proxy.announced)).toEqual([true, false]);
+    });
+  });
+
+  describe('accounts and tokens', () => {
+    it('answers 401 missing api token to a token expired over the admin endpoint', async () => {
+      const emulator = await start();
+      const login = await rawCall(`${emulator.url}/user/login`, JSON.stringify({ username: USERNAME, password: PASSWORD }), {
+        developerkey: DEVELOPER_KEY,
+        'content-type': 'application/json',
+      });
+      const token = String(login.json.token);
+      const withToken = () =>
+        rawCall(`${emulator.url}/device/connect`, JSON.stringify(connectPayload), { developerkey: DEVELOPER_KEY, token, 'content-type': 'application/json' });
+      expect(emulator.tokens()).toEqual([token]);
+      expect((await withToken()).status).toBe(200);
+
+      const expiry = await rawCall(`${emulator.adminUrl}/tokens`, '', {}, 'DELETE');
+      const expired = await withToken();
+
+      expect(expiry.status).toBe(204);
+      expect([expired.status, expired.json.reason]).toEqual([401, REASONS.missingToken]);
+    });
+
+    it('rejects the old access key and accepts the new one once the accounts are replaced', async () => {
+      const emulator = await start();
+      const rotated = { ...testAccount, accessKeyId: 'ROTATEDKEYID', secretAccessKey: Buffer.from('fedcba9876543210fedcba9876543210').toString('base64') };
+
+      emulator.setAccounts([rotated]);
+      const old = await connect(emulator);
+      const url = `${emulator.url}/device/connect`;
+      const body = JSON.stringify(connectPayload);
+      const fresh = await rawCall(url, body, {
+        developerkey: DEVELOPER_KEY,
+        ...signCavage({ method: 'POST', url, body, keyId: rotated.accessKeyId, secret: rotated.secretAccessKey }),
+      });
+
+      expect([old.status, old.json.reason]).toEqual([401, REASONS.invalidSignature]);
+      expect(fresh.json.status).toBe('true');
+      expect(() => emulator.setAccounts([])).toThrow(/invalid emulator config/);
     });
   });
 

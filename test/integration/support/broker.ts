@@ -52,7 +52,16 @@ export interface ApiAnswer {
   body: any;
 }
 
-type ApiHandler = (event: ReturnType<typeof apiEvent>, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+export type ApiHandler = (event: ReturnType<typeof apiEvent>, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type SweeperHandler = typeof SweeperModule.handler;
+
+export interface BrokerOptions {
+  policy?: PolicyDocument;
+  /** Handler env on top of the defaults (e.g. `REMOTEIT_TIMEOUT_MS`, `AWS_ENDPOINT_URL_DYNAMODB`). */
+  env?: Record<string, string>;
+  /** The secret's shape: access keys (default) or username + password (login tokens). */
+  credentials?: 'access_key' | 'password';
+}
 
 export interface Broker {
   emulator: Emulator;
@@ -61,23 +70,44 @@ export interface Broker {
   echo: DemoService;
   web: DemoService;
   secret: { developerKey: string; accessKeyId: string; secretAccessKey: string };
+  /** The account's password login (in the secret when `credentials: 'password'`). */
+  login: { username: string; password: string };
+  secretId: string;
+  /** The env the handlers were loaded with (for a handler in a child process). */
+  env: Record<string, string>;
+  /** The API functions, as a gateway invokes them. */
+  handlers: { read: ApiHandler; write: ApiHandler };
   /** Sends an event to the function API Gateway would route it to. */
   call(init: ApiEventInit): Promise<ApiAnswer>;
   sweep(context?: Partial<Context>): Promise<SweepSummary>;
+  /** Another sweeper function instance: its own module registry, clients and caches, as another Lambda container. */
+  newSweeper(): (context?: Partial<Context>) => Promise<SweepSummary>;
+  /** Stops the servers, drops the tables and gives back the env it replaced. */
   stop(): Promise<void>;
 }
 
 const READ_ROUTES = new Set(['GET /connections', 'GET /connections/{id}']);
 
-export async function startBroker(options: { policy?: PolicyDocument; env?: Record<string, string> } = {}): Promise<Broker> {
+function loadSweeper(): SweeperHandler {
+  let sweeper: SweeperHandler | undefined;
+  jest.isolateModules(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- required after the env it reads at load is set
+    sweeper = (require('../../../lambdas/handlers/sweeper') as typeof SweeperModule).handler;
+  });
+  if (!sweeper) throw new Error('sweeper handler did not load');
+  return sweeper;
+}
+
+export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const secret = {
     developerKey: `dev-${randomBytes(6).toString('hex')}`,
     accessKeyId: `AK${randomBytes(6).toString('hex').toUpperCase()}`,
     secretAccessKey: randomBytes(32).toString('base64'),
   };
+  const login = { username: `broker-${randomBytes(4).toString('hex')}@example.com`, password: randomBytes(18).toString('base64') };
   const [tables, echo, web] = await Promise.all([createTestTables('api'), startEchoServer(), startHttpDemo()]);
   const emulator = await startEmulator({
-    accounts: [secret],
+    accounts: [{ ...secret, ...login }],
     services: [
       { serviceId: SERVICES.echo, name: 'echo', kind: 'tcp', target: echo.target },
       { serviceId: SERVICES.web, name: 'web', kind: 'http', target: web.target },
@@ -86,9 +116,10 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
     ],
   });
   const secretId = 'remoteit/broker-test';
-  const secrets = await startSecretsStub({ [secretId]: JSON.stringify(secret) });
+  const secretValue = options.credentials === 'password' ? { developerKey: secret.developerKey, ...login } : secret;
+  const secrets = await startSecretsStub({ [secretId]: JSON.stringify(secretValue) });
 
-  Object.assign(process.env, {
+  const env: Record<string, string> = {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
     CONNECTIONS_TABLE_NAME: tables.connections,
     IDEMPOTENCY_TABLE_NAME: tables.idempotency,
@@ -99,11 +130,13 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
     ALLOW_PRIVATE_CLIENT_IPS: 'true',
     DUE_SHARDS: '4',
     ...options.env,
-  });
+  };
+  const replaced = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, env);
   // Loaded after the env is set, in a registry of their own: each broker is its own cold start.
   let write: ApiHandler | undefined;
   let read: ApiHandler | undefined;
-  let sweeper: typeof SweeperModule.handler | undefined;
+  let sweeper: SweeperHandler | undefined;
   jest.isolateModules(() => {
     /* eslint-disable @typescript-eslint/no-require-imports -- required here, after the env they read at load is set */
     write = (require('../../../lambdas/handlers/connections-write') as typeof WriteModule).handler as ApiHandler;
@@ -121,6 +154,10 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
     echo,
     web,
     secret,
+    login,
+    secretId,
+    env,
+    handlers: { read, write },
     async call(init) {
       const handler = READ_ROUTES.has(init.routeKey) ? handlers.read : handlers.write;
       const result = await handler(apiEvent(init), lambdaContext());
@@ -132,9 +169,17 @@ export async function startBroker(options: { policy?: PolicyDocument; env?: Reco
       };
     },
     sweep: (context = {}) => handlers.sweeper(undefined, lambdaContext(context)),
+    newSweeper() {
+      const instance = loadSweeper();
+      return (context = {}) => instance(undefined, lambdaContext(context));
+    },
     async stop() {
       await Promise.allSettled([emulator.stop(), secrets.stop(), echo.close(), web.close()]);
       await tables.drop();
+      for (const [name, value] of Object.entries(replaced)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
     },
   };
 }

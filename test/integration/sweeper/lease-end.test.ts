@@ -4,6 +4,7 @@
  */
 import type { ConnectionStore } from '../../../lambdas/broker/model';
 import { SERVICES, startBroker, type Broker } from '../support/broker';
+import { brokerTarget, expectInvariant } from '../support/invariant';
 import { connectionStore, dueIds, endLease, mustGet, probeProxy, proxyState, stopCallsFor } from './helpers';
 
 const DUE_SHARDS = 4; // startBroker's DUE_SHARDS
@@ -18,6 +19,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await broker?.stop();
+});
+
+// The broker's promise after every test: nothing live unrecorded, nothing recorded left running (support/invariant.ts).
+afterEach(async () => {
+  broker.emulator.setFaults({});
+  await expectInvariant(brokerTarget(broker));
 });
 
 async function openConnection(): Promise<{ id: string; remoteConnectionId: string; port: number }> {
