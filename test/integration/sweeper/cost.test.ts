@@ -8,7 +8,7 @@
 import type { ConnectionRecord, ConnectionStore } from '../../../lambdas/broker/model';
 import { connectionRecord } from '../support/records';
 import { ROLES, SERVICES, startBroker, type Broker } from '../support/broker';
-import { connectionStore, dueIds, loadRecords, mustGet, nowSeconds } from './helpers';
+import { connectionStore, dueIds, loadRecords, nowSeconds } from './helpers';
 
 const DUE_SHARDS = 4; // startBroker's DUE_SHARDS
 const NOT_DUE = 20_000;
@@ -50,10 +50,14 @@ describe('sweeper handler', () => {
       expect(summary.due).toBe(DUE);
       expect(summary.scanned).toBeGreaterThanOrEqual(DUE);
       expect(summary.scanned).toBeLessThanOrEqual(DUE + DUE_SHARDS);
-      expect(summary).toMatchObject({ expired: DUE, swept: 0, errors: 0, backlog: 0, budgetExhausted: false });
+      expect(summary).toMatchObject({ swept: 0, errors: 0, backlog: 0, budgetExhausted: false });
+      // DynamoDB Local's TTL deletion may remove a record (its expiresAt passed) at any time, also between
+      // the query and the claim: the sweeper skips what is gone and settles every other due record as expired.
+      expect(summary.expired + summary.skipped).toBe(DUE);
+      const remaining = (await Promise.all(due.map((record) => store.get(record.id)))).filter((record) => record !== undefined);
+      expect(summary.skipped).toBeLessThanOrEqual(DUE - remaining.length);
+      for (const record of remaining) expect(record).toMatchObject({ status: 'expired', stopReason: 'expired', stopAttempts: 0 });
       expect(broker.emulator.calls().total).toBe(0);
-      const sample = await Promise.all([due[0], due[DUE - 1]].map((record) => mustGet(store, record?.id ?? '')));
-      for (const record of sample) expect(record).toMatchObject({ status: 'expired', stopReason: 'expired', stopAttempts: 0 });
       // The index now holds only the 10,000 running leases.
       expect(await dueIds(store, nowSeconds())).toEqual([]);
     });
