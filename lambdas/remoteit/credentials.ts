@@ -77,6 +77,22 @@ export function parseRemoteitCredentials(secretId: string, value: unknown): Remo
   throw new RemoteitSecretInvalidError(secretId, fields, `${detail} (expected ${shape})`);
 }
 
+/**
+ * Secrets Manager could not be read (outage, throttling, network): transient, so the API answers 503 with
+ * Retry-After rather than 500. The cause is kept for the logs; it names the secret id, never a value.
+ */
+export class RemoteitSecretUnavailableError extends Error {
+  readonly code = 'secret_unavailable';
+  readonly retryAfterSeconds = 1;
+  constructor(
+    readonly secretId: string,
+    options: { cause: unknown },
+  ) {
+    super(`remote.it secret "${secretId}" could not be read from Secrets Manager`, options);
+    this.name = 'RemoteitSecretUnavailableError';
+  }
+}
+
 export interface SecretCredentialsOptions {
   secretId: string;
   /** Powertools cache lifetime (SECRET_CACHE_SECONDS). */
@@ -106,7 +122,12 @@ export function createSecretCredentials(options: SecretCredentialsOptions): Secr
     return parseRemoteitCredentials(options.secretId, parsed);
   };
   const load = async (forceFetch: boolean) => {
-    const raw = await provider.get(options.secretId, { maxAge: options.maxAgeSeconds, forceFetch });
+    let raw: unknown;
+    try {
+      raw = await provider.get(options.secretId, { maxAge: options.maxAgeSeconds, forceFetch });
+    } catch (error) {
+      throw new RemoteitSecretUnavailableError(options.secretId, { cause: error });
+    }
     try {
       return parse(raw);
     } catch (error) {

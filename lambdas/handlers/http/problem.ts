@@ -55,6 +55,11 @@ const PROBLEM_TYPES: Record<string, ProblemType> = {
   upstream_unavailable: { status: 503, title: 'remote.it unavailable' },
   upstream_timeout: { status: 504, title: 'remote.it timed out' },
   store_unavailable: { status: 503, title: 'Service busy', detail: 'The broker\'s database is busy. Retry later.' },
+  secret_unavailable: {
+    status: 503,
+    title: 'Service unavailable',
+    detail: 'The broker could not read its remote.it credentials. Retry later.',
+  },
 };
 
 const INTERNAL: ProblemType = { status: 500, title: 'Internal error' };

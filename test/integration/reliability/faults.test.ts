@@ -539,7 +539,7 @@ const ROWS: Row[] = [
     proxy: 'live',
   },
   {
-    name: 'Secrets Manager unavailable when the broker must re-read the secret: 500 without detail, failed, nothing opened',
+    name: 'Secrets Manager unavailable when the broker must re-read the secret: 503 with Retry-After, failed, nothing opened',
     arrange: async (suite) => {
       const rotated = rotateKeys(suite);
       suite.broker.secrets.putSecret(suite.broker.secretId, JSON.stringify(rotated));
@@ -548,8 +548,9 @@ const ROWS: Row[] = [
     },
     act: async (suite) => ({ answer: await open(suite) }),
     cleanup: (suite) => suite.broker.secrets.setFailure(undefined),
-    status: 500,
-    title: 'Internal error',
+    status: 503,
+    title: 'Service unavailable',
+    retryAfter: '1',
     record: { status: 'failed' },
     proxy: 'none',
   },

@@ -5,6 +5,7 @@ import {
   createSecretCredentials,
   parseRemoteitCredentials,
   RemoteitSecretInvalidError,
+  RemoteitSecretUnavailableError,
   type SecretCredentialsSource,
 } from '../../../lambdas/remoteit/credentials';
 
@@ -133,6 +134,27 @@ describe('credentials', () => {
 
       expect(error.fields).toEqual(['accessKeyId', 'secretAccessKey']);
       expect(error.message).toContain('{developerKey, accessKeyId, secretAccessKey}');
+    });
+  });
+
+  describe('Secrets Manager failures', () => {
+    it('raises a retryable secret_unavailable error naming the secret when Secrets Manager fails', async () => {
+      secretsManager.on(GetSecretValueCommand).rejects(Object.assign(new Error('Service unavailable'), { name: 'InternalServiceError' }));
+
+      const error = await source.get().then(
+        () => undefined,
+        (rejection: unknown) => rejection,
+      );
+
+      expect(error).toBeInstanceOf(RemoteitSecretUnavailableError);
+      expect(error).toMatchObject({ code: 'secret_unavailable', secretId: SECRET_ID, retryAfterSeconds: 1 });
+    });
+
+    it('reads the secret again on the next call after an outage', async () => {
+      secretsManager.on(GetSecretValueCommand).rejectsOnce(new Error('throttled')).resolves({ SecretString: JSON.stringify(accessKeySecret) });
+
+      await expect(source.get()).rejects.toBeInstanceOf(RemoteitSecretUnavailableError);
+      await expect(source.get()).resolves.toEqual({ kind: 'access_key', ...accessKeySecret });
     });
   });
 
