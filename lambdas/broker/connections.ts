@@ -22,6 +22,7 @@ import {
 import {
   CONNECTION_MODES,
   CONNECTION_STATUSES,
+  LIVE_STATUSES,
   StaleRecordError,
   type ConnectionMode,
   type ConnectionRecord,
@@ -61,7 +62,6 @@ const SCAN_PAGE_SIZE = 50;
 const MAX_STOP_CLAIMS = 3;
 
 const HOST_IP_BY_MODE = { latching: '255.255.255.255', public: '0.0.0.0' } as const;
-const LIVE_STATUSES: readonly ConnectionStatus[] = ['pending', 'active', 'stopping'];
 
 export const PUBLIC_NOT_ALLOWED_DETAIL =
   'remote.it opened a public reverse proxy for this http service and your policy does not allow public connections; it was stopped';

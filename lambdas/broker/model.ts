@@ -15,6 +15,9 @@ export const CONNECTION_STATUSES = [
 ] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
+/** Statuses in which a connection holds a remote.it proxy, or may soon: what the per-caller quota counts. */
+export const LIVE_STATUSES: readonly ConnectionStatus[] = ['pending', 'active', 'stopping'];
+
 export const CONNECTION_MODES = ['latching', 'ip', 'public'] as const;
 export type ConnectionMode = (typeof CONNECTION_MODES)[number];
 
@@ -115,7 +118,10 @@ export interface ConnectionStore {
   update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord>;
   /** Newest first. Filters are applied server-side; a page may hold fewer than `limit` items. */
   list(query: ListQuery): Promise<Page<ConnectionRecord>>;
-  /** How many of the owner's connections hold a remote.it proxy or may soon (pending, active, stopping). */
+  /**
+   * How many of the owner's connections hold a remote.it proxy or may soon (`LIVE_STATUSES`) and whose
+   * `expiresAt` has not passed (a live record past it is expired, whatever it still says).
+   */
   countLive(owner: string): Promise<number>;
   /** One shard of the "due" index: records with `dueAt <= now` (epoch s), oldest due first. */
   queryDue(shard: number, now: number, options: { limit: number; cursor?: string }): Promise<DuePage>;

@@ -11,8 +11,13 @@ export interface KeyDefinition {
   sortKey?: { name: string; type: AttributeType };
 }
 
+/** What a GSI copies besides its keys and the table's: everything (the default), or only these attributes. */
+export type IndexProjection = { type: 'ALL' } | { type: 'INCLUDE'; nonKeyAttributes: readonly string[] };
+
 export interface IndexDefinition extends KeyDefinition {
   indexName: string;
+  /** Omitted: ALL. */
+  projection?: IndexProjection;
 }
 
 export interface TableDefinition extends KeyDefinition {
@@ -27,10 +32,16 @@ export const CONNECTIONS = {
   dueIndex: 'due',
   ownerIndex: 'by-owner',
   dayIndex: 'by-day',
+  liveIndex: 'live-by-owner',
   /** "due#<n>": present only while the sweeper has work on the record (the index is sparse). */
   dueShardAttribute: 'dueShard',
   /** "YYYY-MM-DD" of createdAt: lets admins list every owner's connections newest first without a scan. */
   createdDayAttribute: 'createdDay',
+  /**
+   * The owner, present only while the record is live (pending, active, stopping): the quota count reads
+   * exactly the caller's live records from the sparse "live-by-owner" index, not its whole history.
+   */
+  liveOwnerAttribute: 'liveOwner',
 } as const;
 
 export const connectionsTable: TableDefinition = {
@@ -53,6 +64,15 @@ export const connectionsTable: TableDefinition = {
       partitionKey: { name: CONNECTIONS.createdDayAttribute, type: 'S' },
       sortKey: { name: 'createdAt', type: 'S' },
     },
+    {
+      // Sorted by the TTL attribute, so the key condition itself leaves out live records past their expiry.
+      // Status is projected so the count can check it: a record whose liveOwner outlived its status (written
+      // by code older or newer than this) is still not counted.
+      indexName: CONNECTIONS.liveIndex,
+      partitionKey: { name: CONNECTIONS.liveOwnerAttribute, type: 'S' },
+      sortKey: { name: 'expiresAt', type: 'N' },
+      projection: { type: 'INCLUDE', nonKeyAttributes: ['status'] },
+    },
   ],
 };
 
@@ -64,7 +84,7 @@ export const idempotencyTable: TableDefinition = {
   globalSecondaryIndexes: [],
 };
 
-/** CreateTable input for DynamoDB Local and tests (on-demand, every index projecting all attributes). */
+/** CreateTable input for DynamoDB Local and tests (on-demand, each index projecting what its definition says). */
 export function createTableInput(definition: TableDefinition, tableName: string): CreateTableCommandInput {
   const attributes = new Map<string, AttributeType>();
   const keys = [definition, ...definition.globalSecondaryIndexes];
@@ -85,8 +105,16 @@ export function createTableInput(definition: TableDefinition, tableName: string)
       GlobalSecondaryIndexes: definition.globalSecondaryIndexes.map((index) => ({
         IndexName: index.indexName,
         KeySchema: keySchema(index),
-        Projection: { ProjectionType: 'ALL' as const },
+        Projection: projectionOf(index),
       })),
     }),
   };
+}
+
+/** A definition's projection in DynamoDB's (and CloudFormation's) shape. */
+export function projectionOf(index: IndexDefinition): { ProjectionType: 'ALL' } | { ProjectionType: 'INCLUDE'; NonKeyAttributes: string[] } {
+  const projection = index.projection ?? { type: 'ALL' };
+  return projection.type === 'ALL'
+    ? { ProjectionType: 'ALL' }
+    : { ProjectionType: 'INCLUDE', NonKeyAttributes: [...projection.nonKeyAttributes] };
 }
