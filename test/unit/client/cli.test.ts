@@ -7,7 +7,6 @@ import { EXIT, exitCodeOf, signalExitCode } from '../../../client/cli/exit-codes
 import { formatConnectionTable, formatSpan, formatTable } from '../../../client/cli/format';
 import { resolveTarget } from '../../../client/cli/target';
 import { BrokerApiError, ClientConfigError, CredentialsError } from '../../../client/errors';
-import { formatBanner } from '../../../dev/start';
 import type { Connection } from '../../../client/types';
 import { connection } from './support';
 
@@ -217,38 +216,6 @@ describe('rbroker CLI', () => {
 
       await writeFile(stackFile, JSON.stringify({ apiUrl: 'x' }));
       await expect(resolveTarget({ endpoint: 'local', stackFile, as: undefined }, {})).rejects.toThrow(/is not a stack file: apiUrl/);
-    });
-  });
-
-  describe('the local stack\'s banner', () => {
-    it('offers rbroker commands that the CLI accepts', () => {
-      const identity = { accessKeyId: 'AKIAAPPAPPAPPAPPAPP1', secretAccessKey: 'appsecretappsecretappsecretappsecret0000', principal: 'arn:aws:sts::000000000000:assumed-role/local-app/local' };
-      const text = formatBanner({
-        apiUrl: 'http://127.0.0.1:4000',
-        region: 'us-east-1',
-        emulatorUrl: 'http://127.0.0.1:4100/apv/v27',
-        remoteitApiUrl: 'http://127.0.0.1:4100/apv/v27',
-        dynamoDbEndpoint: 'http://127.0.0.1:4200',
-        stackFile: '/repo/.local/stack.json',
-        identities: [{ ...identity, name: 'app', admin: false }],
-        services: [
-          { serviceId: '80:00:00:00:00:00:00:01', name: 'demo-echo', kind: 'tcp', target: '127.0.0.1:1234' },
-          { serviceId: '80:00:00:00:00:00:00:02', name: 'demo-web', kind: 'http', target: '127.0.0.1:1235' },
-        ],
-        sweepSeconds: 10,
-      });
-
-      const commands = text
-        .split('\n')
-        .filter((line) => line.startsWith('  npx rbroker '))
-        .map((line) => (line.slice('  npx rbroker '.length).match(/'[^']*'|\S+/g) ?? []).map((word) => word.replace(/^'(.*)'$/, '$1')));
-
-      expect(commands.map((argv) => parseCommandLine(argv.map((word) => word.replace('<id>', '01JDTESTCONNECTION00000001'))))).toEqual([
-        expect.objectContaining({ command: expect.objectContaining({ name: 'connect', serviceId: '80:00:00:00:00:00:00:01', exec: undefined }) }),
-        expect.objectContaining({ command: expect.objectContaining({ name: 'ls' }) }),
-        expect.objectContaining({ command: { name: 'stop', id: '01JDTESTCONNECTION00000001' } }),
-        expect.objectContaining({ command: expect.objectContaining({ name: 'connect', serviceId: '80:00:00:00:00:00:00:02', exec: 'curl -s {url}/hello' }) }),
-      ]);
     });
   });
 });

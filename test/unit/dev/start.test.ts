@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo } from 'node:net';
+import { parseCommandLine } from '../../../client/cli/args';
 import { assertPortsFree, curlCommand, DEFAULT_PORTS, describeStartError, formatBanner, formatSweepLog, parseStartArgs, UsageError, type BannerInput } from '../../../dev/start';
 import { JavaMissingError } from '../../../dev/dynamodb-local';
 import type { SweepSummary } from '../../../lambdas/broker/sweeper';
@@ -79,6 +80,25 @@ describe('start', () => {
   });
 
   describe('formatBanner', () => {
+    it('offers rbroker commands that the CLI accepts', () => {
+      // Arrange
+      const text = formatBanner(banner());
+
+      // Act
+      const commands = text
+        .split('\n')
+        .filter((line) => line.startsWith('  npx rbroker '))
+        .map((line) => (line.slice('  npx rbroker '.length).match(/'[^']*'|\S+/g) ?? []).map((word) => word.replace(/^'(.*)'$/, '$1')));
+
+      // Assert
+      expect(commands.map((argv) => parseCommandLine(argv.map((word) => word.replace('<id>', '01JDTESTCONNECTION00000001'))))).toEqual([
+        expect.objectContaining({ command: expect.objectContaining({ name: 'connect', serviceId: '80:00:00:00:00:00:00:01', exec: undefined }) }),
+        expect.objectContaining({ command: expect.objectContaining({ name: 'ls' }) }),
+        expect.objectContaining({ command: { name: 'stop', id: '01JDTESTCONNECTION00000001' } }),
+        expect.objectContaining({ command: expect.objectContaining({ name: 'connect', serviceId: '80:00:00:00:00:00:00:02', exec: 'curl -s {url}/hello' }) }),
+      ]);
+    });
+
     it('prints the first command to open a connection to the echo service as the app identity', () => {
       const text = formatBanner(banner());
 
