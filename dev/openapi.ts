@@ -5,8 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { z } from 'zod';
-// Importing the schemas registers them (by their `.meta({ id })`) in zod's global registry.
+import * as z from 'zod/mini';
+// Importing the schemas registers them (by their `id`) in zod's global registry.
+import '../lambdas/handlers/http/responses';
 import { listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -26,7 +27,7 @@ const errors = {
 
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' } };
 
-/** Every schema with a `.meta({ id })`, as OpenAPI components; requests as accepted, responses as sent. */
+/** Every schema registered with an `id`, as OpenAPI components; requests as accepted, responses as sent. */
 function componentSchemas(io: 'input' | 'output'): Record<string, object> {
   const { schemas } = z.toJSONSchema(z.globalRegistry, {
     io,
@@ -37,7 +38,7 @@ function componentSchemas(io: 'input' | 'output'): Record<string, object> {
   return Object.fromEntries(Object.entries(schemas).map(([id, { $schema: _dialect, ...schema }]) => [id, schema]));
 }
 
-function schemaOf(schema: z.ZodType, io: 'input' | 'output') {
+function schemaOf(schema: z.ZodMiniType, io: 'input' | 'output') {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;
 }

@@ -3,7 +3,7 @@
  * access-key signing or developer key + login token; every failure becomes one of the typed errors of
  * ./types. See shared remoteit-api.md for the quirks handled here.
  */
-import * as z from 'zod';
+import * as z from '../zod';
 import type { CredentialsSource, PasswordCredentials, RemoteitCredentials } from './credentials';
 import { normaliseConnectResponse } from './normalise';
 import { signRequest, type SignatureScheme } from './signing';
@@ -87,16 +87,16 @@ const AUTH_REASON = /missing api token|\[0102\]|invalid (?:signature|credential|
 const TOKEN_EXPIRY_SKEW_SECONDS = 60;
 
 const envelopeSchema = z.looseObject({
-  status: z.union([z.string(), z.boolean()]).optional(),
-  reason: z.string().optional(),
-  code: z.string().optional(),
+  status: z.optional(z.union([z.string(), z.boolean()])),
+  reason: z.optional(z.string()),
+  code: z.optional(z.string()),
 });
 type Envelope = z.infer<typeof envelopeSchema>;
 
 const loginSchema = z.looseObject({
-  token: z.string().min(1).optional(),
-  auth_token: z.string().min(1).optional(),
-  auth_expiration: z.coerce.number().optional().catch(undefined),
+  token: z.optional(z.string().check(z.minLength(1))),
+  auth_token: z.optional(z.string().check(z.minLength(1))),
+  auth_expiration: z.absentIfInvalid(z.coerce.number()),
 });
 
 interface CachedToken {

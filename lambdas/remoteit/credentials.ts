@@ -3,23 +3,23 @@
  * parameters' cache. Two shapes, see shared DESIGN.md: access keys (recommended) or username + password.
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import * as z from 'zod';
+import * as z from '../zod';
 
-const nonEmpty = z.string().trim().min(1);
+const nonEmpty = z.string().check(z.trim(), z.minLength(1));
 /** Sent as an HTTP header: a control character would make fetch throw with the value in its message. */
-const headerValue = nonEmpty.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+const headerValue = nonEmpty.check(z.regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'));
 
 const accessKeySchema = z.object({
   developerKey: headerValue,
   accessKeyId: headerValue,
   // The HMAC key is the decoded bytes: a value that is not base64 would sign garbage and fail at remote.it.
-  secretAccessKey: z.base64().min(1),
+  secretAccessKey: z.base64().check(z.minLength(1)),
 });
 
 const passwordSchema = z.object({
   developerKey: headerValue,
   username: nonEmpty,
-  password: z.string().min(1),
+  password: z.string().check(z.minLength(1)),
 });
 
 export type AccessKeyCredentials = z.infer<typeof accessKeySchema> & { kind: 'access_key' };

@@ -3,15 +3,16 @@
  * "Connect response"): strings where numbers are expected, a JSON-escaped proxy URL, fields either at the
  * top level or inside `connection`, and several spellings of the proxy address.
  */
-import * as z from 'zod';
+import * as z from '../zod';
 import { RemoteitMalformedError, type ProxyAddress, type RemoteConnection } from './types';
 
 /** remote.it documents proxies living about 8 hours; used only when the answer carries no expiry at all. */
 export const DEFAULT_EXPIRATION_SECONDS = 28_800;
 
-const text = z.string().trim().min(1).optional().catch(undefined);
-const numberish = z.union([z.number(), z.string()]).optional().catch(undefined);
-const flag = z.union([z.boolean(), z.string(), z.number()]).optional().catch(undefined);
+/** A field remote.it got wrong reads as absent. */
+const text = z.absentIfInvalid(z.string().check(z.trim(), z.minLength(1)));
+const numberish = z.absentIfInvalid(z.union([z.number(), z.string()]));
+const flag = z.absentIfInvalid(z.union([z.boolean(), z.string(), z.number()]));
 
 const connectionFields = {
   connectionid: text,
@@ -24,15 +25,15 @@ const connectionFields = {
   expirationsec: numberish,
   proxyExpirationSec: numberish,
   connectionOverridden: flag,
-  previousConnection: z.unknown().optional(),
+  previousConnection: z.optional(z.unknown()),
 };
 
 const connectResponseSchema = z.looseObject({
   ...connectionFields,
-  connection: z.looseObject(connectionFields).optional(),
+  connection: z.optional(z.looseObject(connectionFields)),
 });
 
-type ConnectionFields = z.infer<z.ZodObject<typeof connectionFields>>;
+type ConnectionFields = z.infer<z.ZodMiniObject<typeof connectionFields>>;
 
 /**
  * @param body the parsed JSON of a successful (`status: "true"`) connect answer

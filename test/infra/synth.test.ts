@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
@@ -88,6 +88,23 @@ describe('cdk synth', () => {
         expect(sources.filter((source) => /zod\/v4\/locales\/(?!en\.)/.test(source))).toEqual([]);
         expect(sources.filter((source) => source.includes('aws-xray-sdk-core'))).toEqual([]);
       }
+    });
+
+    it('keeps every bundle within the cold-start budget of 200 KiB minified (docs/PERFORMANCE.md, goal 5)', () => {
+      const sizes = Object.fromEntries(
+        functions.map((fn) => {
+          const sources = (JSON.parse(readFileSync(path.join(assetDirOf(fn), 'index.js.map'), 'utf8')) as { sources: string[] }).sources;
+          const entry = FUNCTIONS.find(({ entry: file }) => sources.some((source) => source.endsWith(file)));
+          return [entry?.name ?? 'unknown', statSync(path.join(assetDirOf(fn), 'index.js')).size];
+        }),
+      );
+
+      const overBudget = Object.entries(sizes)
+        .filter(([, bytes]) => bytes > 200 * 1024)
+        .map(([name, bytes]) => `${name}: ${(bytes / 1024).toFixed(1)} KiB`);
+
+      expect(Object.keys(sizes).sort()).toEqual(FUNCTIONS.map(({ name }) => name).sort());
+      expect(overBudget).toEqual([]);
     });
 
     it('deploys the policy file given as context to every function', () => {

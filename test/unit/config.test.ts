@@ -35,6 +35,13 @@ describe('config', () => {
       expect(() => loadConfig({ ...validEnv, BROKER_POLICY: JSON.stringify(policy) })).toThrow(/BROKER_POLICY\.rules\.0\.modes\.0/);
     });
 
+    it('says what is wrong with a numeric setting that is present but not a number, not that it is required', () => {
+      const attempt = () => loadConfig({ ...validEnv, SWEEPER_CONCURRENCY: 'many' });
+
+      expect(attempt).toThrow(/SWEEPER_CONCURRENCY: /);
+      expect(attempt).not.toThrow(/SWEEPER_CONCURRENCY: is required/);
+    });
+
     it('rejects a numeric setting that is not a positive integer', () => {
       expect(() => loadConfig({ ...validEnv, SWEEPER_CONCURRENCY: '0' })).toThrow(/SWEEPER_CONCURRENCY/);
     });

@@ -1,6 +1,6 @@
 /** Reading an API Gateway HTTP API (payload 2.0, IAM authorizer) event into validated, typed input. */
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from '../../zod';
 import { connectionIdSchema, idempotencyKeySchema } from './schemas';
 import { fieldErrors, HttpInputError, MissingIdentityError } from './problem';
 
@@ -20,7 +20,7 @@ export function identityOf(event: ApiEvent): CallerIdentity {
   return { arn, sourceIp: event.requestContext.http.sourceIp };
 }
 
-export function parseBody<S extends z.ZodType>(event: ApiEvent, schema: S): z.output<S> {
+export function parseBody<S extends z.ZodMiniType>(event: ApiEvent, schema: S): z.output<S> {
   let value: unknown;
   if (event.body === undefined || event.body === '') {
     value = undefined;
@@ -36,19 +36,20 @@ export function parseBody<S extends z.ZodType>(event: ApiEvent, schema: S): z.ou
     throw new HttpInputError([{ field: 'body', message: 'must be a JSON object' }]);
   }
   const result = schema.safeParse(value);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error));
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error, value));
   return result.data;
 }
 
-export function parseQuery<S extends z.ZodType>(event: ApiEvent, schema: S): z.output<S> {
-  const result = schema.safeParse(event.queryStringParameters ?? {});
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error));
+export function parseQuery<S extends z.ZodMiniType>(event: ApiEvent, schema: S): z.output<S> {
+  const query = event.queryStringParameters ?? {};
+  const result = schema.safeParse(query);
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error, query));
   return result.data;
 }
 
 export function connectionIdOf(event: ApiEvent): string {
   const result = connectionIdSchema.safeParse(event.pathParameters?.id);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error, 'id'));
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error, event.pathParameters?.id, 'id'));
   return result.data;
 }
 
@@ -57,6 +58,6 @@ export function idempotencyKeyOf(event: ApiEvent): string | undefined {
   const raw = event.headers['idempotency-key'];
   if (raw === undefined) return undefined;
   const result = idempotencyKeySchema.safeParse(raw);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error, 'Idempotency-Key'));
+  if (!result.success) throw new HttpInputError(fieldErrors(result.error, raw, 'Idempotency-Key'));
   return result.data;
 }

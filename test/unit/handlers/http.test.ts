@@ -3,15 +3,17 @@ import { connectionIdOf, idempotencyKeyOf, identityOf, parseBody, parseQuery } f
 import { listConnectionsQuerySchema, openConnectionRequestSchema } from '../../../lambdas/handlers/http/schemas';
 import { apiEvent } from '../../fixtures/api-events';
 
-function fieldsOf(attempt: () => unknown): string[] {
+function errorsOf(attempt: () => unknown): HttpInputError['errors'] {
   try {
     attempt();
   } catch (error) {
-    if (error instanceof HttpInputError) return error.errors.map((fieldError) => fieldError.field);
+    if (error instanceof HttpInputError) return error.errors;
     throw error;
   }
   throw new Error('expected an HttpInputError');
 }
+
+const fieldsOf = (attempt: () => unknown): string[] => errorsOf(attempt).map((fieldError) => fieldError.field);
 
 describe('http request parsing', () => {
   describe('parseBody', () => {
@@ -36,6 +38,26 @@ describe('http request parsing', () => {
       const event = apiEvent({ routeKey: 'POST /connections', body: {} });
 
       expect(() => parseBody(event, openConnectionRequestSchema)).toThrow('serviceId is required');
+    });
+
+    it.each([
+      ['a fractional ttlSeconds', { serviceId: '80:00:00:00:01:02:03:04', ttlSeconds: 1.5 }, 'ttlSeconds'],
+      ['a number as serviceId', { serviceId: 5 }, 'serviceId'],
+      ['null as serviceId', { serviceId: null }, 'serviceId'],
+      ['a string as reuse', { serviceId: '80:00:00:00:01:02:03:04', reuse: 'yes' }, 'reuse'],
+    ])('says what is wrong, not that it is required, when the body has %s', (_case, body, field) => {
+      const event = apiEvent({ routeKey: 'POST /connections', body });
+
+      const errors = errorsOf(() => parseBody(event, openConnectionRequestSchema));
+
+      expect(errors).toEqual([{ field, message: expect.any(String) }]);
+      expect(errors[0]?.message).not.toBe('is required');
+    });
+
+    it('says a field is required when the body has it only on its prototype chain', () => {
+      const event = apiEvent({ routeKey: 'POST /connections', rawBody: '{"__proto__":{"serviceId":"80:00:00:00:01:02:03:04"}}' });
+
+      expect(errorsOf(() => parseBody(event, openConnectionRequestSchema))).toContainEqual({ field: 'serviceId', message: 'is required' });
     });
 
     it('names the body when it is not JSON', () => {

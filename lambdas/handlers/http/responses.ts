@@ -1,0 +1,56 @@
+/**
+ * The API's answers as zod schemas: the handlers' and the client's types, and the answers in
+ * docs/openapi.yaml (`npm run openapi` imports this module to register them). The Lambdas never parse
+ * their own answers, so lambdas/ imports only types from here and the bundles do not build these schemas.
+ */
+import * as z from '../../zod';
+import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../broker/model';
+
+const isoTime = z.iso.datetime();
+
+export const connectionViewSchema = z
+  .object({
+    id: z.string(),
+    serviceId: z.string(),
+    mode: z.enum(CONNECTION_MODES),
+    hostIp: z.string().register(z.globalRegistry, {
+      description: 'what remote.it was asked to admit: 255.255.255.255 latching, 0.0.0.0 public, or one IPv4',
+    }),
+    status: z.enum(CONNECTION_STATUSES),
+    proxy: z
+      .optional(
+        z.object({
+          kind: z.enum(['port', 'reverse']),
+          url: z.string(),
+          host: z.string(),
+          port: z.number().check(z.int()),
+        }),
+      )
+      .register(z.globalRegistry, { description: 'absent until remote.it has opened the proxy' }),
+    owner: z.string(),
+    createdAt: isoTime,
+    leaseExpiresAt: isoTime,
+    expiresAt: z.iso.datetime().register(z.globalRegistry, { description: 'remote.it\'s own expiry of the proxy' }),
+    stoppedAt: z.optional(isoTime),
+    stopReason: z.optional(z.string()),
+    failureReason: z.optional(z.string()),
+    remoteConnectionId: z.optional(z.string()),
+  })
+  .register(z.globalRegistry, { id: 'Connection' });
+export type ConnectionView = z.infer<typeof connectionViewSchema>;
+
+export const connectionPageSchema = z
+  .object({ items: z.array(connectionViewSchema), nextCursor: z.optional(z.string()) })
+  .register(z.globalRegistry, { id: 'ConnectionPage' });
+
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().check(z.int()),
+    detail: z.string(),
+    instance: z.optional(z.string()),
+    errors: z.optional(z.array(z.object({ field: z.string(), message: z.string() }))),
+  })
+  .register(z.globalRegistry, { id: 'Problem', description: 'RFC 9457 problem details' });
+export type Problem = z.infer<typeof problemSchema>;
