@@ -25,14 +25,16 @@ export const FUNCTIONS = [
   {
     name: 'connections-read',
     entry: 'lambdas/handlers/connections-read.ts',
+    // The store unmarshalls the item a failed condition returns with util-dynamodb.
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
+require('@aws-sdk/util-dynamodb');
 module.exports = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });`,
   },
   {
     name: 'connections-write',
     entry: 'lambdas/handlers/connections-write.ts',
-    // Powertools idempotency's DynamoDB layer marshals with util-dynamodb.
+    // Powertools idempotency's DynamoDB layer and the store marshal with util-dynamodb.
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
 const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
@@ -45,6 +47,7 @@ module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshall
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
 const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
+require('@aws-sdk/util-dynamodb');
 module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({})];`,
   },
 ] as const;

@@ -8,10 +8,12 @@ import { createServer } from 'node:net';
 import { resolve as resolvePath } from 'node:path';
 import { promisify } from 'node:util';
 import {
+  DescribeTableCommand,
   DescribeTimeToLiveCommand,
   DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   CreateTableCommand,
   waitUntilTableExists,
@@ -83,7 +85,11 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   }
 }
 
-/** Creates the broker's tables (and their TTL settings); tables that already exist are left as they are. */
+/**
+ * Creates the broker's tables (and their TTL settings). A table that already exists (a kept `.local/` data
+ * directory) gets the secondary indexes its definition has gained since it was created; nothing else of it
+ * is changed.
+ */
 export async function createTables(
   client: DynamoDBClient,
   names: { connections: string; idempotency: string },
@@ -101,6 +107,7 @@ async function createTable(client: DynamoDBClient, definition: TableDefinition, 
     if (!(error instanceof ResourceInUseException)) throw error;
   }
   await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 2 }, { TableName: tableName });
+  await addMissingIndexes(client, definition, tableName);
   const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
   const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
   if (status === 'ENABLED' || status === 'ENABLING') return;
@@ -110,6 +117,24 @@ async function createTable(client: DynamoDBClient, definition: TableDefinition, 
       TimeToLiveSpecification: { AttributeName: definition.timeToLiveAttribute, Enabled: true },
     }),
   );
+}
+
+/** One index per UpdateTable, as DynamoDB requires; DynamoDB Local builds (and backfills) it at once. */
+async function addMissingIndexes(client: DynamoDBClient, definition: TableDefinition, tableName: string): Promise<void> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const present = new Set((Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  const wanted = createTableInput(definition, tableName);
+  for (const index of wanted.GlobalSecondaryIndexes ?? []) {
+    if (present.has(index.IndexName)) continue;
+    const keyNames = new Set(index.KeySchema?.map((key) => key.AttributeName));
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: wanted.AttributeDefinitions?.filter((attribute) => keyNames.has(attribute.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    );
+  }
 }
 
 /** Resolves when `command -version` reports Java 17 or newer; throws JavaMissingError otherwise. */

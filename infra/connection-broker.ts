@@ -267,6 +267,10 @@ export class ConnectionBroker extends Construct {
         indexName: index.indexName,
         partitionKey: attribute(index.partitionKey),
         ...(index.sortKey && { sortKey: attribute(index.sortKey) }),
+        ...(index.projection?.type === 'INCLUDE' && {
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: [...index.projection.nonKeyAttributes],
+        }),
       })),
       timeToLiveAttribute: definition.timeToLiveAttribute,
       billing: dynamodb.Billing.onDemand(),
@@ -300,8 +304,12 @@ export class ConnectionBroker extends Construct {
     allow(this.readFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
 
     allow(this.writeFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [connections]);
-    // Quota and reuse read the owner's connections; marking an overridden connection walks the day index.
-    allow(this.writeFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
+    // Reuse reads the owner's connections, the quota its live ones; marking an overridden connection walks the day index.
+    allow(
+      this.writeFunction,
+      ['dynamodb:Query'],
+      [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex), index(CONNECTIONS.liveIndex)],
+    );
     // Powertools idempotency: read, claim, complete and release records.
     allow(
       this.writeFunction,

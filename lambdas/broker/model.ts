@@ -80,6 +80,10 @@ export interface ExpectedState {
   status: readonly ConnectionStatus[];
   /** And, when given, only while its version is this one (a claim on what was read). */
   version?: number;
+  /** And, when given, only while it belongs to this owner (a claim made without reading the record first). */
+  owner?: string;
+  /** And, when given, only while its `expiresAt` is after this instant (epoch seconds): not past its expiry. */
+  unexpiredAt?: number;
 }
 
 export interface ListQuery {
@@ -113,7 +117,8 @@ export interface ConnectionStore {
   /**
    * Conditional update: applies only in the expected state, increments `version`, keeps the "due" index
    * in step with `dueAt` (set: indexed on the record's shard; null: removed). Returns the new record.
-   * Throws `StaleRecordError` when the record is missing or no longer in the expected state.
+   * Throws `StaleRecordError` when the record is missing or not in the expected state, with the record as
+   * it was then (`current`; absent when it does not exist), so a caller can decide without reading again.
    */
   update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord>;
   /** Newest first. Filters are applied server-side; a page may hold fewer than `limit` items. */
@@ -130,12 +135,15 @@ export interface ConnectionStore {
 /** The record is missing or was changed by another writer: the conditional write lost. */
 export class StaleRecordError extends Error {
   readonly code = 'stale_record';
+  /** The record the write found instead (from the same atomic check); undefined when it does not exist. */
+  readonly current: ConnectionRecord | undefined;
   constructor(
     readonly id: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; current?: ConnectionRecord },
   ) {
     super(`connection ${id} is missing or was changed by another writer`, options);
     this.name = 'StaleRecordError';
+    this.current = options?.current;
   }
 }
 

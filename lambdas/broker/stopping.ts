@@ -122,20 +122,16 @@ export async function claimForStop(
   const nowSeconds = epochSeconds(nowMs);
   if (!claimable(record, nowSeconds, reason)) return undefined;
   try {
-    return await ctx.store.update(
-      record.id,
-      { status: [record.status], version: record.version },
-      {
-        status: 'stopping',
-        stopReason: reason,
-        dueAt: nowSeconds + ctx.claimSeconds,
-        updatedAt: new Date(nowMs).toISOString(),
-      },
-    );
+    return await ctx.store.update(record.id, { status: [record.status], version: record.version }, claimChanges(ctx, reason, nowMs));
   } catch (error) {
     if (error instanceof StaleRecordError) return undefined;
     throw error;
   }
+}
+
+/** A stop claim: `stopping` for `reason`, due again when the claim lapses (a crash after it is retried). */
+export function claimChanges(ctx: Pick<StopContext, 'claimSeconds'>, reason: StopReason, nowMs: number): ConnectionChanges {
+  return { status: 'stopping', stopReason: reason, dueAt: epochSeconds(nowMs) + ctx.claimSeconds, updatedAt: new Date(nowMs).toISOString() };
 }
 
 /**

@@ -4,13 +4,17 @@
  * No I/O here, so all of it is unit-tested without DynamoDB.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
-import type { ConnectionChanges, ConnectionRecord, ExpectedState } from '../broker/model';
+import * as z from '../zod';
+import { LIVE_STATUSES, type ConnectionChanges, type ConnectionRecord, type ExpectedState } from '../broker/model';
 import { InvalidCursorError } from './errors';
 import { CONNECTIONS, connectionsTable, type IndexDefinition } from './tables';
 
 /** The record's attributes the store derives and owns; they never leave the store. */
-const INTERNAL_ATTRIBUTES: readonly string[] = [CONNECTIONS.dueShardAttribute, CONNECTIONS.createdDayAttribute];
+const INTERNAL_ATTRIBUTES: readonly string[] = [
+  CONNECTIONS.dueShardAttribute,
+  CONNECTIONS.createdDayAttribute,
+  CONNECTIONS.liveOwnerAttribute,
+];
 /** What an update may never touch: the key, identity, creation, the version it manages, and derived attributes. */
 const IMMUTABLE_ATTRIBUTES: readonly string[] = ['id', 'version', 'owner', 'callerArn', 'createdAt', ...INTERNAL_ATTRIBUTES];
 
@@ -41,6 +45,7 @@ export function toItem(record: ConnectionRecord, shardCount: number): Item {
   const item: Item = withoutUndefined({ ...record });
   item[CONNECTIONS.createdDayAttribute] = createdDayOf(record.createdAt);
   if (record.dueAt !== undefined) item[CONNECTIONS.dueShardAttribute] = dueShardOf(record.id, shardCount);
+  if (LIVE_STATUSES.includes(record.status)) item[CONNECTIONS.liveOwnerAttribute] = record.owner;
   return item;
 }
 
@@ -60,7 +65,8 @@ export interface UpdateParts {
 
 /**
  * One UpdateItem for a change set: SET for values, REMOVE for nulls, `version + 1`, `updatedAt`, the "due"
- * shard kept in step with `dueAt`; conditioned on the record existing in an expected status (and version).
+ * shard kept in step with `dueAt`, the "live-by-owner" key in step with `status`; conditioned on the record
+ * existing in an expected status (and version, owner, unexpired, when given).
  * Undefined values are left alone, as if absent.
  */
 export function buildUpdate(
@@ -96,11 +102,22 @@ export function buildUpdate(
   else if (merged.dueAt !== undefined) {
     sets.push(`${name(CONNECTIONS.dueShardAttribute)} = ${value(dueShardOf(id, options.shardCount))}`);
   }
+  // Copied from the item's own owner (immutable), so the update needs no read. A status left alone leaves
+  // the attribute as it is: it was set or removed by the write that set that status.
+  if (merged.status !== undefined) {
+    if (LIVE_STATUSES.includes(merged.status as ConnectionRecord['status'])) {
+      sets.push(`${name(CONNECTIONS.liveOwnerAttribute)} = ${name('owner')}`);
+    } else {
+      removes.push(name(CONNECTIONS.liveOwnerAttribute));
+    }
+  }
   sets.push(`${name('version')} = ${name('version')} + ${value(1)}`);
 
   const statuses = expected.status.map((status) => value(status)).join(', ');
   const conditions = [`attribute_exists(${name('id')})`, `${name('status')} IN (${statuses})`];
   if (expected.version !== undefined) conditions.push(`${name('version')} = ${value(expected.version)}`);
+  if (expected.owner !== undefined) conditions.push(`${name('owner')} = ${value(expected.owner)}`);
+  if (expected.unexpiredAt !== undefined) conditions.push(`${name('expiresAt')} > ${value(expected.unexpiredAt)}`);
 
   return {
     UpdateExpression: `SET ${sets.join(', ')}${removes.length > 0 ? ` REMOVE ${removes.join(', ')}` : ''}`,
@@ -126,11 +143,11 @@ export interface Cursor {
 }
 
 const MAX_CURSOR_LENGTH = 2_048;
-const keyValue = z.union([z.string().min(1).max(1_024), z.number().finite()]);
+const keyValue = z.union([z.string().check(z.minLength(1), z.maxLength(1_024)), z.number()]);
 const cursorSchema = z.strictObject({
   i: z.string(),
-  k: z.record(z.string(), keyValue).optional(),
-  d: z.iso.date().optional(),
+  k: z.optional(z.record(z.string(), keyValue)),
+  d: z.optional(z.iso.date()),
 });
 
 /** base64url JSON: opaque to callers, validated on the way back in (a cursor is user input). */

@@ -1,6 +1,7 @@
 /**
- * `ConnectionStore` on DynamoDB: one table keyed by `id`, a sparse sharded "due" index for the sweeper, and
- * "by-owner" / "by-day" indexes for listing. Every read is a GetItem or a Query; nothing here scans.
+ * `ConnectionStore` on DynamoDB: one table keyed by `id`, a sparse sharded "due" index for the sweeper,
+ * "by-owner" / "by-day" indexes for listing, and a sparse "live-by-owner" index for the quota count. Every
+ * read is a GetItem or a Query; nothing here scans.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
@@ -11,12 +12,13 @@ import {
   type DynamoDBDocumentClient,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   ConnectionExistsError,
+  LIVE_STATUSES,
   StaleRecordError,
   type ConnectionChanges,
   type ConnectionRecord,
-  type ConnectionStatus,
   type ConnectionStore,
   type DuePage,
   type ExpectedState,
@@ -37,14 +39,12 @@ import {
 import { asStoreError, InvalidCursorError } from './errors';
 import { CONNECTIONS } from './tables';
 
-/** Statuses in which a connection holds a remote.it proxy, or may soon. */
-const LIVE_STATUSES: readonly ConnectionStatus[] = ['pending', 'active', 'stopping'];
 /** Queries one `list` call may make while filling a page (filters and the day walk can return short pages). */
 const MAX_LIST_QUERIES = 10;
 /** Items read per list query at least: a filtered page then takes few round trips, at a few extra reads. */
 const MIN_LIST_READ = 25;
-/** Pages `countLive` may read; an owner with more than this many pages of records is far past any quota. */
-const MAX_COUNT_PAGES = 20;
+/** Pages `countLive` may read: a page holds thousands of these small index items, far past any quota. */
+const MAX_COUNT_PAGES = 5;
 const DAY_MS = 86_400_000;
 
 export interface DynamoConnectionStoreOptions {
@@ -105,12 +105,23 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     const parts = buildUpdate(id, expected, changes, { shardCount: dueShardCount, updatedAt: clock().toISOString() });
     try {
       const result = await client.send(
-        new UpdateCommand({ TableName: tableName, Key: { id }, ...parts, ReturnValues: 'ALL_NEW' }),
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { id },
+          ...parts,
+          ReturnValues: 'ALL_NEW',
+          // What the condition found, in the same atomic check: the caller decides from it without a read.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
       );
       if (!result.Attributes) throw new Error(`UpdateItem on ${id} returned no attributes`);
       return toRecord(result.Attributes);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new StaleRecordError(id, { cause: error });
+      if (error instanceof ConditionalCheckFailedException) {
+        // The document client converts results, not errors: this item is still in DynamoDB's wire format.
+        const current = error.Item ? toRecord(unmarshall(error.Item)) : undefined;
+        throw new StaleRecordError(id, { cause: error, current });
+      }
       throw error;
     }
   }
@@ -190,6 +201,13 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     return cursor;
   }
 
+  /**
+   * Reads only the owner's live records whose expiresAt has not passed, from the sparse "live-by-owner"
+   * index (the key condition does both), so its cost follows the owner's live connections, not its history.
+   * Records written before that index existed lack `liveOwner` until their next status change, so for at
+   * most their lifetime (remote.it's 8 hours; docs/OPERATIONS.md) they are not counted: the quota is a soft
+   * limit already (see `open`), and a record of an older deployment cannot overcount, only undercount.
+   */
   async function countLive(owner: string): Promise<number> {
     const statuses = Object.fromEntries(LIVE_STATUSES.map((status, index) => [`:status${index}`, status]));
     let count = 0;
@@ -198,10 +216,12 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
       const result = await client.send(
         new QueryCommand({
           TableName: tableName,
-          IndexName: CONNECTIONS.ownerIndex,
-          KeyConditionExpression: '#owner = :owner',
-          FilterExpression: `#status IN (${Object.keys(statuses).join(', ')}) AND #expiresAt > :now`,
-          ExpressionAttributeNames: { '#owner': 'owner', '#status': 'status', '#expiresAt': 'expiresAt' },
+          IndexName: CONNECTIONS.liveIndex,
+          KeyConditionExpression: '#liveOwner = :owner AND #expiresAt > :now',
+          // Normally a no-op: liveOwner follows status. It keeps a stale liveOwner (left by a rollback to code
+          // that did not maintain it) from counting a finished record.
+          FilterExpression: `#status IN (${Object.keys(statuses).join(', ')})`,
+          ExpressionAttributeNames: { '#liveOwner': CONNECTIONS.liveOwnerAttribute, '#status': 'status', '#expiresAt': 'expiresAt' },
           ExpressionAttributeValues: { ':owner': owner, ':now': epochSeconds(), ...statuses },
           Select: 'COUNT',
           ExclusiveStartKey: startKey,

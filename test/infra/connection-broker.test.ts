@@ -1,6 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BrokerStack } from '../../infra/broker-stack';
-import { connectionsTable, idempotencyTable, type TableDefinition } from '../../lambdas/store/tables';
+import { connectionsTable, idempotencyTable, projectionOf, type TableDefinition } from '../../lambdas/store/tables';
 import { expectResource, expectResourceProperties, functionId, permissionsOf, render, resourcesOfType, testApp } from './support';
 
 const policy = {
@@ -186,7 +186,7 @@ describe('ConnectionBroker', () => {
         'dynamodb:PutItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:UpdateItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:DeleteItem': [idempotencyArn],
-        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner')],
+        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner'), indexArn('live-by-owner')],
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
       });
@@ -230,7 +230,7 @@ describe('ConnectionBroker', () => {
           definition.globalSecondaryIndexes.map((index) => ({
             IndexName: index.indexName,
             KeySchema: keySchema(index),
-            Projection: { ProjectionType: 'ALL' },
+            Projection: projectionOf(index),
           })),
         );
         expect(table?.Properties?.TimeToLiveSpecification).toEqual({
@@ -239,6 +239,18 @@ describe('ConnectionBroker', () => {
         });
       },
     );
+
+    it('gives the quota count a sparse index of live records that copies only their status', () => {
+      const table = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable')[tableId(connectionsTable)];
+      const indexes = table?.Properties?.GlobalSecondaryIndexes as { IndexName: string; Projection: unknown }[];
+
+      expect(indexes.map((index) => [index.IndexName, index.Projection])).toEqual([
+        ['due', { ProjectionType: 'ALL' }],
+        ['by-owner', { ProjectionType: 'ALL' }],
+        ['by-day', { ProjectionType: 'ALL' }],
+        ['live-by-owner', { ProjectionType: 'INCLUDE', NonKeyAttributes: ['status'] }],
+      ]);
+    });
 
     it.each([connectionsTable, idempotencyTable])(
       'keeps the $logicalName table safe: on demand, PITR, deletion protection, retained, KMS-encrypted',

@@ -1,4 +1,4 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ConnectionExistsError,
   StaleRecordError,
@@ -100,6 +100,7 @@ describe('DynamoConnectionStore', () => {
       const read = await store.get(record.id);
       expect(read).not.toHaveProperty('dueShard');
       expect(read).not.toHaveProperty('createdDay');
+      expect(read).not.toHaveProperty('liveOwner');
     });
 
     it('leaves the record out of the due index when it has no dueAt', async () => {
@@ -189,7 +190,33 @@ describe('DynamoConnectionStore', () => {
       const attempt = store.update(id, { status: ['active'] }, { status: 'stopping' });
 
       await expect(attempt).rejects.toMatchObject({ name: 'StaleRecordError', cause: expect.objectContaining({ name: 'ConditionalCheckFailedException' }) });
+      await expect(attempt).rejects.toHaveProperty('current', undefined);
       await expect(store.get(id)).resolves.toBeUndefined();
+    });
+
+    it('reports the record it found, as get returns it, when the condition fails', async () => {
+      const record = connectionRecord({ status: 'stopped', dueAt: undefined });
+      await store.create(record);
+
+      const error: unknown = await store.update(record.id, { status: ['active'] }, { status: 'stopping' }).catch((caught: unknown) => caught);
+
+      expect(error).toBeInstanceOf(StaleRecordError);
+      expect((error as StaleRecordError).current).toEqual(await store.get(record.id));
+    });
+
+    it('applies an update conditioned on the owner and on not being past expiresAt only when both hold', async () => {
+      const owner = uniqueOwner();
+      const record = connectionRecord({ owner, expiresAt: NOW_S + 60 });
+      await store.create(record);
+      const claim = { status: 'stopping' as const, stopReason: 'requested' as const };
+
+      await expect(store.update(record.id, { status: ['active'], owner: uniqueOwner() }, claim)).rejects.toMatchObject({
+        current: { owner, status: 'active' },
+      });
+      await expect(store.update(record.id, { status: ['active'], unexpiredAt: NOW_S + 60 }, claim)).rejects.toBeInstanceOf(StaleRecordError);
+      await expect(store.update(record.id, { status: ['active'], owner, unexpiredAt: NOW_S + 59 }, claim)).resolves.toMatchObject({
+        status: 'stopping',
+      });
     });
 
     it('lets exactly one of two concurrent claims win when both expect the same version', async () => {
@@ -401,6 +428,73 @@ describe('DynamoConnectionStore', () => {
 
     it('returns 0 when the owner has no records', async () => {
       await expect(store.countLive(uniqueOwner())).resolves.toBe(0);
+    });
+
+    /** What the sparse index holds for `owner`, and how many items a count of it reads. */
+    const liveIndexOf = async (owner: string) => {
+      const result = await tables.documentClient.send(
+        new QueryCommand({
+          TableName: tables.connections,
+          IndexName: 'live-by-owner',
+          KeyConditionExpression: 'liveOwner = :owner',
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+      return (result.Items ?? []).map((item) => item.id as string).sort();
+    };
+
+    it('indexes exactly the live records, so the count never reads the owner finished history', async () => {
+      const owner = uniqueOwner();
+      const live = [connectionRecord({ owner, status: 'pending' }), connectionRecord({ owner, status: 'active' })];
+      const finished = recordsOf(owner, 30, { status: 'stopped', dueAt: undefined });
+      await Promise.all([...live, ...finished].map((record) => store.create(record)));
+
+      expect(await liveIndexOf(owner)).toEqual(live.map((record) => record.id).sort());
+      await expect(store.countLive(owner)).resolves.toBe(2);
+    });
+
+    it('keeps the index in step with every status change: in while live, out once finished', async () => {
+      const owner = uniqueOwner();
+      const record = connectionRecord({ owner, status: 'pending', remoteConnectionId: undefined, proxy: undefined });
+      await store.create(record);
+
+      const active = await store.update(record.id, { status: ['pending'] }, { status: 'active', remoteConnectionId: 'rc-1' });
+      const renewed = await store.update(record.id, { status: ['active'] }, { leaseExpiresAt: active.leaseExpiresAt });
+      const stopping = await store.update(record.id, { status: ['active'] }, { status: 'stopping', stopReason: 'requested' });
+      expect([active.status, renewed.status, stopping.status]).toEqual(['active', 'active', 'stopping']);
+      expect(await liveIndexOf(owner)).toEqual([record.id]);
+      expect(await rawItem(record.id)).toMatchObject({ liveOwner: owner });
+
+      const stopped = await store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null });
+
+      expect(stopped).not.toHaveProperty('liveOwner');
+      expect(await rawItem(record.id)).not.toHaveProperty('liveOwner');
+      expect(await liveIndexOf(owner)).toEqual([]);
+      await expect(store.countLive(owner)).resolves.toBe(0);
+    });
+
+    it('counts a record written before the index existed once its status next changes to a live one', async () => {
+      const owner = uniqueOwner();
+      const record = connectionRecord({ owner, status: 'active' });
+      // As an older deployment wrote it: its index attributes but no liveOwner.
+      const legacy = { ...record, createdDay: record.createdAt.slice(0, 10), dueShard: dueShardOf(record.id, SHARDS) };
+      await tables.documentClient.send(new PutCommand({ TableName: tables.connections, Item: legacy }));
+      await expect(store.countLive(owner)).resolves.toBe(0);
+
+      await store.update(record.id, { status: ['active'] }, { status: 'stopping', stopReason: 'requested' });
+
+      await expect(store.countLive(owner)).resolves.toBe(1);
+    });
+
+    it('does not count a finished record that kept a liveOwner (left by code that did not maintain it)', async () => {
+      const owner = uniqueOwner();
+      const record = connectionRecord({ owner, status: 'stopped' });
+      await tables.documentClient.send(
+        new PutCommand({ TableName: tables.connections, Item: { ...record, createdDay: record.createdAt.slice(0, 10), liveOwner: owner } }),
+      );
+
+      expect(await liveIndexOf(owner)).toEqual([record.id]);
+      await expect(store.countLive(owner)).resolves.toBe(0);
     });
   });
 });

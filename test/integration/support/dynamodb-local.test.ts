@@ -1,8 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { assertJavaAvailable, createTables, JavaMissingError, startDynamoDbLocal } from '../../../dev/dynamodb-local';
+import { CONNECTIONS, connectionsTable, createTableInput } from '../../../lambdas/store/tables';
+import { dynamoEndpoint } from './dynamo';
 
 const isRunning = (pid: number) => {
   try {
@@ -50,6 +52,30 @@ describe('dynamodb-local', () => {
         await second.stop();
       }
     }, 60_000);
+  });
+
+  describe('createTables', () => {
+    it('adds the indexes a kept table lacks when its definition gained them since', async () => {
+      // Arrange: a connections table as an older version created it, without the live-by-owner index.
+      const client = clientFor(dynamoEndpoint());
+      const names = { connections: `old-connections-${Date.now()}`, idempotency: `old-idempotency-${Date.now()}` };
+      const older = { ...connectionsTable, globalSecondaryIndexes: connectionsTable.globalSecondaryIndexes.filter((index) => index.indexName !== CONNECTIONS.liveIndex) };
+      try {
+        await client.send(new CreateTableCommand(createTableInput(older, names.connections)));
+
+        // Act
+        await createTables(client, names);
+
+        // Assert
+        const { Table } = await client.send(new DescribeTableCommand({ TableName: names.connections }));
+        expect(Table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(
+          connectionsTable.globalSecondaryIndexes.map((index) => index.indexName).sort(),
+        );
+      } finally {
+        await Promise.all(Object.values(names).map((TableName) => client.send(new DeleteTableCommand({ TableName })).catch(() => undefined)));
+        client.destroy();
+      }
+    });
   });
 
   describe('assertJavaAvailable', () => {

@@ -46,12 +46,13 @@ export function recordingEvents(): jest.Mocked<BrokerEvents> {
 }
 
 export function createHarness(overrides: Partial<ConnectionServiceDeps> = {}) {
-  const store = new MemoryConnectionStore();
+  const clock = { ms: NOW_MS };
+  // The store shares the service's clock: its quota count leaves out records past their expiresAt.
+  const store = new MemoryConnectionStore({ now: () => clock.ms });
   const remoteit = new FakeRemoteit();
   remoteit.defaultConnect = () => livePort();
   const events = recordingEvents();
   const logger = { warn: jest.fn(), error: jest.fn() };
-  const clock = { ms: NOW_MS };
   let idSequence = 0;
   const service = createConnectionService({
     store,

@@ -333,6 +333,18 @@ describe('ConnectionService', () => {
 
         expect(connection.status).toBe('active');
       });
+
+      it('opens when a live record is past its expiresAt although the sweeper has not marked it yet', async () => {
+        const { service, store } = createHarness();
+        store.seed(
+          connectionRecord({ owner: APP_ROLE, status: 'active' }),
+          connectionRecord({ owner: APP_ROLE, status: 'active', expiresAt: NOW_S }),
+        );
+
+        const { connection } = await service.open(appCaller, { serviceId: SERVICE });
+
+        expect(connection.status).toBe('active');
+      });
     });
 
     describe('reuse', () => {

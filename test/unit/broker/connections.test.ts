@@ -293,10 +293,11 @@ describe('ConnectionService', () => {
   });
 
   describe('stop', () => {
-    it('stops an active connection at remote.it and records it stopped', async () => {
+    it('stops an active connection at remote.it and records it stopped, claiming it without a read', async () => {
       const { service, store, remoteit, events } = createHarness();
       const record = appConnection();
       store.seed(record);
+      const reads = jest.spyOn(store, 'get');
 
       const result = await service.stop(appCaller, record.id);
 
@@ -305,9 +306,10 @@ describe('ConnectionService', () => {
       expect(result.connection.dueAt).toBeUndefined();
       expect(remoteit.stopCalls).toEqual([{ serviceId: SERVICE, remoteConnectionId: record.remoteConnectionId }]);
       expect(store.updates.map((update) => update.expected)).toEqual([
-        { status: ['active'], version: record.version },
+        { status: ['active'], owner: APP_ROLE, unexpiredAt: NOW_S },
         { status: ['stopping'], version: record.version + 1 },
       ]);
+      expect(reads).not.toHaveBeenCalled();
       expect(events.stopped).toHaveBeenCalledWith(result.connection);
     });
 
@@ -357,7 +359,8 @@ describe('ConnectionService', () => {
 
         expect(result).toEqual({ connection: record, pending: false });
         expect(remoteit.stopCalls).toHaveLength(0);
-        expect(store.updates).toHaveLength(0);
+        expect(store.updates.filter((update) => update.result !== undefined)).toEqual([]);
+        expect(store.peek(record.id)).toEqual(record);
       },
     );
 
@@ -475,6 +478,13 @@ describe('ConnectionService', () => {
       await expect(service.stop(otherCaller, record.id)).rejects.toThrow(ConnectionNotFoundError);
       expect(remoteit.stopCalls).toHaveLength(0);
       expect(store.peek(record.id)).toEqual(record);
+    });
+
+    it('answers not found when no connection has the id', async () => {
+      const { service, remoteit } = createHarness();
+
+      await expect(service.stop(appCaller, '01JTESTNOSUCHCONNECTION000')).rejects.toThrow(ConnectionNotFoundError);
+      expect(remoteit.stopCalls).toHaveLength(0);
     });
 
     it("stops another owner's connection when the caller is an admin", async () => {

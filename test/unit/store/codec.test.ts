@@ -84,6 +84,16 @@ describe('store codec', () => {
     it('leaves the due shard out when dueAt is absent', () => {
       expect(toItem(record(), 8)).not.toHaveProperty('dueShard');
     });
+
+    it.each(['pending', 'active', 'stopping'] as const)('keys a %s record on its owner in the live index', (status) => {
+      const live = record({ status });
+
+      expect(toItem(live, 8)).toHaveProperty('liveOwner', live.owner);
+    });
+
+    it.each(['stopped', 'failed', 'expired', 'stop_failed'] as const)('leaves a %s record out of the live index', (status) => {
+      expect(toItem(record({ status }), 8)).not.toHaveProperty('liveOwner');
+    });
   });
 
   describe('toRecord', () => {
@@ -99,8 +109,14 @@ describe('store codec', () => {
       const parts = buildUpdate('id-1', { status: ['active'] }, { status: 'stopping', failureReason: null }, { shardCount: 8, updatedAt: UPDATED_AT });
 
       expect(readable(parts.UpdateExpression, parts)).toBe(
-        `SET updatedAt = "${UPDATED_AT}", status = "stopping", version = version + 1 REMOVE failureReason`,
+        `SET updatedAt = "${UPDATED_AT}", status = "stopping", liveOwner = owner, version = version + 1 REMOVE failureReason`,
       );
+    });
+
+    it('conditions on the owner and on expiresAt being after an instant when asked (a claim without a read)', () => {
+      const parts = buildUpdate('id-1', { status: ['active'], owner: 'arn:owner', unexpiredAt: 100 }, {}, { shardCount: 8, updatedAt: UPDATED_AT });
+
+      expect(readable(parts.ConditionExpression, parts)).toBe('attribute_exists(id) AND status IN ("active") AND owner = "arn:owner" AND expiresAt > 100');
     });
 
     it('conditions on existence and the expected statuses and version', () => {
@@ -121,13 +137,31 @@ describe('store codec', () => {
       expect(readable(parts.UpdateExpression, parts)).toMatch(/ REMOVE dueAt, dueShard$/);
     });
 
+    it.each(['pending', 'active', 'stopping'] as const)('copies the owner into the live index key when the status becomes %s', (status) => {
+      const parts = buildUpdate('id-1', { status: ['pending'] }, { status }, { shardCount: 8, updatedAt: UPDATED_AT });
+
+      expect(readable(parts.UpdateExpression, parts)).toBe(`SET updatedAt = "${UPDATED_AT}", status = "${status}", liveOwner = owner, version = version + 1`);
+    });
+
+    it.each(['stopped', 'failed', 'expired', 'stop_failed'] as const)('removes the live index key when the status becomes %s', (status) => {
+      const parts = buildUpdate('id-1', { status: ['stopping'] }, { status, dueAt: null }, { shardCount: 8, updatedAt: UPDATED_AT });
+
+      expect(readable(parts.UpdateExpression, parts)).toMatch(/ REMOVE dueAt, dueShard, liveOwner$/);
+    });
+
+    it('leaves the live index key alone when the status is not changed', () => {
+      const parts = buildUpdate('id-1', { status: ['active'] }, { leaseExpiresAt: 'later', dueAt: 100 }, { shardCount: 8, updatedAt: UPDATED_AT });
+
+      expect(parts.UpdateExpression).not.toContain('liveOwner');
+    });
+
     it('ignores undefined values and uses a given updatedAt', () => {
       const parts = buildUpdate('id-1', { status: ['active'] }, { failureReason: undefined, updatedAt: 'then' }, { shardCount: 8, updatedAt: UPDATED_AT });
 
       expect(readable(parts.UpdateExpression, parts)).toBe('SET updatedAt = "then", version = version + 1');
     });
 
-    it.each(['id', 'version', 'owner', 'createdAt', 'dueShard'])('refuses to change %s', (attribute) => {
+    it.each(['id', 'version', 'owner', 'createdAt', 'dueShard', 'liveOwner'])('refuses to change %s', (attribute) => {
       const changes = { [attribute]: 'x' } as never;
 
       expect(() => buildUpdate('id-1', { status: ['active'] }, changes, { shardCount: 8, updatedAt: UPDATED_AT })).toThrow(
