@@ -23,7 +23,8 @@ let output: OutputCapture;
 
 beforeAll(async () => {
   output = captureOutput();
-  broker = await startBroker({ env: { DUE_SHARDS: String(DUE_SHARDS), POWERTOOLS_LOG_LEVEL: 'DEBUG' } });
+  // A small stop concurrency, so that each sweeper instance works a share of the due leases and they race.
+  broker = await startBroker({ env: { DUE_SHARDS: String(DUE_SHARDS), SWEEPER_CONCURRENCY: '4', POWERTOOLS_LOG_LEVEL: 'DEBUG' } });
   store = createDynamoConnectionStore({ client: broker.tables.documentClient, tableName: broker.tables.connections, dueShardCount: DUE_SHARDS });
 }, 30_000);
 
