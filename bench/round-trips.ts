@@ -29,7 +29,7 @@ export interface RoundTripResult {
   openWithKey: RoundTrips;
   /** DELETE /connections/{id} of an active connection. */
   stop: RoundTrips;
-  /** The caller's own records the quota count read per open (its live and finished records within their TTL). */
+  /** Items the quota count read per open: the caller's live records in the sparse live-by-owner index (each sample's connection is stopped before the next). */
   quotaItemsReadPerOpen: { first: number; last: number };
   goals: GoalCheck[];
 }
