@@ -21,9 +21,12 @@ const errors = {
   404: problem('Unknown connection id (or another caller\'s), or unknown service'),
   500: problem('Broker failure (generic detail; the cause is logged)'),
   502: problem('remote.it refused: its reason is in `detail`'),
-  503: { ...problem('remote.it unreachable or throttling the broker'), headers: retryAfter },
+  503: { ...problem('remote.it unreachable or throttling the broker, or the broker\'s database or Secrets Manager busy'), headers: retryAfter },
   504: problem('remote.it timed out'),
 };
+
+/** What a route that never calls remote.it may still answer 503 for. */
+const busy = { ...problem('The broker\'s database is busy'), headers: retryAfter };
 
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' } };
 
@@ -82,14 +85,14 @@ export function openApiDocument(): object {
           operationId: 'listConnections',
           summary: 'The caller\'s connections, newest first (admins: everyone\'s)',
           parameters: queryParameters(listConnectionsQuerySchema),
-          responses: { 200: { description: 'A page', content: json(ref('ConnectionPage')) }, 400: errors[400], 403: errors[403], 500: errors[500] },
+          responses: { 200: { description: 'A page', content: json(ref('ConnectionPage')) }, 400: errors[400], 403: errors[403], 500: errors[500], 503: busy },
         },
       },
       '/connections/{id}': {
         get: {
           operationId: 'getConnection',
           parameters: [idParameter],
-          responses: { 200: { description: 'The connection', content: json(ref('Connection')) }, 400: errors[400], 403: errors[403], 404: errors[404], 500: errors[500] },
+          responses: { 200: { description: 'The connection', content: json(ref('Connection')) }, 400: errors[400], 403: errors[403], 404: errors[404], 500: errors[500], 503: busy },
         },
         delete: {
           operationId: 'stopConnection',
@@ -104,6 +107,7 @@ export function openApiDocument(): object {
             409: { ...problem('remote.it is still opening the connection: stop it again after Retry-After'), headers: retryAfter },
             502: problem('The stop was given up (status stop_failed) and one more attempt failed too: the connection may be open'),
             500: errors[500],
+            503: busy,
           },
         },
       },
