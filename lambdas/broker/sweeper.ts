@@ -19,10 +19,7 @@ export interface SweepEvents {
 export interface SweepDeps {
   store: ConnectionStore;
   stop: StopContext;
-  /**
-   * remote.it stops in flight at once (SWEEPER_CONCURRENCY). Twice as many items are worked on, so that
-   * the claim and outcome writes of some overlap the stops of others instead of holding a stop slot.
-   */
+  /** Items worked on at once (SWEEPER_CONCURRENCY). */
   concurrency?: number;
   /** queryDue page size. */
   pageSize?: number;
@@ -164,41 +161,9 @@ class DueFeed {
 
 type ItemResult = StopOutcome | 'skipped' | 'settled_failed';
 
-/**
- * At most `size` calls at once, served in arrival order; a finishing call hands its slot to the next waiter.
- * Hand-written for the same reason as the worker pool below (p-limit is ESM-only and not a runtime dependency).
- */
-function limiter(size: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    if (active < size) active += 1;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active -= 1;
-    }
-  };
-}
-
-/** Items worked on per remote.it stop slot: one waits on remote.it while another writes its claim or outcome. */
-const WORKERS_PER_STOP_SLOT = 2;
-
 export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<SweepSummary> {
-  const { store, pendingGraceSeconds } = deps;
+  const { store, stop: ctx, pendingGraceSeconds } = deps;
   const concurrency = Math.max(1, Math.floor(deps.concurrency ?? DEFAULT_CONCURRENCY));
-  const stopSlot = limiter(concurrency);
-  const remoteit = deps.stop.remoteit;
-  const ctx: StopContext = {
-    ...deps.stop,
-    remoteit: {
-      connect: (serviceId, hostIp) => remoteit.connect(serviceId, hostIp),
-      stop: (serviceId, remoteConnectionId) => stopSlot(() => remoteit.stop(serviceId, remoteConnectionId)),
-    },
-  };
   const nowSeconds = Math.floor(ctx.now() / 1000);
   const summary: SweepSummary = {
     scanned: 0,
@@ -318,7 +283,7 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
     }
   };
 
-  await Promise.all(Array.from({ length: concurrency * WORKERS_PER_STOP_SLOT }, worker));
+  await Promise.all(Array.from({ length: concurrency }, worker));
   if (summary.budgetExhausted && feed.seen === 0) {
     // A run started short of time must still report the work it leaves, or a sweeper that never has time
     // would show no backlog and no lag while leases outlive their end: one page per shard measures it.
