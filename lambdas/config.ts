@@ -66,7 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.success) return result.data;
   const variables = [...new Set(result.error.issues.map((issue) => String(issue.path[0])))];
   const detail = result.error.issues
-    .map((issue) => `${issue.path.join('.')}: ${issue.code === 'invalid_type' && env[String(issue.path[0])] === undefined ? 'is required' : issue.message}`)
+    .map((issue) => `${issue.path.join('.')}: ${z.isMissingValue(issue, env) ? 'is required' : issue.message}`)
     .join('; ');
   throw new ConfigError(variables, detail);
 }

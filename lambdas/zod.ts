@@ -8,7 +8,7 @@
  * every module that builds a schema. Imported from `zod/locales` by name so that only `en` is bundled.
  */
 import { en } from 'zod/locales';
-import { _coercedNumber, _isoDate, _isoDateTime } from 'zod/v4/core';
+import { _coercedNumber, _isoDate, _isoDateTime, type $ZodIssue } from 'zod/v4/core';
 import {
   config,
   optional,
@@ -45,3 +45,18 @@ export const iso = {
  * `core.util` namespace, which makes esbuild keep all of zod's `util` (11 KiB more in every bundle).
  */
 export const absentIfInvalid = <T extends ZodMiniType>(schema: T) => optional(union([schema, transform(() => undefined)]));
+
+/**
+ * Whether `issue` is about a value `input` does not have ("is required"), not a value of the wrong type.
+ * zod leaves the input out of its issues (and must: it may be a secret), so absence is read from the input
+ * itself; only own properties count, so `{"__proto__": {...}}` or `constructor` supply nothing.
+ */
+export function isMissingValue(issue: $ZodIssue, input: unknown): boolean {
+  if (issue.code !== 'invalid_type') return false;
+  let value = input;
+  for (const key of issue.path) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) return true;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value === undefined;
+}

@@ -5,7 +5,7 @@
  * each connection exactly once; a lost claim is counted as skipped, not as an error.
  */
 import { StaleRecordError, type ConnectionRecord, type ConnectionStore, type StopReason } from './model';
-import { claimForStop, stopClaimed, type StopContext, type StopOutcome } from './stopping';
+import { claimForStop, epochSeconds, stopClaimed, type StopContext, type StopOutcome } from './stopping';
 
 export const ABANDONED_PENDING_REASON = 'abandoned: the API invocation ended before remote.it answered';
 
@@ -164,7 +164,7 @@ type ItemResult = StopOutcome | 'skipped' | 'settled_failed';
 export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<SweepSummary> {
   const { store, stop: ctx, pendingGraceSeconds } = deps;
   const concurrency = Math.max(1, Math.floor(deps.concurrency ?? DEFAULT_CONCURRENCY));
-  const nowSeconds = Math.floor(ctx.now() / 1000);
+  const nowSeconds = epochSeconds(ctx.now());
   const summary: SweepSummary = {
     scanned: 0,
     due: 0,
@@ -209,7 +209,7 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
   };
 
   const settlePending = async (record: ConnectionRecord): Promise<ItemResult> => {
-    const createdSeconds = Math.floor(Date.parse(record.createdAt) / 1000);
+    const createdSeconds = epochSeconds(Date.parse(record.createdAt));
     if (!(createdSeconds + pendingGraceSeconds <= nowSeconds)) return 'skipped';
     if (record.remoteConnectionId !== undefined) return claimAndStop(record, 'abandoned');
     // Without remote.it's connection id there is nothing to stop; remote.it expires the proxy on its own.

@@ -4,7 +4,7 @@
  * detail and the cause goes to the log only, so internals and secrets never reach a caller.
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type * as z from '../../zod';
+import * as z from '../../zod';
 import type { Problem } from './schemas';
 
 export interface FieldError {
@@ -124,19 +124,6 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
   );
 }
 
-/**
- * Whether `input` has no value at `path`. zod leaves the input out of its issues (and must: it may be a
- * secret), so "absent" is read from the input itself; only own properties count, so `constructor` is absent.
- */
-export function isAbsent(input: unknown, path: readonly PropertyKey[]): boolean {
-  let value = input;
-  for (const key of path) {
-    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, key)) return true;
-    value = (value as Record<PropertyKey, unknown>)[key];
-  }
-  return value === undefined;
-}
-
 /** zod issues to `{field, message}`, one per bad field, unknown keys each named; `input` is what was parsed. */
 export function fieldErrors(error: z.core.$ZodError, input: unknown, prefix?: string): FieldError[] {
   return error.issues.flatMap((issue) => {
@@ -144,7 +131,6 @@ export function fieldErrors(error: z.core.$ZodError, input: unknown, prefix?: st
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ field: [...path, key].join('.'), message: 'is not a known field' }));
     }
-    const missing = issue.code === 'invalid_type' && isAbsent(input, issue.path);
-    return [{ field: path.join('.') || (prefix ?? 'body'), message: missing ? 'is required' : issue.message }];
+    return [{ field: path.join('.') || (prefix ?? 'body'), message: z.isMissingValue(issue, input) ? 'is required' : issue.message }];
   });
 }
