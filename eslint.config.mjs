@@ -16,6 +16,21 @@ export default tseslint.config(
   },
   { files: ['lambdas/**/*.ts'], rules: { 'no-console': 'error' } },
   {
+    // The domain depends on nothing else in lambdas/ but the zod helper: adapters and handlers point into it.
+    files: ['lambdas/broker/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../handlers', '../handlers/*', '../store', '../store/*', '../remoteit', '../remoteit/*', '../config'], message: 'broker/ imports nothing from the rest of lambdas/ but ../zod: put the type in broker/ and let the adapter point in.' },
+            { group: ['@aws-sdk/*', '@aws-lambda-powertools/*', 'aws-lambda'], message: 'broker/ knows no AWS: speak through its ports.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     ...jest.configs['flat/recommended'],
     rules: {

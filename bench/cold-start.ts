@@ -52,7 +52,10 @@ module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshall
   },
 ] as const;
 
-/** The variables the stack sets (infra/connection-broker.ts), with placeholder values, and Lambda's own. */
+/**
+ * The required variables of the three functions' schemas (lambdas/config.ts: each parses its own and ignores
+ * the rest), with placeholder values, and Lambda's own.
+ */
 const FUNCTION_ENV: Record<string, string> = {
   CONNECTIONS_TABLE_NAME: 'remoteit-broker-connections',
   IDEMPOTENCY_TABLE_NAME: 'remoteit-broker-idempotency',

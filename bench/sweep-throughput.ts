@@ -152,7 +152,7 @@ async function measureWriteRate(bench: BenchStack, concurrency: number, samples:
       await store.update(
         record.id,
         { status: ['active'], version: record.version },
-        { status: 'stopping', stopReason: 'lease_ended', dueAt: nowSeconds() + 120, updatedAt: new Date().toISOString() },
+        { status: 'stopping', stopReason: 'lease_ended', dueAt: nowSeconds() + 120 },
       );
     });
     return (done * 1000) / (performance.now() - started);

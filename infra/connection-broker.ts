@@ -20,7 +20,17 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
 import type { z } from 'zod';
 import { policyDocumentSchema } from '../lambdas/broker/policy';
-import { configSchema } from '../lambdas/config';
+import {
+  ConfigError,
+  configKeys,
+  FUNCTION_CONFIG,
+  loadConfig,
+  sweeperConfigSchema,
+  writeConfigSchema,
+  type BrokerFunctionName,
+  type ConfigKey,
+  type ConfigSchema,
+} from '../lambdas/config';
 import { connectionsTable, idempotencyTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
 import { API_ROUTES } from '../lambdas/handlers/routes';
 import { BrokerFunction } from './broker-function';
@@ -102,7 +112,9 @@ const ONE_MINUTE = Duration.minutes(1);
  * or an injection in the read path can neither open connections nor change records. The open / renew / stop
  * routes share a write function (they need the same secret and tables, and one warm function serves them
  * all). The sweeper has its own function with exactly what sweeping needs. Per-route functions would add
- * cold starts and deployment weight without narrowing any permission further.
+ * cold starts and deployment weight without narrowing any permission further. Each function's environment
+ * holds only the variables its own config schema parses (`FUNCTION_CONFIG` in lambdas/config.ts): the read
+ * function is not even told the secret's name.
  *
  * Secure defaults: AWS_IAM on every route, default-stage throttling, JSON access logs; tables on demand
  * with PITR, deletion protection, RETAIN and TTL; functions traced, logging to retained log groups under
@@ -137,8 +149,12 @@ export class ConnectionBroker extends Construct {
     this.idempotencyTable = this.table(idempotencyTable);
     this.secret = props.secret ?? this.placeholderSecret();
 
-    const runtimeDefaults = configSchema.parse(requiredPlaceholders);
-    const apiEnvironment = {
+    // Every variable the construct sets, once; each function gets those its schema parses (FUNCTION_CONFIG).
+    const runtimeDefaults = {
+      ...sweeperConfigSchema.parse(requiredPlaceholders),
+      ...writeConfigSchema.parse(requiredPlaceholders),
+    };
+    const settings: Partial<Record<ConfigKey, string>> = {
       CONNECTIONS_TABLE_NAME: this.connectionsTable.tableName,
       IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName,
       REMOTEIT_SECRET_ID: this.secret.secretArn,
@@ -147,32 +163,36 @@ export class ConnectionBroker extends Construct {
       BROKER_POLICY: policyJson,
       DUE_SHARDS: String(props.dueShards ?? runtimeDefaults.DUE_SHARDS),
       DEFAULT_TTL_SECONDS: String(props.defaultLease?.toSeconds() ?? runtimeDefaults.DEFAULT_TTL_SECONDS),
-      // The write function stops too (DELETE) and writes pending records: it needs the same budget and grace.
+      // The write function stops too (DELETE) and writes pending records: it shares these with the sweeper.
       SWEEPER_MAX_ATTEMPTS: String(props.sweeperMaxAttempts ?? runtimeDefaults.SWEEPER_MAX_ATTEMPTS),
       PENDING_GRACE_SECONDS: String(props.pendingGrace?.toSeconds() ?? runtimeDefaults.PENDING_GRACE_SECONDS),
+      SWEEPER_CONCURRENCY: String(props.sweeperConcurrency ?? runtimeDefaults.SWEEPER_CONCURRENCY),
+      SWEEPER_SAFETY_MARGIN_MS: String(runtimeDefaults.SWEEPER_SAFETY_MARGIN_MS),
+    };
+    const powertools = {
       POWERTOOLS_SERVICE_NAME: serviceName,
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
     };
-    const sweeperEnvironment = {
-      ...apiEnvironment,
-      SWEEPER_CONCURRENCY: String(props.sweeperConcurrency ?? runtimeDefaults.SWEEPER_CONCURRENCY),
-      SWEEPER_SAFETY_MARGIN_MS: String(runtimeDefaults.SWEEPER_SAFETY_MARGIN_MS),
+    const environmentOf = (name: BrokerFunctionName) => ({ ...pickSettings(settings, FUNCTION_CONFIG[name]), ...powertools });
+    const environment: Record<BrokerFunctionName, Record<string, string>> = {
+      'connections-read': environmentOf('connections-read'),
+      'connections-write': environmentOf('connections-write'),
+      sweeper: environmentOf('sweeper'),
     };
-    validEnvironment(apiEnvironment);
-    validEnvironment(sweeperEnvironment);
+    validEnvironments(environment);
 
     this.readFunction = new BrokerFunction(this, 'ReadFunction', {
       entry: 'lambdas/handlers/connections-read.ts',
       description: 'remote.it broker: GET /connections, GET /connections/{id}',
-      environment: apiEnvironment,
+      environment: environment['connections-read'],
       timeout: Duration.seconds(10),
       logRetention,
     });
     this.writeFunction = new BrokerFunction(this, 'WriteFunction', {
       entry: 'lambdas/handlers/connections-write.ts',
       description: 'remote.it broker: POST /connections, POST /connections/{id}/renew, DELETE /connections/{id}',
-      environment: apiEnvironment,
+      environment: environment['connections-write'],
       // API Gateway answers the caller after 30 s, but the function must outlive that: a connect (remote.it
       // waits for the proxy) followed by a compensating stop with retries can take about a minute, and a
       // timeout in between would leave a live proxy unrecorded.
@@ -188,7 +208,7 @@ export class ConnectionBroker extends Construct {
     this.sweeperFunction = new BrokerFunction(this, 'SweeperFunction', {
       entry: 'lambdas/handlers/sweeper.ts',
       description: 'remote.it broker: stops connections whose lease has ended, retries failed stops',
-      environment: sweeperEnvironment,
+      environment: environment.sweeper,
       // One run's budget is one interval: it ends (SWEEPER_SAFETY_MARGIN_MS early) before the next run starts.
       timeout: sweepInterval,
       // Runs never pile up: a tick that arrives while a run is still going waits or is dropped, never doubles.
@@ -439,7 +459,7 @@ function acknowledge(construct: IConstruct, id: string, reason: string): void {
   Validations.of(construct.node.defaultChild ?? construct).acknowledge({ id, reason });
 }
 
-/** Values for the config's required variables, so parsing yields the runtime's defaults for the rest. */
+/** Values for the schemas' required variables, so parsing yields the runtime's defaults for the rest. */
 const requiredPlaceholders = {
   CONNECTIONS_TABLE_NAME: 'connections',
   IDEMPOTENCY_TABLE_NAME: 'idempotency',
@@ -486,11 +506,29 @@ function validPolicyJson(policy: BrokerPolicyInput): string {
   return json;
 }
 
-/** The functions' environment, checked with the schema they parse it with at cold start. */
-function validEnvironment(environment: Record<string, string>): void {
-  const result = configSchema.safeParse(environment);
-  if (!result.success) {
-    const variables = [...new Set(result.error.issues.map((issue) => String(issue.path[0])))];
-    throw new ConnectionBrokerPropsError('environment', `would fail the cold start: ${variables.join(', ')}`);
+/** The settings `schema` parses, and no other: a function never receives a variable it does not read. */
+function pickSettings(settings: Partial<Record<ConfigKey, string>>, schema: ConfigSchema): Record<string, string> {
+  const picked: Record<string, string> = {};
+  for (const key of configKeys(schema) as ConfigKey[]) {
+    const value = settings[key];
+    if (value !== undefined) picked[key] = value;
+  }
+  return picked;
+}
+
+/** Each function's environment, checked with the schema it parses it with at cold start. */
+function validEnvironments(environments: Record<BrokerFunctionName, Record<string, string>>): void {
+  const failures = new Map<string, string[]>();
+  for (const [name, schema] of Object.entries(FUNCTION_CONFIG) as [BrokerFunctionName, ConfigSchema][]) {
+    try {
+      loadConfig(schema, environments[name]);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      for (const variable of error.variables) failures.set(variable, [...(failures.get(variable) ?? []), name]);
+    }
+  }
+  if (failures.size > 0) {
+    const detail = [...failures].map(([variable, names]) => `${variable} (${names.join(', ')})`).join(', ');
+    throw new ConnectionBrokerPropsError('environment', `would fail the cold start: ${detail}`);
   }
 }

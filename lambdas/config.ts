@@ -1,11 +1,17 @@
 /**
- * Environment, read once at load into one typed config. A missing or bad variable fails the cold start
- * with the variable's name (never its value: none of these is a secret, but the rule keeps it that way).
+ * Environment, read once at load into one typed config per function. Each function parses only the
+ * variables it uses (`readConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`), and the CDK construct
+ * gives each function only the variables of its schema (`FUNCTION_CONFIG`). A missing or bad variable fails
+ * the cold start with the variable's name (never its value: none of these is a secret, but the rule keeps
+ * it that way).
+ *
+ * Every variable is defined once, in one of the shapes below; the schemas are unions of shapes.
  */
 import * as z from './zod';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from './broker/model';
 import { policyDocumentSchema } from './broker/policy';
 
-const positiveInt = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+const positiveInt = /* @__NO_SIDE_EFFECTS__ */ (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 const nonEmptyString = z.string().check(z.minLength(1));
 
 /** The policy document arrives as JSON text: parsed here, so a bad document names BROKER_POLICY. */
@@ -22,9 +28,19 @@ const jsonText = z.pipe(
 );
 const policyJson = z.pipe(jsonText, policyDocumentSchema);
 
-export const configSchema = z.object({
+/** The connection records: every function. */
+const connectionsShape = {
   CONNECTIONS_TABLE_NAME: nonEmptyString,
-  IDEMPOTENCY_TABLE_NAME: nonEmptyString,
+  DUE_SHARDS: positiveInt(8),
+};
+
+/** Who may do what: the API functions (the sweeper acts on records, not on callers). */
+const policyShape = {
+  BROKER_POLICY: policyJson,
+};
+
+/** Talking to remote.it: the functions that open or stop connections. */
+const remoteitShape = {
   REMOTEIT_SECRET_ID: nonEmptyString,
   REMOTEIT_API_URL: z._default(z.url(), 'https://api.remote.it/apv/v27'),
   /** `cavage`: remote.it's documented access-key signature (scheme A). `rfc9421`: HTTP Message Signatures (scheme B). */
@@ -33,25 +49,76 @@ export const configSchema = z.object({
   REMOTEIT_TIMEOUT_MS: positiveInt(12_000),
   /** How long a fetched secret is reused before Secrets Manager is asked again. */
   SECRET_CACHE_SECONDS: positiveInt(300),
-  BROKER_POLICY: policyJson,
-  DUE_SHARDS: positiveInt(8),
-  DEFAULT_TTL_SECONDS: z._default(z.coerce.number().check(z.int(), z.minimum(60), z.maximum(86_400)), 900),
+};
+
+/** Stopping and settling connections: the write function (DELETE, pending records) and the sweeper alike. */
+const stoppingShape = {
+  SWEEPER_MAX_ATTEMPTS: positiveInt(8),
+  /** A pending record older than this was left by an invocation that died mid-connect. */
+  PENDING_GRACE_SECONDS: positiveInt(120),
+};
+
+/** Opening connections: the write function alone. */
+const openingShape = {
+  IDEMPOTENCY_TABLE_NAME: nonEmptyString,
+  /** How long an idempotency record (and so a replayed answer) lives. */
+  IDEMPOTENCY_TTL_SECONDS: positiveInt(3600),
+  DEFAULT_TTL_SECONDS: z._default(
+    z.coerce.number().check(z.int(), z.minimum(MIN_TTL_SECONDS), z.maximum(MAX_TTL_SECONDS)),
+    900,
+  ),
   /**
    * Accept private and loopback addresses as `ip`-mode client IPs. Off in AWS (remote.it only ever sees public
    * addresses); the local stack turns it on because loopback addresses stand in for the internet there.
    */
   ALLOW_PRIVATE_CLIENT_IPS: z.pipe(z._default(z.enum(['true', 'false']), 'false'), z.transform((value) => value === 'true')),
-  /** How long an idempotency record (and so a replayed answer) lives. */
-  IDEMPOTENCY_TTL_SECONDS: positiveInt(3600),
+};
+
+/** Sweeping: the sweeper alone. */
+const sweepingShape = {
   SWEEPER_CONCURRENCY: positiveInt(16),
-  SWEEPER_MAX_ATTEMPTS: positiveInt(8),
-  /** A pending record older than this was left by an invocation that died mid-connect. */
-  PENDING_GRACE_SECONDS: positiveInt(120),
   /** Time the sweeper keeps back from its Lambda budget to record what it has in flight. */
   SWEEPER_SAFETY_MARGIN_MS: positiveInt(10_000),
-});
+};
 
-export type Config = z.infer<typeof configSchema>;
+// Each schema is built in a call marked pure, so esbuild leaves the schemas a handler does not use (and the
+// shapes only they use) out of its bundle.
+/** connections-read: GET /connections, GET /connections/{id}. */
+export const readConfigSchema = /* @__PURE__ */ (() => z.object({ ...connectionsShape, ...policyShape }))();
+/** connections-write: POST /connections, POST /connections/{id}/renew, DELETE /connections/{id}. */
+export const writeConfigSchema = /* @__PURE__ */ (() =>
+  z.object({ ...connectionsShape, ...policyShape, ...remoteitShape, ...stoppingShape, ...openingShape }))();
+/** sweeper: stops connections whose lease has ended. */
+export const sweeperConfigSchema = /* @__PURE__ */ (() =>
+  z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...sweepingShape }))();
+
+export type ReadConfig = z.infer<typeof readConfigSchema>;
+export type WriteConfig = z.infer<typeof writeConfigSchema>;
+export type SweeperConfig = z.infer<typeof sweeperConfigSchema>;
+
+/** Each function (named as its handler file, lambdas/handlers/<name>.ts) and the schema of its environment. */
+export const FUNCTION_CONFIG = {
+  'connections-read': readConfigSchema,
+  'connections-write': writeConfigSchema,
+  sweeper: sweeperConfigSchema,
+} as const;
+
+export type BrokerFunctionName = keyof typeof FUNCTION_CONFIG;
+/** A function's config schema. */
+export type ConfigSchema = (typeof FUNCTION_CONFIG)[BrokerFunctionName];
+/** Every variable some function parses. */
+export type ConfigKey = { [name in BrokerFunctionName]: keyof (typeof FUNCTION_CONFIG)[name]['shape'] }[BrokerFunctionName];
+
+/** The variables `schema` parses. */
+export function configKeys<S extends ConfigSchema>(schema: S): Array<keyof S['shape'] & string> {
+  return Object.keys(schema.shape) as Array<keyof S['shape'] & string>;
+}
+
+/** The variables `schema` cannot do without: those with no default. */
+export function requiredConfigKeys<S extends ConfigSchema>(schema: S): Array<keyof S['shape'] & string> {
+  const shape = schema.shape as Record<string, z.ZodMiniType>;
+  return configKeys(schema).filter((key) => !shape[key]?.safeParse(undefined).success);
+}
 
 export class ConfigError extends Error {
   readonly code = 'config_invalid';
@@ -61,9 +128,10 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = configSchema.safeParse(env);
-  if (result.success) return result.data;
+/** `env` parsed with one function's schema; variables the schema does not name are ignored. */
+export function loadConfig<S extends ConfigSchema>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data as z.infer<S>;
   const variables = [...new Set(result.error.issues.map((issue) => String(issue.path[0])))];
   const detail = result.error.issues
     .map((issue) => `${issue.path.join('.')}: ${z.isMissingValue(issue, env) ? 'is required' : issue.message}`)

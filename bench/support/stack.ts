@@ -12,11 +12,11 @@ import type { Emulator } from '../../dev/emulator';
 import { roleArnOf, type LocalIdentity } from '../../dev/identities';
 import { LOCAL_SECRET_ID, startStack, type Stack } from '../../dev/stack';
 import type { PolicyDocument } from '../../lambdas/broker/policy';
+import type { RemoteitApi } from '../../lambdas/broker/ports';
 import type * as RemoteitRuntime from '../../lambdas/handlers/remoteit-runtime';
 import type * as Runtime from '../../lambdas/handlers/runtime';
 import { createRemoteitClient } from '../../lambdas/remoteit/client';
 import { parseRemoteitCredentials, type RemoteitCredentials } from '../../lambdas/remoteit/credentials';
-import type { RemoteitApi } from '../../lambdas/remoteit/types';
 
 /** The echo demo service: a TCP service, so every connect opens a real port proxy in the emulator. */
 export const SERVICE_ID = '80:00:00:00:00:00:00:01';

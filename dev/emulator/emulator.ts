@@ -24,7 +24,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 const MAX_CALL_RECORDS = 10_000;
 const MAX_ENDED_PROXIES = 1_000;
 
-/** remote.it's reasons, verbatim where remoteit-api.md lists them; callers classify failures on them. */
+/** remote.it's reasons, verbatim where docs/remoteit-api.md lists them; callers classify failures on them. */
 export const REASONS = {
   missingToken: 'missing api token',
   invalidSignature: 'invalid signature',

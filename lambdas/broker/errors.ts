@@ -26,17 +26,20 @@ export abstract class BrokerError extends Error {
 }
 
 export interface FieldError {
-  /** The request field at fault, as the caller spelled it (`clientIp`, `ttlSeconds`). */
+  /** The request field at fault, as the caller spelled it (`clientIp`, `ttlSeconds`, `body`, `Idempotency-Key`). */
   field: string;
   message: string;
 }
 
-/** The request is malformed; every bad field is named. */
+/**
+ * The request is malformed; every bad field is named. The one invalid-input error: the HTTP layer raises it
+ * for what its schemas reject, the domain for the rules a schema cannot express (the client IP).
+ */
 export class InvalidRequestError extends BrokerError {
   readonly code = 'invalid_request';
   readonly errors: FieldError[];
   constructor(errors: FieldError[]) {
-    super(errors.map((error) => `${error.field}: ${error.message}`).join('; ') || 'the request is invalid');
+    super(`invalid request: ${errors.map((error) => `${error.field} ${error.message}`).join('; ')}`);
     this.errors = errors;
   }
 }

@@ -1,8 +1,18 @@
 /**
- * The connection record and the persistence port the domain speaks through. No AWS, no HTTP here:
- * `lambdas/store/` implements `ConnectionStore` on DynamoDB, tests implement it with plain fakes.
+ * The connection record and the values it may hold, and the limits every layer shares. The ports that
+ * read and write it are in ./ports; the moves between statuses in ./lifecycle.
  */
-import type { ProxyAddress } from '../remoteit/types';
+import type { ProxyAddress } from './ports';
+
+/** remote.it service address: 8 hex bytes, colon-separated (case-insensitive; stored upper-case). */
+export const SERVICE_ID_PATTERN = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){7}$/;
+export const SERVICE_ID_MESSAGE = 'must be a remote.it service address: 8 hex bytes like 80:00:00:00:01:02:03:04';
+/** Shortest lease a caller may ask for, seconds. */
+export const MIN_TTL_SECONDS = 60;
+/** Longest lease anything may grant (request, policy rule, default), seconds: remote.it's proxies live about 8 h. */
+export const MAX_TTL_SECONDS = 86_400;
+/** Largest page a list may ask for. */
+export const MAX_LIST_LIMIT = 100;
 
 export const CONNECTION_STATUSES = [
   'pending',
@@ -17,6 +27,11 @@ export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
 /** Statuses in which a connection holds a remote.it proxy, or may soon: what the per-caller quota counts. */
 export const LIVE_STATUSES: readonly ConnectionStatus[] = ['pending', 'active', 'stopping'];
+/**
+ * Statuses in which the broker's work on a record is over: read past their expiry they keep their status
+ * (a `stop_failed` one is picked up again only by an explicit DELETE; lifecycle.ts has every move).
+ */
+export const TERMINAL_STATUSES: readonly ConnectionStatus[] = ['stopped', 'failed', 'expired', 'stop_failed'];
 
 export const CONNECTION_MODES = ['latching', 'ip', 'public'] as const;
 export type ConnectionMode = (typeof CONNECTION_MODES)[number];
@@ -66,91 +81,4 @@ export interface ConnectionRecord {
   stopAttempts: number;
   /** Optimistic concurrency: every update increments it. */
   version: number;
-}
-
-/** Fields an update may set; `null` removes the attribute. `id`, `version`, `owner` are never changed. */
-export type ConnectionChanges = {
-  [K in Exclude<keyof ConnectionRecord, 'id' | 'version' | 'owner' | 'callerArn' | 'createdAt'>]?:
-    | ConnectionRecord[K]
-    | null;
-};
-
-export interface ExpectedState {
-  /** The update applies only while the record's status is one of these. */
-  status: readonly ConnectionStatus[];
-  /** And, when given, only while its version is this one (a claim on what was read). */
-  version?: number;
-  /** And, when given, only while it belongs to this owner (a claim made without reading the record first). */
-  owner?: string;
-  /** And, when given, only while its `expiresAt` is after this instant (epoch seconds): not past its expiry. */
-  unexpiredAt?: number;
-}
-
-export interface ListQuery {
-  /** Omitted: every owner's connections (admins). */
-  owner?: string;
-  status?: ConnectionStatus;
-  serviceId?: string;
-  limit: number;
-  /** Opaque cursor from a previous page. */
-  cursor?: string;
-}
-
-export interface Page<T> {
-  items: T[];
-  /** Present when there is more. */
-  cursor?: string;
-}
-
-export interface DuePage extends Page<ConnectionRecord> {
-  /** Items DynamoDB read to produce this page (ScannedCount), for cost accounting. */
-  scannedCount: number;
-}
-
-export interface ConnectionStore {
-  /** Number of shards of the "due" index; the sweeper queries each. */
-  readonly dueShardCount: number;
-  /** Writes a new record. Throws `ConnectionExistsError` when the id is taken. */
-  create(record: ConnectionRecord): Promise<void>;
-  /** Strongly consistent read; undefined when absent. */
-  get(id: string): Promise<ConnectionRecord | undefined>;
-  /**
-   * Conditional update: applies only in the expected state, increments `version`, keeps the "due" index
-   * in step with `dueAt` (set: indexed on the record's shard; null: removed). Returns the new record.
-   * Throws `StaleRecordError` when the record is missing or not in the expected state, with the record as
-   * it was then (`current`; absent when it does not exist), so a caller can decide without reading again.
-   */
-  update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord>;
-  /** Newest first. Filters are applied server-side; a page may hold fewer than `limit` items. */
-  list(query: ListQuery): Promise<Page<ConnectionRecord>>;
-  /**
-   * How many of the owner's connections hold a remote.it proxy or may soon (`LIVE_STATUSES`) and whose
-   * `expiresAt` has not passed (a live record past it is expired, whatever it still says).
-   */
-  countLive(owner: string): Promise<number>;
-  /** One shard of the "due" index: records with `dueAt <= now` (epoch s), oldest due first. */
-  queryDue(shard: number, now: number, options: { limit: number; cursor?: string }): Promise<DuePage>;
-}
-
-/** The record is missing or was changed by another writer: the conditional write lost. */
-export class StaleRecordError extends Error {
-  readonly code = 'stale_record';
-  /** The record the write found instead (from the same atomic check); undefined when it does not exist. */
-  readonly current: ConnectionRecord | undefined;
-  constructor(
-    readonly id: string,
-    options?: { cause?: unknown; current?: ConnectionRecord },
-  ) {
-    super(`connection ${id} is missing or was changed by another writer`, options);
-    this.name = 'StaleRecordError';
-    this.current = options?.current;
-  }
-}
-
-export class ConnectionExistsError extends Error {
-  readonly code = 'connection_exists';
-  constructor(readonly id: string) {
-    super(`connection ${id} already exists`);
-    this.name = 'ConnectionExistsError';
-  }
 }

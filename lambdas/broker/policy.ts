@@ -3,8 +3,9 @@
  * validated at cold start. Deny by default: a caller no rule matches may open nothing.
  */
 import * as z from '../zod';
-import type { PolicyDenialReason } from './errors';
-import { CONNECTION_MODES, type ConnectionMode } from './model';
+import { PolicyDeniedError, type PolicyDenialReason } from './errors';
+import type { EventSink } from './events';
+import { CONNECTION_MODES, MAX_TTL_SECONDS, MIN_TTL_SECONDS, type ConnectionMode } from './model';
 
 const nonEmptyString = z.string().check(z.minLength(1));
 
@@ -16,7 +17,7 @@ export const policyRuleSchema = z.strictObject({
   /** Modes this rule allows. */
   modes: z._default(z.array(z.enum(CONNECTION_MODES)).check(z.minLength(1)), ['latching', 'ip']),
   /** Longest lease this rule grants, seconds. */
-  maxTtlSeconds: z._default(z.number().check(z.int(), z.minimum(60), z.maximum(86_400)), 3600),
+  maxTtlSeconds: z._default(z.number().check(z.int(), z.minimum(MIN_TTL_SECONDS), z.maximum(MAX_TTL_SECONDS)), 3600),
   /** Most live (pending, active, stopping) connections a principal matched by this rule may hold. */
   maxActive: z._default(z.number().check(z.int(), z.minimum(1)), 10),
 });
@@ -118,4 +119,10 @@ export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): 
     maxActive: Math.max(...allowing.map((rule) => rule.maxActive)),
     publicAllowed: applicable.some((rule) => rule.modes.includes('public')),
   };
+}
+
+/** Reports a denial and refuses: every policy refusal goes through here, so each is counted once. */
+export function denyByPolicy(events: EventSink, reason: PolicyDenialReason, detail: string): never {
+  events({ type: 'policy_denied', reason });
+  throw new PolicyDeniedError(reason, detail);
 }

@@ -1,27 +1,23 @@
 /**
- * One sweep: read what the "due" index says needs the sweeper, and settle each item within the time
- * budget. Reads only due work (queryDue per shard, paged), so cost grows with due items, never with the
- * table. Every item is claimed with a version check first, so concurrent sweepers and a racing DELETE stop
- * each connection exactly once; a lost claim is counted as skipped, not as an error.
+ * One sweep: read the work the store says is due, and settle each item within the time budget. Reads only
+ * due work (the store's due batches, paged), so cost grows with due items, never with the table. Every item
+ * is claimed with a version check first, so concurrent sweepers and a racing DELETE stop each connection
+ * exactly once; a lost claim is counted as skipped, not as an error.
  */
-import { StaleRecordError, type ConnectionRecord, type ConnectionStore, type StopReason } from './model';
-import { claimForStop, epochSeconds, stopClaimed, type StopContext, type StopOutcome } from './stopping';
+import { lifecycle } from './lifecycle';
+import type { ConnectionRecord, StopReason } from './model';
+import type { ConnectionStore, DueBatch, DueReadFailure } from './ports';
+import { applyUnlessStale, claimForStop, stopClaimed, type StopContext, type StopOutcome } from './stopping';
+import { epochSeconds } from './time';
 
 export const ABANDONED_PENDING_REASON = 'abandoned: the API invocation ended before remote.it answered';
 
-export interface SweepEvents {
-  /** An item failed for a reason other than a lost race (e.g. the store is throttling); its claim lapses. */
-  itemFailed?(record: ConnectionRecord, error: unknown): void;
-  /** A shard's query failed; the other shards are still swept. */
-  queryFailed?(shard: number, error: unknown): void;
-}
-
 export interface SweepDeps {
-  store: ConnectionStore;
-  stop: StopContext;
+  /** The store, remote.it, the clock and the events the sweep works with. */
+  stopContext: StopContext;
   /** Items worked on at once (SWEEPER_CONCURRENCY). */
   concurrency?: number;
-  /** queryDue page size. */
+  /** Items per part of the due work per read. */
   pageSize?: number;
   /** A pending record younger than this may still be mid-connect: never touched. */
   pendingGraceSeconds: number;
@@ -30,7 +26,6 @@ export interface SweepDeps {
    * raises it. No new claim starts unless this much budget is left beyond the safety margin.
    */
   itemEstimateMs?: number;
-  events?: SweepEvents;
 }
 
 export interface SweepBudget {
@@ -39,7 +34,7 @@ export interface SweepBudget {
 }
 
 export interface SweepSummary {
-  /** Items the store read (sum of scannedCount): the cost of the sweep. */
+  /** Items the store read (sum of its batches' `scanned`): the cost of the sweep. */
   scanned: number;
   /** Due items seen. */
   due: number;
@@ -68,33 +63,28 @@ const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_PAGE_SIZE = 100;
 const DEFAULT_ITEM_ESTIMATE_MS = 2_000;
 
-interface ShardCursor {
-  shard: number;
-  cursor?: string;
-  done: boolean;
-}
-
 /**
- * Pulls due items shard by shard in rounds: one page from every shard per round, items interleaved by
- * position, so a hot shard cannot starve the others; within a shard, oldest due first (the index order).
- * Pages are read only when the workers need more, so an exhausted budget leaves later pages unread.
+ * Hands the store's due batches to the workers one item at a time. A batch is read only when the workers
+ * need more, so an exhausted budget leaves later pages unread; workers that find the buffer empty together
+ * wait on the same read instead of each starting one.
  */
 class DueFeed {
   private buffer: ConnectionRecord[] = [];
   private position = 0;
-  private readonly shards: ShardCursor[];
+  private readonly batches: AsyncIterator<DueBatch>;
+  private exhausted = false;
   private fetching: Promise<void> | undefined;
   scanned = 0;
   seen = 0;
   oldestDueAt: number | undefined;
 
   constructor(
-    private readonly store: ConnectionStore,
-    private readonly nowSeconds: number,
-    private readonly pageSize: number,
-    private readonly onQueryFailed: (shard: number, error: unknown) => void,
+    store: ConnectionStore,
+    nowSeconds: number,
+    pageSize: number,
+    private readonly onReadFailed: (failure: DueReadFailure) => void,
   ) {
-    this.shards = Array.from({ length: store.dueShardCount }, (_, shard) => ({ shard, done: false }));
+    this.batches = store.due(nowSeconds, { pageSize })[Symbol.asyncIterator]();
   }
 
   get buffered(): number {
@@ -103,9 +93,8 @@ class DueFeed {
 
   async next(): Promise<ConnectionRecord | undefined> {
     while (this.buffered === 0) {
-      if (this.shards.every((shard) => shard.done)) return undefined;
-      // Workers that find the buffer empty together wait on the same round instead of each reading one.
-      this.fetching ??= this.readRound().finally(() => {
+      if (this.exhausted) return undefined;
+      this.fetching ??= this.read().finally(() => {
         this.fetching = undefined;
       });
       await this.fetching;
@@ -115,46 +104,27 @@ class DueFeed {
     return record;
   }
 
-  /** Reads one round without handing it out: what is due, for the summary only. */
+  /** Reads one batch without handing it out: what is due, for the summary only. */
   async peek(): Promise<void> {
-    if (this.shards.some((shard) => !shard.done)) await this.readRound();
+    if (!this.exhausted) await this.read();
   }
 
-  private async readRound(): Promise<void> {
-    const live = this.shards.filter((shard) => !shard.done);
-    const pages = await Promise.all(
-      live.map(async (state) => {
-        try {
-          const page = await this.store.queryDue(state.shard, this.nowSeconds, {
-            limit: this.pageSize,
-            ...(state.cursor === undefined ? {} : { cursor: state.cursor }),
-          });
-          this.scanned += page.scannedCount;
-          state.cursor = page.cursor;
-          state.done = page.cursor === undefined;
-          return page.items;
-        } catch (error) {
-          state.done = true;
-          this.onQueryFailed(state.shard, error);
-          return [];
-        }
-      }),
-    );
-    const round: ConnectionRecord[] = [];
-    const longest = Math.max(0, ...pages.map((items) => items.length));
-    for (let index = 0; index < longest; index += 1) {
-      for (const items of pages) {
-        const record = items[index];
-        if (record) round.push(record);
-      }
+  private async read(): Promise<void> {
+    const result = await this.batches.next();
+    if (result.done) {
+      this.exhausted = true;
+      return;
     }
-    for (const record of round) {
+    const batch = result.value;
+    this.scanned += batch.scanned;
+    for (const failure of batch.failures) this.onReadFailed(failure);
+    for (const record of batch.items) {
       if (record.dueAt !== undefined && (this.oldestDueAt === undefined || record.dueAt < this.oldestDueAt)) {
         this.oldestDueAt = record.dueAt;
       }
     }
-    this.seen += round.length;
-    this.buffer = round;
+    this.seen += batch.items.length;
+    this.buffer = batch.items;
     this.position = 0;
   }
 }
@@ -162,7 +132,7 @@ class DueFeed {
 type ItemResult = StopOutcome | 'skipped' | 'settled_failed';
 
 export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<SweepSummary> {
-  const { store, stop: ctx, pendingGraceSeconds } = deps;
+  const { stopContext: ctx, pendingGraceSeconds } = deps;
   const concurrency = Math.max(1, Math.floor(deps.concurrency ?? DEFAULT_CONCURRENCY));
   const nowSeconds = epochSeconds(ctx.now());
   const summary: SweepSummary = {
@@ -179,9 +149,9 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
     lagSeconds: 0,
     budgetExhausted: false,
   };
-  const feed = new DueFeed(store, nowSeconds, deps.pageSize ?? DEFAULT_PAGE_SIZE, (shard, error) => {
+  const feed = new DueFeed(ctx.store, nowSeconds, deps.pageSize ?? DEFAULT_PAGE_SIZE, ({ part, error }) => {
     summary.errors += 1;
-    deps.events?.queryFailed?.(shard, error);
+    ctx.events({ type: 'due_read_failed', part, error });
   });
   let itemEstimateMs = deps.itemEstimateMs ?? DEFAULT_ITEM_ESTIMATE_MS;
   const budgetLeft = (): boolean => budget.remainingMs() - budget.safetyMarginMs >= itemEstimateMs;
@@ -213,24 +183,8 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
     if (!(createdSeconds + pendingGraceSeconds <= nowSeconds)) return 'skipped';
     if (record.remoteConnectionId !== undefined) return claimAndStop(record, 'abandoned');
     // Without remote.it's connection id there is nothing to stop; remote.it expires the proxy on its own.
-    const nowMs = ctx.now();
-    try {
-      await store.update(
-        record.id,
-        { status: ['pending'], version: record.version },
-        {
-          status: 'failed',
-          stopReason: 'abandoned',
-          failureReason: ABANDONED_PENDING_REASON,
-          dueAt: null,
-          updatedAt: new Date(nowMs).toISOString(),
-        },
-      );
-      return 'settled_failed';
-    } catch (error) {
-      if (error instanceof StaleRecordError) return 'skipped';
-      throw error;
-    }
+    const settled = await applyUnlessStale(ctx, lifecycle.abandonPending(record, ABANDONED_PENDING_REASON));
+    return settled ? 'settled_failed' : 'skipped';
   };
 
   const count = (record: ConnectionRecord, result: ItemResult): void => {
@@ -277,7 +231,7 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
         count(record, await settle(record));
       } catch (error) {
         summary.errors += 1;
-        deps.events?.itemFailed?.(record, error);
+        ctx.events({ type: 'sweep_item_failed', record, error });
       }
       itemEstimateMs = Math.max(itemEstimateMs, Date.now() - started);
     }
@@ -286,7 +240,7 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
   await Promise.all(Array.from({ length: concurrency }, worker));
   if (summary.budgetExhausted && feed.seen === 0) {
     // A run started short of time must still report the work it leaves, or a sweeper that never has time
-    // would show no backlog and no lag while leases outlive their end: one page per shard measures it.
+    // would show no backlog and no lag while leases outlive their end: one batch of due work measures it.
     await feed.peek();
   }
 

@@ -1,38 +1,34 @@
 /**
  * GET /connections and GET /connections/{id}: read-only, no secret, no write access, and no remote.it client
- * in its bundle (./runtime only).
+ * in its bundle (./runtime only): the queries need the store, the policy and the clock.
  */
 import { toCaller } from '../broker/principal';
-import type { RemoteitApi } from '../remoteit/types';
+import { getConnection, listConnections, type QueryDeps } from '../broker/queries';
+import { loadConfig, readConfigSchema } from '../config';
 import { apiHandler, type RouteHandler } from './http/api';
 import { connectionIdOf, identityOf, parseQuery } from './http/request';
 import { listConnectionsQuerySchema } from './http/schemas';
 import { jsonResponse, toView } from './http/view';
-import { createConnections, logger, metrics } from './runtime';
+import { clock, createStore, logger, metrics } from './runtime';
 
-/** Reads never call remote.it; this function holds no credentials for it. A call would be a bug: refused loudly. */
-const noRemoteit: RemoteitApi = {
-  connect: () => Promise.reject(new Error('the read function does not open connections')),
-  stop: () => Promise.reject(new Error('the read function does not stop connections')),
+const config = loadConfig(readConfigSchema);
+const queries: QueryDeps = { store: createStore(config), policy: config.BROKER_POLICY, now: clock };
+
+const getRoute: RouteHandler = async (event) => {
+  const caller = toCaller(identityOf(event));
+  return jsonResponse(200, toView(await getConnection(queries, caller, connectionIdOf(event))));
 };
 
-const connections = createConnections(noRemoteit);
-
-const getConnection: RouteHandler = async (event) => {
+const listRoute: RouteHandler = async (event) => {
   const caller = toCaller(identityOf(event));
-  return jsonResponse(200, toView(await connections.get(caller, connectionIdOf(event))));
-};
-
-const listConnections: RouteHandler = async (event) => {
-  const caller = toCaller(identityOf(event));
-  const page = await connections.list(caller, parseQuery(event, listConnectionsQuerySchema));
+  const page = await listConnections(queries, caller, parseQuery(event, listConnectionsQuerySchema));
   return jsonResponse(200, { items: page.items.map(toView), ...(page.cursor && { nextCursor: page.cursor }) });
 };
 
 /** Route keys (lambdas/handlers/routes.ts) this function serves. */
 export const routes: Record<string, RouteHandler> = {
-  'GET /connections': listConnections,
-  'GET /connections/{id}': getConnection,
+  'GET /connections': listRoute,
+  'GET /connections/{id}': getRoute,
 };
 
 export const handler = apiHandler(routes, { logger, metrics });

@@ -3,51 +3,70 @@
  * connections. This function holds the secret and write access; the read function holds neither.
  */
 import type { Context } from 'aws-lambda';
+import { monotonicFactory } from 'ulid';
+import { openConnection, type OpenDeps } from '../broker/open';
 import { toCaller, type Caller } from '../broker/principal';
+import { renewConnection, type RenewDeps } from '../broker/renew';
+import { stopConnection, type StopDeps } from '../broker/stop';
+import { loadConfig, writeConfigSchema } from '../config';
 import { apiHandler, type RouteHandler } from './http/api';
 import { connectionIdOf, idempotencyKeyOf, identityOf, parseBody, type ApiEvent } from './http/request';
 import { openConnectionRequestSchema, renewConnectionRequestSchema, type OpenConnectionRequest } from './http/schemas';
 import { jsonResponse, toView } from './http/view';
 import { idempotentOperation, type IdempotentInput } from './idempotency';
-import { remoteit } from './remoteit-runtime';
-import { config, createConnections, dynamodb, logger, metrics } from './runtime';
+import { createStopContext } from './remoteit-runtime';
+import { clock, createStore, dynamodb, events, logger, metrics } from './runtime';
 
-const connections = createConnections(remoteit);
+const config = loadConfig(writeConfigSchema);
+const store = createStore(config);
+const stopContext = createStopContext(config, store);
+const policy = config.BROKER_POLICY;
+
+const openDeps: OpenDeps = {
+  policy,
+  newId: monotonicFactory(),
+  defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
+  pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
+  allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
+  stopContext,
+};
+const renewDeps: RenewDeps = { store, policy, now: clock, events };
+const stopDeps: StopDeps = { policy, stopContext };
 
 const openOnce = idempotentOperation(
-  (input: IdempotentInput<OpenConnectionRequest>, caller: Caller) => connections.open(caller, input.request),
+  (input: IdempotentInput<OpenConnectionRequest>, caller: Caller) => openConnection(openDeps, caller, input.request),
   { tableName: config.IDEMPOTENCY_TABLE_NAME, client: dynamodb, expiresAfterSeconds: config.IDEMPOTENCY_TTL_SECONDS },
 );
 
-const openConnection: RouteHandler = async (event: ApiEvent, context: Context) => {
+const openRoute: RouteHandler = async (event: ApiEvent, context: Context) => {
   const caller = toCaller(identityOf(event));
   const request = parseBody(event, openConnectionRequestSchema);
   const key = idempotencyKeyOf(event);
   const { connection, reused } = key
     ? await openOnce(context, { principal: caller.principal, key, request }, caller)
-    : await connections.open(caller, request);
+    : await openConnection(openDeps, caller, request);
   if (reused) return jsonResponse(200, toView(connection));
   return jsonResponse(201, toView(connection), { location: `/connections/${connection.id}` });
 };
 
-const renewConnection: RouteHandler = async (event) => {
+const renewRoute: RouteHandler = async (event) => {
   const caller = toCaller(identityOf(event));
   const id = connectionIdOf(event);
   const { ttlSeconds } = parseBody(event, renewConnectionRequestSchema);
-  return jsonResponse(200, toView(await connections.renew(caller, id, ttlSeconds)));
+  return jsonResponse(200, toView(await renewConnection(renewDeps, caller, id, ttlSeconds)));
 };
 
-const stopConnection: RouteHandler = async (event) => {
+const stopRoute: RouteHandler = async (event) => {
   const caller = toCaller(identityOf(event));
-  const { connection, pending } = await connections.stop(caller, connectionIdOf(event));
+  const { connection, pending } = await stopConnection(stopDeps, caller, connectionIdOf(event));
   return jsonResponse(pending ? 202 : 200, toView(connection));
 };
 
 /** Route keys (lambdas/handlers/routes.ts) this function serves. */
 export const routes: Record<string, RouteHandler> = {
-  'POST /connections': openConnection,
-  'POST /connections/{id}/renew': renewConnection,
-  'DELETE /connections/{id}': stopConnection,
+  'POST /connections': openRoute,
+  'POST /connections/{id}/renew': renewRoute,
+  'DELETE /connections/{id}': stopRoute,
 };
 
 export const handler = apiHandler(routes, { logger, metrics });

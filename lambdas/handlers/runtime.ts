@@ -1,8 +1,9 @@
 /**
- * What every function builds once per cold start, at module scope: config (fails fast), logger, metrics,
- * the DynamoDB client and the connection store, and the factory of the connection service. The functions
- * that talk to remote.it add ./remoteit-runtime (secret, remote.it client, stop context); the read function
- * does not load it, so its bundle carries neither the remote.it client nor the Secrets Manager client.
+ * What every function builds once per cold start, at module scope: logger, metrics, the DynamoDB client,
+ * the clock, and the one events sink that turns what the domain reports into metrics and log lines. Each
+ * handler file parses its own config (lambdas/config.ts) and builds its store with `createStore`; the
+ * functions that talk to remote.it add ./remoteit-runtime, which the read function does not load, so its
+ * bundle carries neither the remote.it client nor the Secrets Manager client.
  *
  * No Powertools Tracer: its aws-xray-sdk-core was 108 KB of every 200 KB bundle and ~40 ms of every cold
  * start (docs/PERFORMANCE.md) for one thing, X-Ray subsegments of the SDK calls. Lambda's active tracing
@@ -11,77 +12,69 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { monotonicFactory } from 'ulid';
-import { createConnectionService, type ConnectionService } from '../broker/connections';
-import type { StopContext, StopEvents } from '../broker/stopping';
-import { loadConfig } from '../config';
-import type { RemoteitApi } from '../remoteit/types';
+import type { DomainEvent, EventSink } from '../broker/events';
+import type { ConnectionStore } from '../broker/ports';
+import type { Clock } from '../broker/time';
+import { createDocumentClient } from '../store/clients';
 import { createDynamoConnectionStore } from '../store/dynamo-store';
-
-export const config = loadConfig();
 
 export const logger = new Logger();
 export const metrics = new Metrics();
 
-export const dynamodb = new DynamoDBClient({});
-const documents = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+/** The one clock of the function: the domain and the store read time from it. */
+export const clock: Clock = Date.now;
 
-export const store = createDynamoConnectionStore({
-  client: documents,
-  tableName: config.CONNECTIONS_TABLE_NAME,
-  dueShardCount: config.DUE_SHARDS,
-});
+export const dynamodb = new DynamoDBClient({});
+
+/** The connection store on this function's table. */
+export function createStore(config: { CONNECTIONS_TABLE_NAME: string; DUE_SHARDS: number }): ConnectionStore {
+  return createDynamoConnectionStore({
+    client: createDocumentClient(dynamodb),
+    tableName: config.CONNECTIONS_TABLE_NAME,
+    dueShardCount: config.DUE_SHARDS,
+    now: clock,
+  });
+}
 
 const count = (name: string) => metrics.addMetric(name, MetricUnit.Count, 1);
 
-// StopFailed is counted here, for DELETE and sweeper alike: a stop given up on pages someone whoever gave up.
-// Other stop outcomes are counted by the service's events (API) or the sweeper's run summary.
-const stopEvents: StopEvents = {
-  retried: (record, error) =>
-    logger.warn('stop failed, will retry', { connectionId: record.id, attempts: record.stopAttempts, error: error.kind }),
-  stopFailed: (record, error) => {
-    count('StopFailed');
-    logger.error('stop failed for good', { connectionId: record.id, attempts: record.stopAttempts, error: error.kind });
-  },
+/**
+ * The domain's events as metrics and log lines, the same in every function: a remote.it failure is one
+ * `RemoteitErrors` (by `kind`) whoever made the call, and a stop given up pages through `StopFailed` whether
+ * DELETE or the sweeper gave up. The sweeper's per-run counts come from its summary (handlers/sweeper.ts).
+ */
+export const events: EventSink = (event: DomainEvent) => {
+  switch (event.type) {
+    case 'opened':
+      if (!event.reused) count('ConnectionsOpened');
+      return;
+    case 'stopped':
+      count('ConnectionsStopped');
+      return;
+    case 'policy_denied':
+      count('PolicyDenied');
+      return;
+    case 'remoteit_failed': {
+      const single = metrics.singleMetric();
+      single.addDimension('kind', event.failure.kind);
+      single.addMetric('RemoteitErrors', MetricUnit.Count, 1);
+      return;
+    }
+    case 'stop_retry':
+      logger.warn('stop failed, will retry', { connectionId: event.record.id, attempts: event.record.stopAttempts, error: event.failure.kind });
+      return;
+    case 'stop_failed':
+      count('StopFailed');
+      logger.error('stop failed for good', { connectionId: event.record.id, attempts: event.record.stopAttempts, error: event.failure.kind });
+      return;
+    case 'recovery':
+      logger[event.severity](event.message, { connectionId: event.connectionId, ...event.details, error: event.error });
+      return;
+    case 'sweep_item_failed':
+      logger.error('sweep item failed; its claim will lapse', { connectionId: event.record.id, error: event.error });
+      return;
+    case 'due_read_failed':
+      logger.error('due shard query failed', { part: event.part, error: event.error });
+      return;
+  }
 };
-
-/** Everything a stop needs but the remote.it client. */
-export const stopSettings: Omit<StopContext, 'remoteit'> = {
-  store,
-  now: Date.now,
-  random: Math.random,
-  maxAttempts: config.SWEEPER_MAX_ATTEMPTS,
-  // Longer than the slowest stop (3 attempts of REMOTEIT_TIMEOUT_MS plus backoff), so a claim never lapses
-  // while its stop is still in flight; a crash between claim and record delays that stop by this much.
-  claimSeconds: Math.max(60, Math.ceil((3 * config.REMOTEIT_TIMEOUT_MS + 5_000) / 1000) * 2),
-  events: stopEvents,
-};
-
-/** The connection service on this function's store, metrics and logger, talking to remote.it through `remoteit`. */
-export function createConnections(remoteit: RemoteitApi): ConnectionService {
-  return createConnectionService({
-    store,
-    remoteit,
-    policy: config.BROKER_POLICY,
-    now: Date.now,
-    newId: monotonicFactory(),
-    defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
-    pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
-    allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
-    stop: stopSettings,
-    logger,
-    events: {
-      opened: (_record, reused) => {
-        if (!reused) count('ConnectionsOpened');
-      },
-      stopped: () => count('ConnectionsStopped'),
-      remoteitError: (kind: string) => {
-        const single = metrics.singleMetric();
-        single.addDimension('kind', kind);
-        single.addMetric('RemoteitErrors', MetricUnit.Count, 1);
-      },
-      policyDenied: () => count('PolicyDenied'),
-    },
-  });
-}

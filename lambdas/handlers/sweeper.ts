@@ -6,8 +6,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MetricUnit as MetricUnitValue } from '@aws-lambda-powertools/metrics/types';
 import type { Context } from 'aws-lambda';
 import { sweep, type SweepSummary } from '../broker/sweeper';
-import { stopContext } from './remoteit-runtime';
-import { config, logger, metrics, store } from './runtime';
+import { loadConfig, sweeperConfigSchema } from '../config';
+import { createStopContext } from './remoteit-runtime';
+import { createStore, logger, metrics } from './runtime';
+
+const config = loadConfig(sweeperConfigSchema);
+const stopContext = createStopContext(config, createStore(config));
 
 const SUMMARY_METRICS: ReadonlyArray<[string, keyof SweepSummary, MetricUnitValue]> = [
   ['Swept', 'swept', MetricUnit.Count],
@@ -25,16 +29,11 @@ export async function handler(_event: unknown, context: Context): Promise<SweepS
   try {
     const summary = await sweep(
       {
-        store,
-        stop: stopContext,
+        stopContext,
         concurrency: config.SWEEPER_CONCURRENCY,
         // No item starts unless one full remote.it call still fits in the budget.
         itemEstimateMs: config.REMOTEIT_TIMEOUT_MS + 2_000,
         pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
-        events: {
-          itemFailed: (record, error) => logger.error('sweep item failed; its claim will lapse', { connectionId: record.id, error }),
-          queryFailed: (shard, error) => logger.error('due shard query failed', { shard, error }),
-        },
       },
       { remainingMs: () => context.getRemainingTimeInMillis(), safetyMarginMs: config.SWEEPER_SAFETY_MARGIN_MS },
     );

@@ -1,6 +1,6 @@
 /**
  * remote.it credentials from Secrets Manager (the secret named by REMOTEIT_SECRET_ID), through Powertools
- * parameters' cache. Two shapes, see shared DESIGN.md: access keys (recommended) or username + password.
+ * parameters' cache. Two shapes, see docs/remoteit-api.md: access keys (recommended) or username + password.
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import * as z from '../zod';

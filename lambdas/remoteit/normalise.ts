@@ -1,10 +1,11 @@
 /**
- * One typed `RemoteConnection` out of remote.it's loosely typed connect answer (shared remoteit-api.md,
+ * One typed `RemoteConnection` out of remote.it's loosely typed connect answer (docs/remoteit-api.md,
  * "Connect response"): strings where numbers are expected, a JSON-escaped proxy URL, fields either at the
  * top level or inside `connection`, and several spellings of the proxy address.
  */
+import type { ProxyAddress, RemoteConnection } from '../broker/ports';
 import * as z from '../zod';
-import { RemoteitMalformedError, type ProxyAddress, type RemoteConnection } from './types';
+import { unusable } from './failures';
 
 /** remote.it documents proxies living about 8 hours; used only when the answer carries no expiry at all. */
 export const DEFAULT_EXPIRATION_SECONDS = 28_800;
@@ -41,13 +42,13 @@ type ConnectionFields = z.infer<z.ZodMiniObject<typeof connectionFields>>;
  */
 export function normaliseConnectResponse(body: unknown, requestedAtMs: number): RemoteConnection {
   const parsed = connectResponseSchema.safeParse(body);
-  if (!parsed.success) throw new RemoteitMalformedError('remote.it connect answer is not an object');
+  if (!parsed.success) throw unusable('remote.it connect answer is not an object');
   const { connection, ...top } = parsed.data;
   // `connection` holds the details; top-level copies (older answers) fill what it lacks.
   const fields: ConnectionFields = { ...top, ...withoutUndefined(connection ?? {}) };
 
   const remoteConnectionId = top.connectionid ?? connection?.connectionid;
-  if (!remoteConnectionId) throw new RemoteitMalformedError('remote.it connect answer has no connectionid');
+  if (!remoteConnectionId) throw unusable('remote.it connect answer has no connectionid');
 
   const previousConnectionId = previousId(fields.previousConnection);
   let proxy: ProxyAddress;
@@ -55,7 +56,7 @@ export function normaliseConnectResponse(body: unknown, requestedAtMs: number): 
     proxy = proxyAddress(fields);
   } catch (error) {
     // remote.it opened a connection we cannot use: keep its id so the broker can stop it.
-    throw new RemoteitMalformedError(error instanceof Error ? error.message : 'remote.it connect answer has no usable proxy', {
+    throw unusable(error instanceof Error ? error.message : 'remote.it connect answer has no usable proxy', {
       cause: error,
       remoteConnectionId,
     });
@@ -74,7 +75,7 @@ function proxyAddress(fields: ConnectionFields): ProxyAddress {
   if (fields.proxyURL) return fromProxyText(fields.proxyURL, isTrue(fields.reverseProxy));
   const port = fields.proxyport ?? fields.proxyServerPort;
   if (fields.proxyserver && port !== undefined) return portProxy(fields.proxyserver, port);
-  throw new RemoteitMalformedError('remote.it connect answer has no proxy address');
+  throw unusable('remote.it connect answer has no proxy address');
 }
 
 /**
@@ -89,7 +90,7 @@ function fromProxyText(raw: string, reverseFlag: boolean): ProxyAddress {
   try {
     url = new URL(hasScheme ? unescaped : `tcp://${unescaped}`);
   } catch {
-    throw new RemoteitMalformedError('remote.it proxy address is not a URL or host:port');
+    throw unusable('remote.it proxy address is not a URL or host:port');
   }
   const web = url.protocol === 'https:' || url.protocol === 'http:';
   // WHATWG URL drops a default port (443 for https), so a web URL with no port left is a reverse proxy.
@@ -103,7 +104,7 @@ function fromProxyText(raw: string, reverseFlag: boolean): ProxyAddress {
 function portProxy(host: string, rawPort: string | number): ProxyAddress {
   const port = Number(rawPort);
   if (!host || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new RemoteitMalformedError('remote.it proxy address has no valid host and port');
+    throw unusable('remote.it proxy address has no valid host and port');
   }
   const hostname = host.toLowerCase();
   return { kind: 'port', url: `tcp://${hostname}:${port}`, host: hostname, port };

@@ -1,5 +1,5 @@
 /**
- * remote.it access-key request signing, both schemes of shared remoteit-api.md. The
+ * remote.it access-key request signing, both schemes of docs/remoteit-api.md. The
  * `http-message-signatures` package builds both signature bases; it reproduces remote.it's two test
  * vectors byte for byte (test/unit/remoteit/signing.test.ts), so nothing here is hand-rolled crypto:
  * this module only fixes which components are covered and how remote.it wants the headers named.

@@ -5,7 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import * as z from '../zod';
-import { LIVE_STATUSES, type ConnectionChanges, type ConnectionRecord, type ExpectedState } from '../broker/model';
+import { LIVE_STATUSES, type ConnectionRecord } from '../broker/model';
+import type { ConnectionChanges, ExpectedState } from '../broker/ports';
+import { withoutUndefined } from '../broker/values';
 import { InvalidCursorError } from './errors';
 import { CONNECTIONS, connectionsTable, type IndexDefinition } from './tables';
 
@@ -15,8 +17,11 @@ const INTERNAL_ATTRIBUTES: readonly string[] = [
   CONNECTIONS.createdDayAttribute,
   CONNECTIONS.liveOwnerAttribute,
 ];
-/** What an update may never touch: the key, identity, creation, the version it manages, and derived attributes. */
-const IMMUTABLE_ATTRIBUTES: readonly string[] = ['id', 'version', 'owner', 'callerArn', 'createdAt', ...INTERNAL_ATTRIBUTES];
+/**
+ * What a change set may never name: the key, identity, creation, and what the store itself manages (the
+ * version, `updatedAt` from its clock, the derived attributes).
+ */
+const IMMUTABLE_ATTRIBUTES: readonly string[] = ['id', 'version', 'owner', 'callerArn', 'createdAt', 'updatedAt', ...INTERNAL_ATTRIBUTES];
 
 export type Item = Record<string, unknown>;
 
@@ -92,9 +97,12 @@ export function buildUpdate(
 
   const sets: string[] = [];
   const removes: string[] = [];
-  const merged: Record<string, unknown> = { updatedAt: options.updatedAt, ...withoutUndefined({ ...changes }) };
-  for (const [attribute, content] of Object.entries(merged)) {
+  const given: Record<string, unknown> = withoutUndefined({ ...changes });
+  for (const attribute of Object.keys(given)) {
     if (IMMUTABLE_ATTRIBUTES.includes(attribute)) throw new TypeError(`${attribute} cannot be changed by an update`);
+  }
+  const merged: Record<string, unknown> = { updatedAt: options.updatedAt, ...given };
+  for (const [attribute, content] of Object.entries(merged)) {
     if (content === null) removes.push(name(attribute));
     else sets.push(`${name(attribute)} = ${value(content)}`);
   }
@@ -125,12 +133,6 @@ export function buildUpdate(
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   };
-}
-
-function withoutUndefined<T extends object>(source: T): T {
-  const copy = { ...source } as Record<string, unknown>;
-  for (const [key, content] of Object.entries(copy)) if (content === undefined) delete copy[key];
-  return copy as T;
 }
 
 // --- Cursors -------------------------------------------------------------------------------------------

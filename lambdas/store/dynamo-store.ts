@@ -13,18 +13,19 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { LIVE_STATUSES, type ConnectionRecord } from '../broker/model';
 import {
   ConnectionExistsError,
-  LIVE_STATUSES,
   StaleRecordError,
   type ConnectionChanges,
-  type ConnectionRecord,
   type ConnectionStore,
-  type DuePage,
+  type DueBatch,
   type ExpectedState,
   type ListQuery,
+  type NewConnectionRecord,
   type Page,
-} from '../broker/model';
+} from '../broker/ports';
+import { epochSeconds, toIso, type Clock } from '../broker/time';
 import {
   buildUpdate,
   decodeCursor,
@@ -36,6 +37,7 @@ import {
   type Cursor,
   type Item,
 } from './codec';
+import { dueRounds, type ShardPage } from './due-rounds';
 import { asStoreError, InvalidCursorError } from './errors';
 import { CONNECTIONS } from './tables';
 
@@ -52,8 +54,8 @@ export interface DynamoConnectionStoreOptions {
   tableName: string;
   /** Shards of the "due" index; changing it strands due records on old shards, so it is fixed per table. */
   dueShardCount: number;
-  /** Current time; injectable for tests. */
-  clock?: () => Date;
+  /** The clock the domain uses too (epoch ms): stamps `updatedAt`, and decides what has expired. */
+  now?: Clock;
   /**
    * Days the admin listing walks back from today. Records are logically gone once `expiresAt` passes
    * (remote.it proxies live about 8 hours), so a few days covers every visible record.
@@ -74,11 +76,12 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     }) as DynamoDBDocumentClient['send'],
   };
   if (!Number.isInteger(dueShardCount) || dueShardCount < 1) throw new RangeError('dueShardCount must be a positive integer');
-  const clock = options.clock ?? (() => new Date());
+  const now = options.now ?? Date.now;
   const adminListDays = options.adminListDays ?? 4;
-  const epochSeconds = () => Math.floor(clock().getTime() / 1000);
+  const nowSeconds = () => epochSeconds(now());
 
-  async function create(record: ConnectionRecord): Promise<void> {
+  async function create(fresh: NewConnectionRecord): Promise<ConnectionRecord> {
+    const record: ConnectionRecord = { ...fresh, updatedAt: fresh.createdAt, version: 0 };
     try {
       await client.send(
         new PutCommand({
@@ -92,6 +95,7 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
       if (error instanceof ConditionalCheckFailedException) throw new ConnectionExistsError(record.id);
       throw error;
     }
+    return record;
   }
 
   // Unlike list and countLive, get returns a record whose expiresAt has passed: the sweeper and the
@@ -102,7 +106,7 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
   }
 
   async function update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord> {
-    const parts = buildUpdate(id, expected, changes, { shardCount: dueShardCount, updatedAt: clock().toISOString() });
+    const parts = buildUpdate(id, expected, changes, { shardCount: dueShardCount, updatedAt: toIso(now()) });
     try {
       const result = await client.send(
         new UpdateCommand({
@@ -128,9 +132,9 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
 
   async function list(query: ListQuery): Promise<Page<ConnectionRecord>> {
     if (!Number.isInteger(query.limit) || query.limit < 1) throw new RangeError('limit must be a positive integer');
-    const now = epochSeconds();
-    const filter = listFilter(query, now);
-    const today = clock().toISOString().slice(0, 10);
+    const nowMs = now();
+    const filter = listFilter(query, epochSeconds(nowMs));
+    const today = toIso(nowMs).slice(0, 10);
     const oldestDay = dayBefore(today, adminListDays - 1);
     let position = query.owner === undefined ? adminStart(query.cursor, today) : ownerStart(query.cursor, query.owner);
     if (query.owner === undefined && (position.day ?? today) < oldestDay) return { items: [] };
@@ -222,7 +226,7 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
           // that did not maintain it) from counting a finished record.
           FilterExpression: `#status IN (${Object.keys(statuses).join(', ')})`,
           ExpressionAttributeNames: { '#liveOwner': CONNECTIONS.liveOwnerAttribute, '#status': 'status', '#expiresAt': 'expiresAt' },
-          ExpressionAttributeValues: { ':owner': owner, ':now': epochSeconds(), ...statuses },
+          ExpressionAttributeValues: { ':owner': owner, ':now': nowSeconds(), ...statuses },
           Select: 'COUNT',
           ExclusiveStartKey: startKey,
         }),
@@ -234,15 +238,12 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     return count;
   }
 
-  async function queryDue(shard: number, now: number, options: { limit: number; cursor?: string }): Promise<DuePage> {
-    if (!Number.isInteger(shard) || shard < 0 || shard >= dueShardCount) {
-      throw new RangeError(`shard must be an integer in 0..${dueShardCount - 1}`);
-    }
-    if (!Number.isInteger(options.limit) || options.limit < 1) throw new RangeError('limit must be a positive integer');
+  /** One page of one shard of the "due" index: records with `dueAt <= nowSeconds`, oldest due first. */
+  async function queryDueShard(shard: number, dueBy: number, limit: number, cursor: string | undefined): Promise<ShardPage> {
     const shardKey = dueShardKey(shard);
     let startKey: Cursor['key'];
-    if (options.cursor !== undefined) {
-      startKey = decodeCursor(options.cursor, CONNECTIONS.dueIndex).key;
+    if (cursor !== undefined) {
+      startKey = decodeCursor(cursor, CONNECTIONS.dueIndex).key;
       if (startKey?.[CONNECTIONS.dueShardAttribute] !== shardKey) throw new InvalidCursorError('issued for another shard');
     }
     const input: QueryCommandInput = {
@@ -250,21 +251,26 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
       IndexName: CONNECTIONS.dueIndex,
       KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
       ExpressionAttributeNames: { '#shard': CONNECTIONS.dueShardAttribute, '#dueAt': 'dueAt' },
-      ExpressionAttributeValues: { ':shard': shardKey, ':now': now },
+      ExpressionAttributeValues: { ':shard': shardKey, ':now': dueBy },
       ScanIndexForward: true,
-      Limit: options.limit,
+      Limit: limit,
       ExclusiveStartKey: startKey,
     };
     const result = await client.send(new QueryCommand(input));
     const key = result.LastEvaluatedKey as Cursor['key'];
     return {
       items: (result.Items ?? []).map(toRecord),
-      scannedCount: result.ScannedCount ?? 0,
+      scanned: result.ScannedCount ?? 0,
       ...(key && { cursor: encodeCursor({ index: CONNECTIONS.dueIndex, key }) }),
     };
   }
 
-  return { dueShardCount, create, get, update, list, countLive, queryDue };
+  function due(dueBy: number, options: { pageSize: number }): AsyncIterable<DueBatch> {
+    if (!Number.isInteger(options.pageSize) || options.pageSize < 1) throw new RangeError('pageSize must be a positive integer');
+    return dueRounds(dueShardCount, (shard, cursor) => queryDueShard(shard, dueBy, options.pageSize, cursor), dueShardKey);
+  }
+
+  return { create, get, update, list, countLive, due };
 }
 
 /** Logically deleted records (TTL passed, deletion pending) and the caller's filters, applied server-side. */

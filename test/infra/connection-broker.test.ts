@@ -101,41 +101,59 @@ describe('ConnectionBroker', () => {
       },
     );
 
-    it('gives the API functions the environment the runtime config requires', () => {
-      const connections = tableId(connectionsTable);
-      const idempotency = tableId(idempotencyTable);
-      const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
+    const environmentOf = (id: string) => {
+      const variables = (functionProps(id).Environment as { Variables: Record<string, unknown> }).Variables;
+      return Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, render(value)]));
+    };
+    const wrapperAndPowertools = {
+      NODE_OPTIONS: '--enable-source-maps',
+      POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
+      POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    };
+    // The validated document, with the schema's defaults filled in.
+    const deployedPolicy = { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxActive: 10 }], admins: policy.admins };
+    const remoteitSettings = () => ({
+      REMOTEIT_SECRET_ID: Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'))[0],
+      REMOTEIT_API_URL: 'https://api.remote.it/apv/v27',
+      REMOTEIT_SIGNATURE_SCHEME: 'cavage',
+    });
 
-      const environment = (functionProps(ids.read).Environment as { Variables: Record<string, unknown> }).Variables;
+    it('gives the read function its table and the policy, and nothing of remote.it or the idempotency table', () => {
+      const environment = environmentOf(ids.read);
 
-      const rendered = Object.fromEntries(Object.entries(environment).map(([key, value]) => [key, render(value)]));
-
-      expect({ ...rendered, BROKER_POLICY: JSON.parse(rendered.BROKER_POLICY ?? 'null') as unknown }).toEqual({
-        NODE_OPTIONS: '--enable-source-maps',
-        CONNECTIONS_TABLE_NAME: connections,
-        IDEMPOTENCY_TABLE_NAME: idempotency,
-        REMOTEIT_SECRET_ID: secretId,
-        REMOTEIT_API_URL: 'https://api.remote.it/apv/v27',
-        REMOTEIT_SIGNATURE_SCHEME: 'cavage',
-        // The validated document, with the schema's defaults filled in.
-        BROKER_POLICY: { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxActive: 10 }], admins: policy.admins },
+      expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
+        ...wrapperAndPowertools,
+        CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
         DUE_SHARDS: '8',
+        BROKER_POLICY: deployedPolicy,
+      });
+    });
+
+    it('gives the write function its tables, the policy, remote.it and the stop settings', () => {
+      const environment = environmentOf(ids.write);
+
+      expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
+        ...wrapperAndPowertools,
+        ...remoteitSettings(),
+        CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
+        IDEMPOTENCY_TABLE_NAME: tableId(idempotencyTable),
+        DUE_SHARDS: '8',
+        BROKER_POLICY: deployedPolicy,
         DEFAULT_TTL_SECONDS: '900',
         SWEEPER_MAX_ATTEMPTS: '8',
         PENDING_GRACE_SECONDS: '120',
-        POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
-        POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
-        POWERTOOLS_LOG_LEVEL: 'INFO',
       });
-      expect(functionProps(ids.write).Environment).toEqual(functionProps(ids.read).Environment);
     });
 
-    it('gives the sweeper its budget settings on top of the API environment', () => {
-      const sweeper = (functionProps(ids.sweeper).Environment as { Variables: Record<string, unknown> }).Variables;
-      const api = (functionProps(ids.read).Environment as { Variables: Record<string, unknown> }).Variables;
-
-      expect(sweeper).toEqual({
-        ...api,
+    it('gives the sweeper its table, remote.it and its budget settings, but neither the policy nor the idempotency table', () => {
+      expect(environmentOf(ids.sweeper)).toEqual({
+        ...wrapperAndPowertools,
+        ...remoteitSettings(),
+        CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
+        DUE_SHARDS: '8',
+        SWEEPER_MAX_ATTEMPTS: '8',
+        PENDING_GRACE_SECONDS: '120',
         SWEEPER_CONCURRENCY: '16',
         SWEEPER_SAFETY_MARGIN_MS: '10000',
       });

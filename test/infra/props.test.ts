@@ -82,17 +82,16 @@ describe('ConnectionBroker props', () => {
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', { MetricName: 'LagSeconds', Period: 300, Threshold: 600 });
     });
 
-    it('passes shard count, default lease and log level to every function', () => {
-      const functions = Object.values(resourcesOfType(template, 'AWS::Lambda::Function'));
+    it('passes shard count and log level to every function and the default lease to the write function', () => {
+      const functions = resourcesOfType(template, 'AWS::Lambda::Function');
+      const variablesOf = (id: string) => (functions[id]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+      const write = functionId(template, 'remote.it broker: POST');
 
-      expect(functions).toHaveLength(3);
-      for (const fn of functions) {
-        expect((fn.Properties?.Environment as { Variables: unknown }).Variables).toMatchObject({
-          DUE_SHARDS: '16',
-          DEFAULT_TTL_SECONDS: '600',
-          POWERTOOLS_LOG_LEVEL: 'DEBUG',
-        });
+      expect(Object.keys(functions)).toHaveLength(3);
+      for (const id of Object.keys(functions)) {
+        expect(variablesOf(id)).toMatchObject({ DUE_SHARDS: '16', POWERTOOLS_LOG_LEVEL: 'DEBUG' });
       }
+      expect(variablesOf(write)).toMatchObject({ DEFAULT_TTL_SECONDS: '600' });
     });
 
     it('uses the existing secret instead of creating one, granting read on it alone', () => {

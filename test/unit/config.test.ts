@@ -1,49 +1,174 @@
-import { ConfigError, loadConfig } from '../../lambdas/config';
+import {
+  ConfigError,
+  configKeys,
+  FUNCTION_CONFIG,
+  loadConfig,
+  readConfigSchema,
+  requiredConfigKeys,
+  sweeperConfigSchema,
+  writeConfigSchema,
+} from '../../lambdas/config';
 
-const validEnv = {
+const policyJson = JSON.stringify({ rules: [], admins: [] });
+const writeEnv = {
   CONNECTIONS_TABLE_NAME: 'connections',
   IDEMPOTENCY_TABLE_NAME: 'idempotency',
   REMOTEIT_SECRET_ID: 'remoteit/credentials',
-  BROKER_POLICY: JSON.stringify({ rules: [], admins: [] }),
+  BROKER_POLICY: policyJson,
 };
 
 describe('config', () => {
+  describe('schemas per function', () => {
+    // The contract with the handlers and the CDK construct: what each function reads, and nothing more.
+    it.each([
+      ['connections-read', ['BROKER_POLICY', 'CONNECTIONS_TABLE_NAME', 'DUE_SHARDS']],
+      [
+        'connections-write',
+        [
+          'ALLOW_PRIVATE_CLIENT_IPS',
+          'BROKER_POLICY',
+          'CONNECTIONS_TABLE_NAME',
+          'DEFAULT_TTL_SECONDS',
+          'DUE_SHARDS',
+          'IDEMPOTENCY_TABLE_NAME',
+          'IDEMPOTENCY_TTL_SECONDS',
+          'PENDING_GRACE_SECONDS',
+          'REMOTEIT_API_URL',
+          'REMOTEIT_SECRET_ID',
+          'REMOTEIT_SIGNATURE_SCHEME',
+          'REMOTEIT_TIMEOUT_MS',
+          'SECRET_CACHE_SECONDS',
+          'SWEEPER_MAX_ATTEMPTS',
+        ],
+      ],
+      [
+        'sweeper',
+        [
+          'CONNECTIONS_TABLE_NAME',
+          'DUE_SHARDS',
+          'PENDING_GRACE_SECONDS',
+          'REMOTEIT_API_URL',
+          'REMOTEIT_SECRET_ID',
+          'REMOTEIT_SIGNATURE_SCHEME',
+          'REMOTEIT_TIMEOUT_MS',
+          'SECRET_CACHE_SECONDS',
+          'SWEEPER_CONCURRENCY',
+          'SWEEPER_MAX_ATTEMPTS',
+          'SWEEPER_SAFETY_MARGIN_MS',
+        ],
+      ],
+    ] as const)('parses exactly the variables %s uses', (name, variables) => {
+      expect(configKeys(FUNCTION_CONFIG[name]).sort()).toEqual([...variables]);
+    });
+
+    it('requires only the variables without a default', () => {
+      expect(requiredConfigKeys(readConfigSchema).sort()).toEqual(['BROKER_POLICY', 'CONNECTIONS_TABLE_NAME']);
+      expect(requiredConfigKeys(writeConfigSchema).sort()).toEqual([
+        'BROKER_POLICY',
+        'CONNECTIONS_TABLE_NAME',
+        'IDEMPOTENCY_TABLE_NAME',
+        'REMOTEIT_SECRET_ID',
+      ]);
+      expect(requiredConfigKeys(sweeperConfigSchema).sort()).toEqual(['CONNECTIONS_TABLE_NAME', 'REMOTEIT_SECRET_ID']);
+    });
+
+    it('starts the read function without the secret or the idempotency table, and ignores variables it does not use', () => {
+      const config = loadConfig(readConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', BROKER_POLICY: policyJson, REMOTEIT_SECRET_ID: 'x' });
+
+      expect(config).toEqual({ CONNECTIONS_TABLE_NAME: 'connections', DUE_SHARDS: 8, BROKER_POLICY: { rules: [], admins: [] } });
+    });
+
+    it('starts the sweeper without a policy or the idempotency table', () => {
+      const config = loadConfig(sweeperConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', REMOTEIT_SECRET_ID: 'remoteit/credentials' });
+
+      expect(config).toMatchObject({ SWEEPER_CONCURRENCY: 16, SWEEPER_MAX_ATTEMPTS: 8, PENDING_GRACE_SECONDS: 120, SWEEPER_SAFETY_MARGIN_MS: 10_000 });
+      expect(config).not.toHaveProperty('BROKER_POLICY');
+    });
+
+    it('gives the write function and the sweeper the same defaults for the settings they share', () => {
+      const write = loadConfig(writeConfigSchema, writeEnv);
+      const sweeper = loadConfig(sweeperConfigSchema, writeEnv);
+      const shared = configKeys(sweeperConfigSchema).filter((key) => key in write);
+
+      expect(shared.length).toBeGreaterThan(0);
+      expect(Object.fromEntries(shared.map((key) => [key, write[key as keyof typeof write]]))).toEqual(
+        Object.fromEntries(shared.map((key) => [key, sweeper[key]])),
+      );
+    });
+  });
+
   describe('loadConfig', () => {
     it('applies documented defaults when optional variables are absent', () => {
-      const config = loadConfig(validEnv);
+      const config = loadConfig(writeConfigSchema, writeEnv);
 
-      expect(config.REMOTEIT_API_URL).toBe('https://api.remote.it/apv/v27');
-      expect(config.REMOTEIT_SIGNATURE_SCHEME).toBe('cavage');
-      expect(config.DUE_SHARDS).toBe(8);
-      expect(config.BROKER_POLICY).toEqual({ rules: [], admins: [] });
+      expect(config).toMatchObject({
+        REMOTEIT_API_URL: 'https://api.remote.it/apv/v27',
+        REMOTEIT_SIGNATURE_SCHEME: 'cavage',
+        REMOTEIT_TIMEOUT_MS: 12_000,
+        SECRET_CACHE_SECONDS: 300,
+        DUE_SHARDS: 8,
+        DEFAULT_TTL_SECONDS: 900,
+        ALLOW_PRIVATE_CLIENT_IPS: false,
+        IDEMPOTENCY_TTL_SECONDS: 3600,
+        SWEEPER_MAX_ATTEMPTS: 8,
+        PENDING_GRACE_SECONDS: 120,
+        BROKER_POLICY: { rules: [], admins: [] },
+      });
     });
 
     it('names every missing variable when required ones are absent', () => {
-      const attempt = () => loadConfig({ BROKER_POLICY: validEnv.BROKER_POLICY });
+      const attempt = () => loadConfig(writeConfigSchema, { BROKER_POLICY: policyJson });
 
       expect(attempt).toThrow(ConfigError);
-      expect(attempt).toThrow(/CONNECTIONS_TABLE_NAME: is required.*IDEMPOTENCY_TABLE_NAME.*REMOTEIT_SECRET_ID/);
+      for (const variable of ['CONNECTIONS_TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'REMOTEIT_SECRET_ID']) {
+        expect(attempt).toThrow(`${variable}: is required`);
+      }
+    });
+
+    it('lists the bad variables on the error, never their values', () => {
+      let error: unknown;
+      try {
+        loadConfig(sweeperConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', REMOTEIT_SECRET_ID: 's', SWEEPER_CONCURRENCY: 'very-distinctive-value' });
+      } catch (caught) {
+        error = caught;
+      }
+
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).variables).toEqual(['SWEEPER_CONCURRENCY']);
+      expect((error as ConfigError).message).not.toContain('very-distinctive-value');
     });
 
     it('rejects a policy that is not JSON, naming the variable', () => {
-      expect(() => loadConfig({ ...validEnv, BROKER_POLICY: '{rules' })).toThrow(/BROKER_POLICY: is not valid JSON/);
+      expect(() => loadConfig(readConfigSchema, { ...writeEnv, BROKER_POLICY: '{rules' })).toThrow(/BROKER_POLICY: is not valid JSON/);
     });
 
     it('rejects a policy rule with an unknown mode, naming its path', () => {
       const policy = { rules: [{ principals: ['*'], services: ['*'], modes: ['tunnel'] }] };
 
-      expect(() => loadConfig({ ...validEnv, BROKER_POLICY: JSON.stringify(policy) })).toThrow(/BROKER_POLICY\.rules\.0\.modes\.0/);
+      expect(() => loadConfig(writeConfigSchema, { ...writeEnv, BROKER_POLICY: JSON.stringify(policy) })).toThrow(/BROKER_POLICY\.rules\.0\.modes\.0/);
     });
 
     it('says what is wrong with a numeric setting that is present but not a number, not that it is required', () => {
-      const attempt = () => loadConfig({ ...validEnv, SWEEPER_CONCURRENCY: 'many' });
+      const attempt = () => loadConfig(sweeperConfigSchema, { ...writeEnv, SWEEPER_CONCURRENCY: 'many' });
 
       expect(attempt).toThrow(/SWEEPER_CONCURRENCY: /);
       expect(attempt).not.toThrow(/SWEEPER_CONCURRENCY: is required/);
     });
 
     it('rejects a numeric setting that is not a positive integer', () => {
-      expect(() => loadConfig({ ...validEnv, SWEEPER_CONCURRENCY: '0' })).toThrow(/SWEEPER_CONCURRENCY/);
+      expect(() => loadConfig(sweeperConfigSchema, { ...writeEnv, SWEEPER_CONCURRENCY: '0' })).toThrow(/SWEEPER_CONCURRENCY/);
+    });
+
+    it.each(['59', '86401', '900.5'])('rejects a default lease of %s seconds (whole seconds, 60 to 86400)', (value) => {
+      expect(() => loadConfig(writeConfigSchema, { ...writeEnv, DEFAULT_TTL_SECONDS: value })).toThrow(/DEFAULT_TTL_SECONDS/);
+    });
+
+    it.each([['60', 60], ['86400', 86_400]])('accepts a default lease of %s seconds', (value, seconds) => {
+      expect(loadConfig(writeConfigSchema, { ...writeEnv, DEFAULT_TTL_SECONDS: value }).DEFAULT_TTL_SECONDS).toBe(seconds);
+    });
+
+    it('ignores a bad value of a variable the function does not parse', () => {
+      expect(loadConfig(readConfigSchema, { ...writeEnv, SWEEPER_CONCURRENCY: 'many' }).CONNECTIONS_TABLE_NAME).toBe('connections');
     });
   });
 });

@@ -4,22 +4,13 @@
  * detail and the cause goes to the log only, so internals and secrets never reach a caller.
  */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { BrokerErrorCode, FieldError } from '../../broker/errors';
+import type { RemoteitSecretUnavailableError } from '../../remoteit/credentials';
+import type { InvalidCursorError, StoreUnavailableError } from '../../store/errors';
 import * as z from '../../zod';
+import type { RouteNotFoundError } from './api';
+import type { IdempotencyInProgressError, IdempotencyKeyReusedError } from '../idempotency';
 import type { Problem } from './schemas';
-
-export interface FieldError {
-  field: string;
-  message: string;
-}
-
-/** A request the HTTP layer rejects before the domain sees it. */
-export class HttpInputError extends Error {
-  readonly code = 'invalid_request';
-  constructor(readonly errors: FieldError[]) {
-    super(`invalid request: ${errors.map((error) => `${error.field} ${error.message}`).join('; ')}`);
-    this.name = 'HttpInputError';
-  }
-}
 
 /** The call carried no IAM identity (API Gateway always sends one; only a misrouted call lacks it). */
 export class MissingIdentityError extends Error {
@@ -37,7 +28,18 @@ interface ProblemType {
   detail?: string;
 }
 
-const PROBLEM_TYPES: Record<string, ProblemType> = {
+/** Every code an error may carry to the caller: a code added without a row below fails `tsc`. */
+export type ProblemCode =
+  | BrokerErrorCode
+  | InvalidCursorError['code']
+  | MissingIdentityError['code']
+  | RouteNotFoundError['code']
+  | IdempotencyInProgressError['code']
+  | IdempotencyKeyReusedError['code']
+  | StoreUnavailableError['code']
+  | RemoteitSecretUnavailableError['code'];
+
+const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
   invalid_request: { status: 400, title: 'Invalid request' },
   invalid_cursor: { status: 400, title: 'Invalid request' },
   missing_identity: { status: 403, title: 'Forbidden' },
@@ -84,7 +86,7 @@ function isCoded(error: unknown): error is CodedError {
 
 export function problemTypeOf(error: unknown): ProblemType & { code: string } {
   if (isCoded(error)) {
-    const known = PROBLEM_TYPES[error.code];
+    const known = Object.hasOwn(PROBLEM_TYPES, error.code) ? PROBLEM_TYPES[error.code as ProblemCode] : undefined;
     if (known) return { ...known, code: error.code };
   }
   return { ...INTERNAL, code: 'internal' };

@@ -2,7 +2,8 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import type * as z from '../../zod';
 import { connectionIdSchema, idempotencyKeySchema } from './schemas';
-import { fieldErrors, HttpInputError, MissingIdentityError } from './problem';
+import { InvalidRequestError } from '../../broker/errors';
+import { fieldErrors, MissingIdentityError } from './problem';
 
 export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
 
@@ -29,27 +30,27 @@ export function parseBody<S extends z.ZodMiniType>(event: ApiEvent, schema: S): 
     try {
       value = JSON.parse(text);
     } catch {
-      throw new HttpInputError([{ field: 'body', message: 'is not valid JSON' }]);
+      throw new InvalidRequestError([{ field: 'body', message: 'is not valid JSON' }]);
     }
   }
   if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new HttpInputError([{ field: 'body', message: 'must be a JSON object' }]);
+    throw new InvalidRequestError([{ field: 'body', message: 'must be a JSON object' }]);
   }
   const result = schema.safeParse(value);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error, value));
+  if (!result.success) throw new InvalidRequestError(fieldErrors(result.error, value));
   return result.data;
 }
 
 export function parseQuery<S extends z.ZodMiniType>(event: ApiEvent, schema: S): z.output<S> {
   const query = event.queryStringParameters ?? {};
   const result = schema.safeParse(query);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error, query));
+  if (!result.success) throw new InvalidRequestError(fieldErrors(result.error, query));
   return result.data;
 }
 
 export function connectionIdOf(event: ApiEvent): string {
   const result = connectionIdSchema.safeParse(event.pathParameters?.id);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error, event.pathParameters?.id, 'id'));
+  if (!result.success) throw new InvalidRequestError(fieldErrors(result.error, event.pathParameters?.id, 'id'));
   return result.data;
 }
 
@@ -58,6 +59,6 @@ export function idempotencyKeyOf(event: ApiEvent): string | undefined {
   const raw = event.headers['idempotency-key'];
   if (raw === undefined) return undefined;
   const result = idempotencyKeySchema.safeParse(raw);
-  if (!result.success) throw new HttpInputError(fieldErrors(result.error, raw, 'Idempotency-Key'));
+  if (!result.success) throw new InvalidRequestError(fieldErrors(result.error, raw, 'Idempotency-Key'));
   return result.data;
 }

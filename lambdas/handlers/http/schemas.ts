@@ -5,8 +5,15 @@
  * The answers' schemas are in ./responses.
  */
 import * as z from '../../zod';
-import { MAX_LIST_LIMIT, MIN_TTL_SECONDS, SERVICE_ID_MESSAGE, SERVICE_ID_PATTERN } from '../../broker/connections';
-import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../broker/model';
+import {
+  CONNECTION_MODES,
+  CONNECTION_STATUSES,
+  MAX_LIST_LIMIT,
+  MAX_TTL_SECONDS,
+  MIN_TTL_SECONDS,
+  SERVICE_ID_MESSAGE,
+  SERVICE_ID_PATTERN,
+} from '../../broker/model';
 
 export type { ConnectionView, connectionPageSchema, Problem } from './responses';
 
@@ -25,7 +32,7 @@ export const ttlSecondsSchema = z
   .check(
     z.int('must be a whole number of seconds'),
     z.minimum(MIN_TTL_SECONDS, `must be at least ${MIN_TTL_SECONDS} seconds`),
-    z.maximum(86_400, 'must be at most 86400 seconds'),
+    z.maximum(MAX_TTL_SECONDS, `must be at most ${MAX_TTL_SECONDS} seconds`),
   )
   .register(z.globalRegistry, { description: 'Lease length in seconds (capped by policy and by the remote.it expiry)' });
 

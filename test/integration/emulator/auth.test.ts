@@ -13,7 +13,7 @@ import {
   USERNAME,
 } from './helpers';
 
-// The published vectors of remoteit-api.md.
+// The test vectors of docs/remoteit-api.md (computed there from the scheme; remote.it publishes none).
 const VECTOR_SECRET = 'dGVzdHNlY3JldGtleTEyMzQ1Njc4OTA=';
 const VECTOR_DATE = 'Tue, 07 Jun 2022 20:51:35 GMT';
 const vectorOptions = (now = Date.parse(VECTOR_DATE)) => ({

@@ -1,6 +1,6 @@
 /**
  * Test-side helpers for the remote.it emulator: an independent signer for both schemes (node:crypto,
- * written from remoteit-api.md, sharing no code with the emulator or the broker), raw HTTP calls that
+ * written from docs/remoteit-api.md, sharing no code with the emulator or the broker), raw HTTP calls that
  * keep the exact bytes, and bounded TCP probes from chosen loopback source addresses.
  */
 import { createHmac } from 'node:crypto';

@@ -5,7 +5,7 @@
  * each remote.it connection is stopped exactly once (the emulator counts stop calls per connection id), and
  * the invariant holds afterwards.
  */
-import type { ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { createDynamoConnectionStore } from '../../../lambdas/store/dynamo-store';
 import { SERVICES, startBroker, type ApiAnswer, type Broker } from '../support/broker';
 import { brokerTarget, expectInvariant, scanAll } from '../support/invariant';

@@ -12,7 +12,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import fc from 'fast-check';
 import { startGateway, type Gateway } from '../../../dev/gateway';
 import { generateIdentity, type LocalIdentity } from '../../../dev/identities';
-import { PUBLIC_NOT_ALLOWED_DETAIL } from '../../../lambdas/broker/connections';
+import { PUBLIC_NOT_ALLOWED_DETAIL } from '../../../lambdas/broker/open-recovery';
 import type { z } from 'zod';
 import type { PolicyDocument, policyDocumentSchema } from '../../../lambdas/broker/policy';
 import { API_ROUTES } from '../../../lambdas/handlers/routes';

@@ -20,7 +20,7 @@ export function createTestDynamoClient(): DynamoDBClient {
 
 /** The same document client the lambdas use, aimed at DynamoDB Local. */
 export function createTestDocumentClient(): DynamoDBDocumentClient {
-  return createDocumentClient({ endpoint: dynamoEndpoint() });
+  return createDocumentClient(createTestDynamoClient());
 }
 
 export interface TestTables {

@@ -2,7 +2,7 @@
  * The sweeper handler keeps to its Lambda time budget (remaining time minus SWEEPER_SAFETY_MARGIN_MS):
  * without time for one more item it claims nothing new and leaves the work to the next run.
  */
-import type { ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { SERVICES, startBroker, type Broker } from '../support/broker';
 import { connectionStore, dueIds, endLease, mustGet, probeProxy, proxyState, stopCallsFor } from './helpers';
 

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { startEchoServer, startEmulator, type DemoService, type Emulator } from '../../../dev/emulator';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import { ignoreEvents } from '../../../lambdas/broker/events';
 import { sweep, type SweepSummary } from '../../../lambdas/broker/sweeper';
 import { connectionRecord } from '../support/records';
 import { createTestTables, type TestTables } from '../support/dynamo';
@@ -59,14 +60,14 @@ async function runSweeper(): Promise<SweepSummary> {
   try {
     return await sweep(
       {
-        store,
-        stop: {
+        stopContext: {
           store,
           remoteit: remoteitClient(emulator.url, secret),
           now: Date.now,
           random: Math.random,
           maxAttempts: 8,
           claimSeconds: 60,
+          events: ignoreEvents,
         },
         concurrency: 16,
         pendingGraceSeconds: 120,

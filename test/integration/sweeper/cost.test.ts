@@ -5,7 +5,8 @@
  * The 200 due records are active connections whose remote.it expiry has already passed, so the sweeper
  * settles them as `expired` without a remote.it call: the test is about reads, and this keeps it fast.
  */
-import type { ConnectionRecord, ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { connectionRecord } from '../support/records';
 import { ROLES, SERVICES, startBroker, type Broker } from '../support/broker';
 import { connectionStore, dueIds, loadRecords, nowSeconds } from './helpers';

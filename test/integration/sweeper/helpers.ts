@@ -6,10 +6,10 @@
 import { connect } from 'node:net';
 import { BatchWriteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Emulator } from '../../../dev/emulator';
-import type { ConnectionRecord, ConnectionStatus, ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionRecord, ConnectionStatus } from '../../../lambdas/broker/model';
+import type { ConnectionStore, RemoteConnection, RemoteitApi } from '../../../lambdas/broker/ports';
 import { createRemoteitClient } from '../../../lambdas/remoteit/client';
 import type { CredentialsSource } from '../../../lambdas/remoteit/credentials';
-import type { RemoteConnection, RemoteitApi } from '../../../lambdas/remoteit/types';
 import { toItem, toRecord } from '../../../lambdas/store/codec';
 import { createDynamoConnectionStore } from '../../../lambdas/store/dynamo-store';
 import { createTestDocumentClient, type TestTables } from '../support/dynamo';
@@ -78,15 +78,7 @@ export async function mustGet(store: ConnectionStore, id: string): Promise<Conne
 /** Every record of the table whose due index shard attribute is set, i.e. what the sweeper still sees. */
 export async function dueIds(store: ConnectionStore, atSeconds = nowSeconds() + 86_400): Promise<string[]> {
   const ids: string[] = [];
-  for (let shard = 0; shard < store.dueShardCount; shard += 1) {
-    let cursor: string | undefined;
-    for (let page = 0; page < 100; page += 1) {
-      const result = await store.queryDue(shard, atSeconds, { limit: 100, ...(cursor === undefined ? {} : { cursor }) });
-      ids.push(...result.items.map((record) => record.id));
-      cursor = result.cursor;
-      if (cursor === undefined) break;
-    }
-  }
+  for await (const batch of store.due(atSeconds, { pageSize: 100 })) ids.push(...batch.items.map((record) => record.id));
   return ids;
 }
 

@@ -2,7 +2,7 @@
  * The sweeper handler stops connections whose lease ended, and only those: connections opened through the
  * real API (real proxies at the emulator), time injected by moving their lease end into the past.
  */
-import type { ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { SERVICES, startBroker, type Broker } from '../support/broker';
 import { brokerTarget, expectInvariant } from '../support/invariant';
 import { connectionStore, dueIds, endLease, mustGet, probeProxy, proxyState, stopCallsFor } from './helpers';

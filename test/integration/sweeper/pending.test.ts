@@ -4,7 +4,8 @@
  * The records are written as the API writes them before remote.it answers, with their creation in the past.
  */
 import { ABANDONED_PENDING_REASON } from '../../../lambdas/broker/sweeper';
-import type { ConnectionRecord, ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { connectionRecord } from '../support/records';
 import { ROLES, SERVICES, startBroker, type Broker } from '../support/broker';
 import { connectionStore, dueIds, mustGet, nowSeconds, probeProxy, proxyState, remoteitClient, stopCallsFor } from './helpers';

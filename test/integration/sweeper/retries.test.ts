@@ -3,7 +3,7 @@
  * backoff, counts attempts, and gives up with `stop_failed` once the budget (SWEEPER_MAX_ATTEMPTS) is spent.
  * Time is injected by moving `dueAt` back into the past between sweeps.
  */
-import type { ConnectionStore } from '../../../lambdas/broker/model';
+import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { SERVICES, startBroker, type Broker } from '../support/broker';
 import { connectionStore, dueIds, endLease, makeDueNow, mustGet, nowSeconds, probeProxy, proxyState, stopCallsFor } from './helpers';
 

@@ -16,7 +16,7 @@ describe('broker errors', () => {
       expect(error.code).toBe('invalid_request');
       expect(error.name).toBe('InvalidRequestError');
       expect(error.errors.map((fieldError) => fieldError.field)).toEqual(['serviceId', 'clientIp']);
-      expect(error.message).toBe('serviceId: is not an address; clientIp: must be public');
+      expect(error.message).toBe('invalid request: serviceId is not an address; clientIp must be public');
     });
   });
 

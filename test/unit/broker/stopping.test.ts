@@ -1,4 +1,5 @@
 import type { ConnectionRecord, ConnectionStatus, StopReason } from '../../../lambdas/broker/model';
+import { RemoteitFailure } from '../../../lambdas/broker/ports';
 import {
   backoffSeconds,
   CannotStopError,
@@ -6,35 +7,29 @@ import {
   stopClaimed,
   type StopContext,
 } from '../../../lambdas/broker/stopping';
-import {
-  RemoteitCallFailedError,
-  RemoteitConnectionGoneError,
-  RemoteitNotFoundError,
-  RemoteitRefusedError,
-  RemoteitThrottledError,
-  RemoteitTimeoutError,
-  RemoteitUnauthorizedError,
-  RemoteitUpstreamError,
-} from '../../../lambdas/remoteit/types';
+import { credentialsRefused, gone, notFound, refused, throttled, timedOut, upstream } from '../../../lambdas/remoteit/failures';
 import { FakeRemoteit } from '../../fixtures/fake-remoteit';
 import { connectionRecord, MemoryConnectionStore } from '../../fixtures/memory-store';
+import { recordingSink } from './use-case-harness';
 
 const NOW_MS = Date.parse('2030-01-01T01:00:00.000Z');
 const NOW_S = NOW_MS / 1000;
 
 function setup(overrides: Partial<StopContext> = {}) {
-  const store = new MemoryConnectionStore();
-  const remoteit = new FakeRemoteit();
   const clock = { ms: NOW_MS };
-  const events = { stopped: jest.fn(), expired: jest.fn(), retried: jest.fn(), stopFailed: jest.fn() };
+  const now = () => clock.ms;
+  // One clock: the store stamps updatedAt with it, as the DynamoDB store does with the domain's.
+  const store = new MemoryConnectionStore({ now });
+  const remoteit = new FakeRemoteit();
+  const { sink, events } = recordingSink();
   const ctx: StopContext = {
     store,
     remoteit,
-    now: () => clock.ms,
+    now,
     random: () => 0.5,
     maxAttempts: 8,
     claimSeconds: 60,
-    events,
+    events: sink,
     ...overrides,
   };
   return { store, remoteit, clock, events, ctx };
@@ -240,14 +235,16 @@ describe('stopping', () => {
       // Assert
       expect(remoteit.stopCalls).toEqual([{ serviceId: claimed.serviceId, remoteConnectionId: claimed.remoteConnectionId }]);
       expect(result?.outcome).toBe('stopped');
-      expect(result?.error).toBeUndefined();
+      expect(result?.failure).toBeUndefined();
       const stored = store.peek(claimed.id);
       expect(stored).toMatchObject({ status: 'stopped', stopReason: 'lease_ended', stopAttempts: 2, version: 2 });
       expect(stored?.stoppedAt).toBe(new Date(NOW_MS).toISOString());
       expect(stored?.dueAt).toBeUndefined();
       expect(stored?.failureReason).toBeUndefined();
       expect(store.updates[0]?.expected).toEqual({ status: ['stopping'], version: 1 });
-      expect(events.stopped).toHaveBeenCalledWith(stored);
+      // The outcome is handed back as recorded; a confirmed stop is no failure to report.
+      expect(result?.record).toEqual(stored);
+      expect(events.all).toEqual([]);
     });
 
     it('records expired without calling remote.it when the remote.it expiry has passed', async () => {
@@ -262,58 +259,69 @@ describe('stopping', () => {
       // Assert
       expect(remoteit.stopCalls).toHaveLength(0);
       expect(result?.outcome).toBe('expired');
+      expect(result?.failure).toBeUndefined();
       expect(store.peek(claimed.id)).toMatchObject({ status: 'expired', stopReason: 'expired', stopAttempts: 0 });
       expect(store.peek(claimed.id)?.dueAt).toBeUndefined();
-      expect(events.expired).toHaveBeenCalledTimes(1);
+      expect(store.peek(claimed.id)?.failureReason).toBeUndefined();
+      expect(result?.record).toEqual(store.peek(claimed.id));
+      expect(events.all).toEqual([]);
     });
 
     it.each([
-      ['says the connection is gone', new RemoteitConnectionGoneError('connection not found')],
-      ['does not know the service', new RemoteitNotFoundError('[0861] service not found')],
-    ])('records expired with remote.it answer kept when remote.it %s', async (_case, error) => {
+      ['says the connection is gone', () => gone('connection not found'), 'gone'],
+      ['does not know the service', () => notFound('[0861] service not found'), 'not_found'],
+    ])('records expired with remote.it answer kept when remote.it %s', async (_case, failureOf, kind) => {
       // Arrange
-      const { store, remoteit, ctx } = setup();
+      const { store, remoteit, events, ctx } = setup();
       const claimed = claimedRecord();
       store.seed(claimed);
-      remoteit.queueStop(error);
+      const failure = failureOf();
+      remoteit.queueStop(failure);
 
       // Act
       const result = await stopClaimed(ctx, claimed);
 
       // Assert
-      expect(result).toMatchObject({ outcome: 'expired', error });
+      expect(result).toMatchObject({ outcome: 'expired', failure });
+      expect(result?.failure?.kind).toBe(kind);
       expect(store.peek(claimed.id)).toMatchObject({
         status: 'expired',
         stopReason: 'expired',
-        failureReason: error.message,
+        failureReason: failure.message,
         stopAttempts: 1,
       });
       expect(store.peek(claimed.id)?.dueAt).toBeUndefined();
+      expect(events.remoteitError).toHaveBeenCalledWith(kind, 'stop');
+      expect(events.stopRetried).not.toHaveBeenCalled();
+      expect(events.stopFailed).not.toHaveBeenCalled();
     });
 
     it.each([
-      ['times out', new RemoteitTimeoutError(12_000)],
-      ['answers 5xx', new RemoteitUpstreamError(503)],
-      ['rejects the credentials', new RemoteitUnauthorizedError('missing api token')],
-    ])('schedules a retry with backoff when remote.it %s', async (_case, error) => {
+      ['times out', () => timedOut(12_000), 'timed_out'],
+      ['answers 5xx', () => upstream(503), 'unavailable'],
+      ['rejects the credentials', () => credentialsRefused('missing api token'), 'credentials_refused'],
+    ])('schedules a retry with backoff when remote.it %s', async (_case, failureOf, kind) => {
       // Arrange
       const { store, remoteit, events, ctx } = setup({ random: () => 0.5 });
       const claimed = claimedRecord({ stopAttempts: 2 });
       store.seed(claimed);
-      remoteit.queueStop(error);
+      const failure = failureOf();
+      remoteit.queueStop(failure);
 
       // Act
       const result = await stopClaimed(ctx, claimed);
 
       // Assert: third failure, ceiling 120 s, half of it.
-      expect(result).toMatchObject({ outcome: 'retry', error });
+      expect(result).toMatchObject({ outcome: 'retry', failure });
+      expect(result?.failure?.kind).toBe(kind);
       expect(store.peek(claimed.id)).toMatchObject({
         status: 'stopping',
         stopAttempts: 3,
-        failureReason: error.message,
+        failureReason: failure.message,
         dueAt: NOW_S + 60,
       });
-      expect(events.retried).toHaveBeenCalledWith(store.peek(claimed.id), error);
+      expect(events.stopRetried).toHaveBeenCalledWith(store.peek(claimed.id), failure);
+      expect(events.remoteitError).toHaveBeenCalledWith(kind, 'stop');
     });
 
     it('waits at least what Retry-After asked when remote.it throttles', async () => {
@@ -321,7 +329,7 @@ describe('stopping', () => {
       const { store, remoteit, ctx } = setup({ random: () => 0 });
       const claimed = claimedRecord();
       store.seed(claimed);
-      remoteit.queueStop(new RemoteitThrottledError(120));
+      remoteit.queueStop(throttled(120));
 
       // Act
       await stopClaimed(ctx, claimed);
@@ -335,17 +343,19 @@ describe('stopping', () => {
       const { store, remoteit, events, ctx } = setup({ maxAttempts: 3 });
       const claimed = claimedRecord({ stopAttempts: 2, failureReason: 'remote.it answered HTTP 500' });
       store.seed(claimed);
-      const last = new RemoteitTimeoutError(12_000);
+      const last = timedOut(12_000);
       remoteit.queueStop(last);
 
       // Act
       const result = await stopClaimed(ctx, claimed);
 
       // Assert
-      expect(result).toMatchObject({ outcome: 'stop_failed', error: last });
+      expect(result).toMatchObject({ outcome: 'stop_failed', failure: last });
+      expect(result?.failure?.kind).toBe('timed_out');
       expect(store.peek(claimed.id)).toMatchObject({ status: 'stop_failed', stopAttempts: 3, failureReason: last.message });
       expect(store.peek(claimed.id)?.dueAt).toBeUndefined();
       expect(events.stopFailed).toHaveBeenCalledWith(store.peek(claimed.id), last);
+      expect(events.stopRetried).not.toHaveBeenCalled();
     });
 
     it('spends exactly the retry budget across repeated claims when every stop fails', async () => {
@@ -353,12 +363,7 @@ describe('stopping', () => {
       const { store, remoteit, clock, ctx } = setup({ maxAttempts: 4 });
       const record = connectionRecord();
       store.seed(record);
-      remoteit.queueStop(
-        new RemoteitUpstreamError(500),
-        new RemoteitUpstreamError(502),
-        new RemoteitUpstreamError(503),
-        new RemoteitUpstreamError(504),
-      );
+      remoteit.queueStop(upstream(500), upstream(502), upstream(503), upstream(504));
       const outcomes: string[] = [];
 
       // Act
@@ -393,39 +398,65 @@ describe('stopping', () => {
 
       // Assert
       expect(result).toBeUndefined();
-      expect(events.stopped).not.toHaveBeenCalled();
+      expect(events.all).toEqual([]);
       expect(store.peek(claimed.id)?.version).toBe(2);
+    });
+
+    it('reports the remote.it failure but no retry when another writer won the record while the stop failed', async () => {
+      // Arrange
+      const { store, remoteit, events, ctx } = setup();
+      const claimed = claimedRecord();
+      store.seed(claimed);
+      remoteit.queueStop(async () => {
+        await store.update(claimed.id, { status: ['stopping'] }, { status: 'stopped' });
+        throw upstream(503);
+      });
+
+      // Act
+      const result = await stopClaimed(ctx, claimed);
+
+      // Assert
+      expect(result).toBeUndefined();
+      expect(events.remoteitError).toHaveBeenCalledWith('unavailable', 'stop');
+      expect(events.stopRetried).not.toHaveBeenCalled();
+      expect(store.peek(claimed.id)).toMatchObject({ status: 'stopped', version: 2 });
     });
 
     it('schedules a retry when remote.it refuses the stop for a reason that does not say the connection is gone', async () => {
       // Arrange
-      const { store, remoteit, ctx } = setup();
+      const { store, remoteit, events, ctx } = setup();
       const claimed = claimedRecord();
       store.seed(claimed);
-      remoteit.queueStop(new RemoteitRefusedError('too many requests'));
+      remoteit.queueStop(refused('too many requests'));
 
       // Act
       const result = await stopClaimed(ctx, claimed);
 
       // Assert
       expect(result?.outcome).toBe('retry');
+      expect(result?.failure?.kind).toBe('refused');
       expect(store.peek(claimed.id)).toMatchObject({ status: 'stopping', stopAttempts: 1, failureReason: expect.stringContaining('too many requests') });
+      expect(events.remoteitError).toHaveBeenCalledWith('refused', 'stop');
     });
 
     it('counts a failure of the broker\'s own (credentials unavailable) as an attempt, naming only its kind', async () => {
       // Arrange
-      const { store, remoteit, ctx } = setup();
+      const { store, remoteit, events, ctx } = setup();
       const claimed = claimedRecord({ stopAttempts: ctx.maxAttempts - 1 });
       store.seed(claimed);
-      remoteit.queueStop(Object.assign(new Error('secret value s3cr3t leaked into a message'), { name: 'RemoteitSecretInvalidError' }));
+      const cause = Object.assign(new Error('secret value s3cr3t leaked into a message'), { name: 'RemoteitSecretInvalidError' });
+      remoteit.queueStop(cause);
 
       // Act
       const result = await stopClaimed(ctx, claimed);
 
       // Assert
       expect(result?.outcome).toBe('stop_failed');
-      expect(result?.error).toBeInstanceOf(RemoteitCallFailedError);
+      expect(result?.failure).toBeInstanceOf(RemoteitFailure);
+      expect(result?.failure).toMatchObject({ kind: 'unavailable', message: 'the stop could not be sent: RemoteitSecretInvalidError', cause });
       expect(store.peek(claimed.id)?.failureReason).toBe('the stop could not be sent: RemoteitSecretInvalidError');
+      expect(events.remoteitError).toHaveBeenCalledWith('unavailable', 'stop');
+      expect(events.stopFailed).toHaveBeenCalledWith(store.peek(claimed.id), result?.failure);
     });
 
     it('caps a long Retry-After at the longest backoff so the lease still ends', async () => {
@@ -433,7 +464,7 @@ describe('stopping', () => {
       const { store, remoteit, ctx } = setup();
       const claimed = claimedRecord();
       store.seed(claimed);
-      remoteit.queueStop(new RemoteitThrottledError(86_400));
+      remoteit.queueStop(throttled(86_400));
 
       // Act
       await stopClaimed(ctx, claimed);

@@ -1,9 +1,11 @@
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import type { DueBatch } from '../../../lambdas/broker/ports';
 import { claimForStop, stopClaimed, type StopContext } from '../../../lambdas/broker/stopping';
 import { ABANDONED_PENDING_REASON, sweep, type SweepBudget, type SweepDeps } from '../../../lambdas/broker/sweeper';
-import { RemoteitUpstreamError } from '../../../lambdas/remoteit/types';
+import { refused, upstream } from '../../../lambdas/remoteit/failures';
 import { FakeRemoteit } from '../../fixtures/fake-remoteit';
 import { connectionRecord, MemoryConnectionStore } from '../../fixtures/memory-store';
+import { recordingSink } from './use-case-harness';
 
 // connectionRecord's default lease ends at 00:15, so it is due at this time.
 const NOW_MS = Date.parse('2030-01-01T01:00:00.000Z');
@@ -12,38 +14,31 @@ const GRACE_SECONDS = 120;
 
 const plentyOfTime = (): SweepBudget => ({ remainingMs: () => 60_000, safetyMarginMs: 10_000 });
 
-function setup(options: { shards?: number; stop?: Partial<StopContext>; sweep?: Partial<SweepDeps> } = {}) {
-  const store = new MemoryConnectionStore({ dueShardCount: options.shards ?? 4 });
-  const remoteit = new FakeRemoteit();
+function setup(options: { stop?: Partial<StopContext>; sweep?: Partial<SweepDeps> } = {}) {
   const clock = { ms: NOW_MS };
+  const now = () => clock.ms;
+  const store = new MemoryConnectionStore({ now });
+  const remoteit = new FakeRemoteit();
+  const { sink, events } = recordingSink();
   const ctx: StopContext = {
     store,
     remoteit,
-    now: () => clock.ms,
+    now,
     random: () => 0.5,
     maxAttempts: 8,
     claimSeconds: 60,
+    events: sink,
     ...options.stop,
   };
   const deps: SweepDeps = {
-    store,
-    stop: ctx,
+    stopContext: ctx,
     concurrency: 4,
     pageSize: 10,
     pendingGraceSeconds: GRACE_SECONDS,
     itemEstimateMs: 1_000,
     ...options.sweep,
   };
-  return { store, remoteit, clock, ctx, deps };
-}
-
-/** A record (defaults: active, due) whose id hashes to `shard`. */
-function onShard(store: MemoryConnectionStore, shard: number, overrides: Partial<ConnectionRecord> = {}): ConnectionRecord {
-  for (let tries = 0; tries < 1_000; tries += 1) {
-    const record = connectionRecord(overrides);
-    if (store.shardOf(record.id) === shard) return record;
-  }
-  throw new Error(`no id found for shard ${shard}`);
+  return { store, remoteit, clock, ctx, deps, events };
 }
 
 /** `count` due active records with distinct dueAt (oldest first), seeded. */
@@ -76,23 +71,23 @@ describe('sweeper', () => {
       expect(store.peek(done.id)).toEqual(done);
     });
 
-    it('reads through queryDue only, paging every shard, when there is more than a page', async () => {
+    it('reads through the due work only, page after page, when there is more than a page', async () => {
       // Arrange
       const { store, deps } = setup({ sweep: { pageSize: 3 } });
       seedDue(store, 25);
       const list = jest.spyOn(store, 'list');
       const get = jest.spyOn(store, 'get');
-      const queryDue = jest.spyOn(store, 'queryDue');
+      const due = jest.spyOn(store, 'due');
 
       // Act
       const summary = await sweep(deps, plentyOfTime());
 
-      // Assert
+      // Assert: one walk of the due work as of now, read to its end in pages of three.
       expect(summary).toMatchObject({ due: 25, swept: 25, scanned: 25 });
       expect(list).not.toHaveBeenCalled();
       expect(get).not.toHaveBeenCalled();
-      expect(queryDue.mock.calls.every(([, now]) => now === NOW_S)).toBe(true);
-      expect(new Set(queryDue.mock.calls.map(([shard]) => shard))).toEqual(new Set([0, 1, 2, 3]));
+      expect(due.mock.calls).toEqual([[NOW_S, { pageSize: 3 }]]);
+      expect(store.dueReads).toBe(Math.ceil(25 / 3));
     });
 
     it('reports nothing to do and no lag when nothing is due', async () => {
@@ -123,7 +118,7 @@ describe('sweeper', () => {
 
     it('stops the oldest due first and reports the lag of the oldest when one worker sweeps', async () => {
       // Arrange
-      const { store, remoteit, deps } = setup({ shards: 1, sweep: { concurrency: 1, pageSize: 2 } });
+      const { store, remoteit, deps } = setup({ sweep: { concurrency: 1, pageSize: 2 } });
       const records = [NOW_S - 10, NOW_S - 500, NOW_S - 40, NOW_S - 2_000, NOW_S].map((dueAt) =>
         connectionRecord({ dueAt }),
       );
@@ -142,22 +137,6 @@ describe('sweeper', () => {
         NOW_S,
       ]);
       expect(summary.lagSeconds).toBe(2_000);
-    });
-
-    it('serves every shard in the first round when one shard holds most of the due work', async () => {
-      // Arrange
-      const { store, remoteit, deps } = setup({ shards: 4, sweep: { concurrency: 1, pageSize: 5 } });
-      const hot = Array.from({ length: 30 }, (_, index) => onShard(store, 0, { dueAt: NOW_S - 5_000 + index }));
-      const cold = [1, 2, 3].map((shard) => onShard(store, shard, { dueAt: NOW_S - 10 }));
-      store.seed(...hot, ...cold);
-
-      // Act
-      await sweep(deps, plentyOfTime());
-
-      // Assert: round-robin puts each cold shard's item among the first four stops, not after 30 hot ones.
-      const order = remoteit.stopCalls.map((call) => call.remoteConnectionId);
-      expect(order).toHaveLength(33);
-      for (const record of cold) expect(order.indexOf(record.remoteConnectionId ?? '')).toBeLessThan(4);
     });
 
     it('never has more stops in flight than the concurrency bound when many are due', async () => {
@@ -195,6 +174,20 @@ describe('sweeper', () => {
       expect(remoteit.stopCountsById().size).toBe(records.length);
     });
 
+    it('leaves the pages after the budget unread when the remaining time runs down', async () => {
+      // Arrange: 20 due in pages of 5; the budget lets eight stops start (10 s - n s - 2 s margin >= 1 s).
+      const { store, remoteit, deps } = setup({ sweep: { concurrency: 1, pageSize: 5, itemEstimateMs: 1_000 } });
+      seedDue(store, 20);
+      const budget: SweepBudget = { remainingMs: () => 10_000 - 1_000 * remoteit.stopCalls.length, safetyMarginMs: 2_000 };
+
+      // Act
+      const summary = await sweep(deps, budget);
+
+      // Assert: the second page was read for stops six to eight; the third and fourth never were.
+      expect(summary).toMatchObject({ due: 10, swept: 8, backlog: 2, scanned: 10, budgetExhausted: true });
+      expect(store.dueReads).toBe(2);
+    });
+
     it('lets in-flight stops finish and claims nothing when the budget ends during them', async () => {
       // Arrange
       const { store, remoteit, deps } = setup({ sweep: { concurrency: 3, pageSize: 50 } });
@@ -218,15 +211,14 @@ describe('sweeper', () => {
       // Arrange
       const { store, remoteit, deps } = setup();
       seedDue(store, 3);
-      const queryDue = jest.spyOn(store, 'queryDue');
 
       // Act
       const summary = await sweep(deps, { remainingMs: () => 10_500, safetyMarginMs: 10_000 });
 
-      // Assert
+      // Assert: one read, to measure what is left, and no more.
       expect(summary).toMatchObject({ swept: 0, budgetExhausted: true, backlog: 3 });
       expect(summary.lagSeconds).toBeGreaterThan(0);
-      expect(queryDue).toHaveBeenCalledTimes(store.dueShardCount);
+      expect(store.dueReads).toBe(1);
       expect(remoteit.stopCalls).toHaveLength(0);
       expect(store.records().every((record) => record.status === 'active')).toBe(true);
     });
@@ -389,7 +381,7 @@ describe('sweeper', () => {
       // Arrange
       const { store, remoteit, clock, deps } = setup({ stop: { maxAttempts: 3 } });
       const [record] = seedDue(store, 1);
-      remoteit.defaultStop = new RemoteitUpstreamError(503);
+      remoteit.defaultStop = upstream(503);
       const summaries = [];
 
       // Act
@@ -434,36 +426,70 @@ describe('sweeper', () => {
 
     it('counts an item that fails in the store and goes on with the rest', async () => {
       // Arrange
-      const { store, deps } = setup({ sweep: { concurrency: 1 } });
+      const { store, events, deps } = setup({ sweep: { concurrency: 1 } });
       seedDue(store, 3);
-      store.failNextUpdate(new Error('ProvisionedThroughputExceeded'));
-      const itemFailed = jest.fn();
+      const failure = new Error('ProvisionedThroughputExceeded');
+      store.failNextUpdate(failure);
 
       // Act
-      const summary = await sweep({ ...deps, events: { itemFailed } }, plentyOfTime());
+      const summary = await sweep(deps, plentyOfTime());
 
       // Assert
       expect(summary).toMatchObject({ errors: 1, swept: 2 });
-      expect(itemFailed).toHaveBeenCalledWith(expect.objectContaining({ status: 'active' }), expect.any(Error));
+      expect(events.all).toEqual([{ type: 'sweep_item_failed', record: expect.objectContaining({ status: 'active' }), error: failure }]);
     });
 
-    it('sweeps the other shards when one shard query fails', async () => {
-      // Arrange
-      const { store, deps } = setup({ shards: 2 });
-      store.seed(onShard(store, 0), onShard(store, 1));
-      const queryDue = store.queryDue.bind(store);
-      jest.spyOn(store, 'queryDue').mockImplementation(async (shard, now, options) => {
-        if (shard === 0) throw new Error('shard 0 unavailable');
-        return queryDue(shard, now, options);
-      });
-      const queryFailed = jest.fn();
+    it('counts a failed read of the due work, reports it and still sweeps what was read', async () => {
+      // Arrange: the first page reads; every read after the first stop fails.
+      const { store, remoteit, events, deps } = setup({ sweep: { concurrency: 1, pageSize: 2 } });
+      const records = seedDue(store, 4);
+      const failure = new Error('due index unavailable');
+      remoteit.onStop = () => store.failDueReads(failure);
 
       // Act
-      const summary = await sweep({ ...deps, events: { queryFailed } }, plentyOfTime());
+      const summary = await sweep(deps, plentyOfTime());
 
       // Assert
-      expect(summary).toMatchObject({ errors: 1, swept: 1 });
-      expect(queryFailed).toHaveBeenCalledWith(0, expect.any(Error));
+      expect(summary).toMatchObject({ due: 2, swept: 2, errors: 1, skipped: 0 });
+      expect(events.all).toEqual([{ type: 'due_read_failed', part: 'memory', error: failure }]);
+      expect(records.map((record) => store.peek(record.id)?.status)).toEqual(['stopped', 'stopped', 'active', 'active']);
+    });
+
+    it('sweeps the items of a batch that reports a part it could not read', async () => {
+      // Arrange: a store with parts (shards) serves one part and fails another in the same batch.
+      const { store, events, deps } = setup();
+      const records = seedDue(store, 2);
+      const failure = new Error('shard 0 unavailable');
+      jest.spyOn(store, 'due').mockImplementation(async function* (): AsyncGenerator<DueBatch> {
+        await Promise.resolve();
+        yield { items: records.map((record) => ({ ...record })), scanned: 2, failures: [{ part: 'due#0', error: failure }] };
+      });
+
+      // Act
+      const summary = await sweep(deps, plentyOfTime());
+
+      // Assert
+      expect(summary).toMatchObject({ errors: 1, swept: 2, scanned: 2, due: 2 });
+      expect(events.all).toEqual([{ type: 'due_read_failed', part: 'due#0', error: failure }]);
+      for (const record of records) expect(store.peek(record.id)?.status).toBe('stopped');
+    });
+
+    it('reports a stop that remote.it refuses as a failed remote.it stop, as DELETE does', async () => {
+      // Arrange
+      const { store, remoteit, events, deps } = setup();
+      const [record] = seedDue(store, 1);
+      const refusal = refused('too many requests');
+      remoteit.queueStop(refusal);
+
+      // Act
+      const summary = await sweep(deps, plentyOfTime());
+
+      // Assert
+      expect(summary).toMatchObject({ retried: 1, swept: 0, errors: 0 });
+      expect(events.remoteitError).toHaveBeenCalledTimes(1);
+      expect(events.remoteitError).toHaveBeenCalledWith('refused', 'stop');
+      expect(events.all[0]).toEqual({ type: 'remoteit_failed', operation: 'stop', failure: refusal });
+      expect(events.stopRetried).toHaveBeenCalledWith(store.peek(record?.id ?? ''), refusal);
     });
   });
 });

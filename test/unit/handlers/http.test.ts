@@ -1,16 +1,17 @@
-import { errorResponse, HttpInputError } from '../../../lambdas/handlers/http/problem';
+import { InvalidRequestError } from '../../../lambdas/broker/errors';
+import { errorResponse } from '../../../lambdas/handlers/http/problem';
 import { connectionIdOf, idempotencyKeyOf, identityOf, parseBody, parseQuery } from '../../../lambdas/handlers/http/request';
 import { listConnectionsQuerySchema, openConnectionRequestSchema } from '../../../lambdas/handlers/http/schemas';
 import { apiEvent } from '../../fixtures/api-events';
 
-function errorsOf(attempt: () => unknown): HttpInputError['errors'] {
+function errorsOf(attempt: () => unknown): InvalidRequestError['errors'] {
   try {
     attempt();
   } catch (error) {
-    if (error instanceof HttpInputError) return error.errors;
+    if (error instanceof InvalidRequestError) return error.errors;
     throw error;
   }
-  throw new Error('expected an HttpInputError');
+  throw new Error('expected an InvalidRequestError');
 }
 
 const fieldsOf = (attempt: () => unknown): string[] => errorsOf(attempt).map((fieldError) => fieldError.field);
@@ -120,7 +121,7 @@ describe('http request parsing', () => {
 
 describe('errorResponse', () => {
   it('answers 400 problem+json listing the fields when input is invalid', () => {
-    const response = errorResponse(new HttpInputError([{ field: 'ttlSeconds', message: 'must be at least 60 seconds' }]), 'req-1');
+    const response = errorResponse(new InvalidRequestError([{ field: 'ttlSeconds', message: 'must be at least 60 seconds' }]), 'req-1');
 
     expect(response.statusCode).toBe(400);
     expect(response.headers).toMatchObject({ 'content-type': 'application/problem+json' });

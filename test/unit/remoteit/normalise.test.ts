@@ -1,5 +1,5 @@
 import { DEFAULT_EXPIRATION_SECONDS, normaliseConnectResponse } from '../../../lambdas/remoteit/normalise';
-import { RemoteitMalformedError } from '../../../lambdas/remoteit/types';
+import { RemoteitFailure } from '../../../lambdas/broker/ports';
 
 const REQUESTED_AT_MS = 1_700_000_000_500;
 const REQUESTED_AT_S = 1_700_000_000;
@@ -101,8 +101,9 @@ describe('normalise', () => {
       ['the port proxy has no port', { status: 'true', connectionid: 'c-11', connection: { proxyURL: 'proxy1.rt3.io' } }, /valid host and port/],
       ['the port is out of range', { status: 'true', connectionid: 'c-12', connection: { proxyserver: 'p.rt3.io', proxyport: '70000' } }, /valid host and port/],
       ['the body is not an object', 'nope', /not an object/],
-    ])('throws RemoteitMalformedError when %s', (_case, body, message) => {
-      expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(RemoteitMalformedError);
+    ])('throws an unusable RemoteitFailure when %s', (_case, body, message) => {
+      expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(RemoteitFailure);
+      expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(expect.objectContaining({ kind: 'unusable' }));
       expect(() => normaliseConnectResponse(body, REQUESTED_AT_MS)).toThrow(message);
     });
 

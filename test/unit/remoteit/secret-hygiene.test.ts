@@ -1,6 +1,6 @@
+import type { RemoteitApi } from '../../../lambdas/broker/ports';
 import { createRemoteitClient, type RemoteitLogger } from '../../../lambdas/remoteit/client';
 import type { AccessKeyCredentials, CredentialsSource, PasswordCredentials, RemoteitCredentials } from '../../../lambdas/remoteit/credentials';
-import type { RemoteitApi } from '../../../lambdas/remoteit/types';
 import { closedPort, startRemoteitStub, type RemoteitStub, type StubStep } from '../../fixtures/remoteit-stub-server';
 
 const SERVICE_ID = '80:00:00:00:01:02:03:04';

@@ -1,7 +1,7 @@
 import { signRequest } from '../../../lambdas/remoteit/signing';
 import { verifyCavageSignature, verifyRfc9421Signature, type RecordedRequest } from '../../fixtures/remoteit-stub-server';
 
-// Test vectors of shared remoteit-api.md.
+// Test vectors of docs/remoteit-api.md.
 const vectorKey = { accessKeyId: 'TESTKEYID', secretAccessKey: 'dGVzdHNlY3JldGtleTEyMzQ1Njc4OTA=' };
 const vectorDate = new Date('Tue, 07 Jun 2022 20:51:35 GMT');
 const vectorBody = '{"query":"{ login { email } }"}';

@@ -155,13 +155,13 @@ describe('store codec', () => {
       expect(parts.UpdateExpression).not.toContain('liveOwner');
     });
 
-    it('ignores undefined values and uses a given updatedAt', () => {
-      const parts = buildUpdate('id-1', { status: ['active'] }, { failureReason: undefined, updatedAt: 'then' }, { shardCount: 8, updatedAt: UPDATED_AT });
+    it("ignores undefined values and stamps the store's updatedAt", () => {
+      const parts = buildUpdate('id-1', { status: ['active'] }, { failureReason: undefined }, { shardCount: 8, updatedAt: UPDATED_AT });
 
-      expect(readable(parts.UpdateExpression, parts)).toBe('SET updatedAt = "then", version = version + 1');
+      expect(readable(parts.UpdateExpression, parts)).toBe(`SET updatedAt = "${UPDATED_AT}", version = version + 1`);
     });
 
-    it.each(['id', 'version', 'owner', 'createdAt', 'dueShard', 'liveOwner'])('refuses to change %s', (attribute) => {
+    it.each(['id', 'version', 'owner', 'createdAt', 'updatedAt', 'dueShard', 'liveOwner'])('refuses to change %s', (attribute) => {
       const changes = { [attribute]: 'x' } as never;
 
       expect(() => buildUpdate('id-1', { status: ['active'] }, changes, { shardCount: 8, updatedAt: UPDATED_AT })).toThrow(

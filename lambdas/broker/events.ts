@@ -1,0 +1,36 @@
+/**
+ * What the domain reports, through one sink. The runtime binds the sink once to metrics and log lines
+ * (lambdas/handlers/runtime.ts), so an event is counted the same whichever use case or function raised it:
+ * a remote.it refusal of a stop is one `remoteit_failed` whether DELETE or the sweeper stopped.
+ * Events carry records and failures, never a secret (none reaches the domain).
+ */
+import type { PolicyDenialReason } from './errors';
+import type { ConnectionRecord } from './model';
+import type { RemoteitFailure } from './ports';
+
+export type DomainEvent =
+  /** A connection was handed out: newly opened, or an existing one reused. */
+  | { type: 'opened'; record: ConnectionRecord; reused: boolean }
+  /** The API ended a connection: DELETE, an overridden record, a public proxy the policy forbids. */
+  | { type: 'stopped'; record: ConnectionRecord }
+  | { type: 'policy_denied'; reason: PolicyDenialReason }
+  /** A remote.it call failed (after the adapter's own retries). */
+  | { type: 'remoteit_failed'; operation: 'connect' | 'stop'; failure: RemoteitFailure }
+  /** A stop failed and is due again after a backoff. */
+  | { type: 'stop_retry'; record: ConnectionRecord; failure: RemoteitFailure }
+  /** A stop failed on its last attempt: the connection may still be live (alarmed). */
+  | { type: 'stop_failed'; record: ConnectionRecord; failure: RemoteitFailure }
+  /**
+   * Best-effort work failed and something else will finish it (the sweeper, a lapsing claim, remote.it's
+   * idle close); `message` says what, for the log. `error` is logged: never a secret, by the rule above.
+   */
+  | { type: 'recovery'; severity: 'warn' | 'error'; message: string; connectionId: string; error: unknown; details?: Record<string, unknown> }
+  /** A sweep item failed for a reason other than a lost race; its claim lapses and a later sweep retries. */
+  | { type: 'sweep_item_failed'; record: ConnectionRecord; error: unknown }
+  /** Part of the due work could not be read; the rest was swept. */
+  | { type: 'due_read_failed'; part: string; error: unknown };
+
+export type EventSink = (event: DomainEvent) => void;
+
+/** A sink that drops everything (tests that do not look at events). */
+export const ignoreEvents: EventSink = () => undefined;

@@ -1,0 +1,244 @@
+/**
+ * The connection lifecycle, in one place: every move a record may make between statuses, by name, and the
+ * conditional write that makes it. Every state change in the domain is built here and applied with
+ * `applyTransition`; the table below is the whole state machine (docs/ARCHITECTURE.md draws it, and a test
+ * holds the drawing to the table).
+ *
+ * A transition's `expected` state is its write condition: the store applies it only while the record is in
+ * one of the `from` statuses (and at the version read, or the owner and expiry asked for), so two writers
+ * can never both win a record. `updatedAt` and `version` are the store's to set.
+ */
+import type { ConnectionRecord, ConnectionStatus, StopReason } from './model';
+import type { ConnectionChanges, ConnectionStore, ExpectedState, RemoteConnection } from './ports';
+import { dueSecondsOf, epochSeconds, toIso } from './time';
+
+interface TransitionRule {
+  readonly from: readonly ConnectionStatus[];
+  readonly to: ConnectionStatus;
+}
+
+export const TRANSITIONS = {
+  /** remote.it opened the proxy; the lease starts. */
+  activate: { from: ['pending'], to: 'active' },
+  /** remote.it refused or failed the connect. */
+  fail_connect: { from: ['pending'], to: 'failed' },
+  /** The sweeper settles a pending record its invocation left. */
+  abandon_pending: { from: ['pending'], to: 'failed' },
+  /** An opened proxy that could not be recorded was stopped at once. */
+  compensated: { from: ['pending'], to: 'stopped' },
+  /** That stop failed too: the sweeper retries it. */
+  compensate_later: { from: ['pending'], to: 'stopping' },
+  /** remote.it opened a public proxy the policy forbids: claimed for stop. */
+  refuse_public: { from: ['pending'], to: 'stopping' },
+  /** DELETE or the sweeper claims the record: the winner alone calls remote.it. */
+  claim_stop: { from: ['active', 'pending', 'stopping', 'stop_failed'], to: 'stopping' },
+  /** Renew moves the lease end. */
+  extend_lease: { from: ['active'], to: 'active' },
+  /** A later connect replaced this proxy at remote.it. */
+  override: { from: ['active'], to: 'stopped' },
+  /** remote.it confirmed the stop. */
+  stop_confirmed: { from: ['stopping'], to: 'stopped' },
+  /** remote.it no longer has the proxy, or its expiry passed. */
+  stop_gone: { from: ['stopping'], to: 'expired' },
+  /** The stop failed; due again after a backoff. */
+  stop_retry: { from: ['stopping'], to: 'stopping' },
+  /** The stop failed on every attempt (alarmed). */
+  stop_given_up: { from: ['stopping'], to: 'stop_failed' },
+} as const satisfies Record<string, TransitionRule>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+/** The status a new record is written in (`store.create`, not a transition). */
+export const INITIAL_STATUS: ConnectionStatus = 'pending';
+
+export interface Transition {
+  name: TransitionName;
+  id: string;
+  expected: ExpectedState;
+  changes: ConnectionChanges;
+}
+
+/** A transition asked of a record whose status it does not leave from: a caller bug, never sent to the store. */
+export class TransitionNotAllowedError extends Error {
+  readonly code = 'transition_not_allowed';
+  constructor(
+    readonly transition: TransitionName,
+    readonly status: ConnectionStatus,
+  ) {
+    super(`transition ${transition} does not leave from ${status}`);
+    this.name = 'TransitionNotAllowedError';
+  }
+}
+
+/** Whether any named transition moves a record from `from` to `to`. */
+export function canTransition(from: ConnectionStatus, to: ConnectionStatus): boolean {
+  return Object.values(TRANSITIONS).some((rule) => (rule.from as readonly ConnectionStatus[]).includes(from) && rule.to === to);
+}
+
+/**
+ * Builds a transition. `from` narrows the table's statuses to what was read (a version-checked write);
+ * `status` is set unless the transition stays where it is.
+ */
+function build(
+  name: TransitionName,
+  id: string,
+  changes: ConnectionChanges,
+  condition: Omit<ExpectedState, 'status'> & { from?: ConnectionStatus },
+): Transition {
+  const rule: TransitionRule = TRANSITIONS[name];
+  const { from, ...rest } = condition;
+  if (from !== undefined && !rule.from.includes(from)) throw new TransitionNotAllowedError(name, from);
+  const stays = rule.from.length === 1 && rule.from[0] === rule.to;
+  return {
+    name,
+    id,
+    expected: { status: from === undefined ? rule.from : [from], ...rest },
+    changes: stays ? changes : { status: rule.to, ...changes },
+  };
+}
+
+/** Applies a transition: the store's conditional update (StaleRecordError when the condition fails). */
+export function applyTransition(store: ConnectionStore, transition: Transition): Promise<ConnectionRecord> {
+  return store.update(transition.id, transition.expected, transition.changes);
+}
+
+/** Short TTL horizon of records that hold no remote.it expiry yet (pending) or never will (failed): a day. */
+export const SHORT_HORIZON_SECONDS = 24 * 60 * 60;
+
+/** The transitions, each built from what its caller knows. `record` arguments are the record as read. */
+export const lifecycle = {
+  activate(pending: ConnectionRecord, remote: RemoteConnection, leaseEndMs: number): Transition {
+    return build(
+      'activate',
+      pending.id,
+      {
+        remoteConnectionId: remote.remoteConnectionId,
+        proxy: remote.proxy,
+        expiresAt: remote.expiresAt,
+        leaseExpiresAt: toIso(leaseEndMs),
+        dueAt: dueSecondsOf(leaseEndMs),
+      },
+      { from: pending.status, version: pending.version },
+    );
+  },
+
+  failConnect(pending: ConnectionRecord, failureReason: string, nowMs: number): Transition {
+    return build(
+      'fail_connect',
+      pending.id,
+      { failureReason, dueAt: null, expiresAt: epochSeconds(nowMs) + SHORT_HORIZON_SECONDS },
+      { from: pending.status, version: pending.version },
+    );
+  },
+
+  abandonPending(pending: ConnectionRecord, failureReason: string): Transition {
+    return build(
+      'abandon_pending',
+      pending.id,
+      { stopReason: 'abandoned', failureReason, dueAt: null },
+      { from: pending.status, version: pending.version },
+    );
+  },
+
+  /** Not version-checked: the record may be what failed to be written, so any pending state will do. */
+  compensated(id: string, remoteConnectionId: string, nowMs: number): Transition {
+    return build('compensated', id, { stopReason: 'compensation', remoteConnectionId, stoppedAt: toIso(nowMs), dueAt: null }, {});
+  },
+
+  /** The compensating stop failed: counted as the first attempt and due at once, so the sweeper retries it. */
+  compensateLater(id: string, remoteConnectionId: string, failureReason: string, nowMs: number): Transition {
+    return build(
+      'compensate_later',
+      id,
+      { stopReason: 'compensation', remoteConnectionId, stopAttempts: 1, failureReason, dueAt: epochSeconds(nowMs) },
+      {},
+    );
+  },
+
+  /**
+   * Claimed for stop in the same write that records the remote id: if the invocation dies before the stop,
+   * the sweeper finds it due after the claim. The proxy is not recorded: the caller may not have it.
+   */
+  refusePublic(pending: ConnectionRecord, remote: RemoteConnection, nowMs: number, claimSeconds: number): Transition {
+    return build(
+      'refuse_public',
+      pending.id,
+      {
+        stopReason: 'public_not_allowed',
+        remoteConnectionId: remote.remoteConnectionId,
+        expiresAt: remote.expiresAt,
+        leaseExpiresAt: toIso(nowMs),
+        dueAt: epochSeconds(nowMs) + claimSeconds,
+      },
+      { from: pending.status, version: pending.version },
+    );
+  },
+
+  /** A stop claim on the record as read: `stopping` for `reason`, due again when the claim lapses. */
+  claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number): Transition {
+    return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds), { from: record.status, version: record.version });
+  },
+
+  /**
+   * A stop claim made without reading first (DELETE's common case): only an active record, not past its
+   * expiry, and the owner's when `owner` is given.
+   */
+  claimActive(id: string, reason: StopReason, nowMs: number, claimSeconds: number, owner?: string): Transition {
+    return build('claim_stop', id, claimChanges(reason, nowMs, claimSeconds), {
+      from: 'active',
+      unexpiredAt: epochSeconds(nowMs),
+      ...(owner !== undefined && { owner }),
+    });
+  },
+
+  extendLease(record: ConnectionRecord, leaseEndMs: number): Transition {
+    return build(
+      'extend_lease',
+      record.id,
+      { leaseExpiresAt: toIso(leaseEndMs), dueAt: dueSecondsOf(leaseEndMs) },
+      { from: record.status, version: record.version },
+    );
+  },
+
+  /** Not version-checked: whatever else changed on the active record, remote.it has replaced its proxy. */
+  override(id: string, nowMs: number): Transition {
+    return build('override', id, { stopReason: 'overridden', stoppedAt: toIso(nowMs), dueAt: null }, {});
+  },
+
+  /** remote.it confirmed the stop made on `claimed`. */
+  stopConfirmed(claimed: ConnectionRecord, stopAttempts: number, nowMs: number): Transition {
+    return build(
+      'stop_confirmed',
+      claimed.id,
+      { stoppedAt: toIso(nowMs), failureReason: null, dueAt: null, stopAttempts },
+      { from: claimed.status, version: claimed.version },
+    );
+  },
+
+  /** Nothing left to stop: remote.it said so (`failureReason` keeps its words) or the expiry passed (no call). */
+  stopGone(claimed: ConnectionRecord, stopAttempts: number, nowMs: number, failureReason: string | null): Transition {
+    return build(
+      'stop_gone',
+      claimed.id,
+      { stopReason: 'expired', stoppedAt: toIso(nowMs), failureReason, dueAt: null, stopAttempts },
+      { from: claimed.status, version: claimed.version },
+    );
+  },
+
+  stopRetry(claimed: ConnectionRecord, stopAttempts: number, failureReason: string, dueAt: number): Transition {
+    return build('stop_retry', claimed.id, { failureReason, dueAt, stopAttempts }, { from: claimed.status, version: claimed.version });
+  },
+
+  stopGivenUp(claimed: ConnectionRecord, stopAttempts: number, failureReason: string): Transition {
+    return build(
+      'stop_given_up',
+      claimed.id,
+      { failureReason, dueAt: null, stopAttempts },
+      { from: claimed.status, version: claimed.version },
+    );
+  },
+};
+
+function claimChanges(reason: StopReason, nowMs: number, claimSeconds: number): ConnectionChanges {
+  return { stopReason: reason, dueAt: epochSeconds(nowMs) + claimSeconds };
+}

@@ -1,0 +1,135 @@
+/**
+ * Open: the policy, the quota, a write-ahead `pending` record, remote.it's connect, and the record made
+ * active, so that a crash anywhere leaves a trace the sweeper settles. What happens when the connect does
+ * not simply succeed is in ./open-recovery.
+ */
+import { QuotaExceededError } from './errors';
+import { hostIpFor } from './client-ip';
+import { applyTransition, INITIAL_STATUS, lifecycle, SHORT_HORIZON_SECONDS } from './lifecycle';
+import { MIN_TTL_SECONDS, type ConnectionMode, type ConnectionRecord } from './model';
+import { compensate, failPending, markOverridden, MAX_SCAN_PAGES, refusePublic, SCAN_PAGE_SIZE } from './open-recovery';
+import { denyByPolicy, evaluatePolicy, type PolicyDocument } from './policy';
+import { RemoteitFailure, type RemoteConnection } from './ports';
+import type { Caller } from './principal';
+import type { StopContext } from './stopping';
+import { epochSeconds, toIso } from './time';
+
+export interface OpenDeps {
+  policy: PolicyDocument;
+  /** A new ULID. */
+  newId: () => string;
+  defaultTtlSeconds: number;
+  /** A pending record becomes due for the sweeper after this long (an invocation that died mid-connect). */
+  pendingGraceSeconds: number;
+  /** The local stack admits private and loopback client IPs: loopback addresses stand in for the internet there. */
+  allowPrivateClientIps: boolean;
+  /** The store, remote.it, the clock and the events, and what a stop of a refused proxy needs. */
+  stopContext: StopContext;
+}
+
+/** What the edge has validated: an upper-case service id, a known mode, a ttl within the request bounds. */
+export interface OpenRequest {
+  serviceId: string;
+  mode?: ConnectionMode;
+  /** mode `ip` only; defaults to the caller's source IP. */
+  clientIp?: string;
+  ttlSeconds?: number;
+  reuse?: boolean;
+}
+
+export interface OpenResult {
+  connection: ConnectionRecord;
+  /** True when an existing live connection was returned and remote.it was not called. */
+  reused: boolean;
+}
+
+interface Target {
+  serviceId: string;
+  mode: ConnectionMode;
+  hostIp: string;
+  ttlSeconds: number;
+}
+
+/** The caller's newest active connection to the same target whose lease already covers `ttlSeconds`. */
+async function findReusable(ctx: StopContext, caller: Caller, target: Target, nowMs: number): Promise<ConnectionRecord | undefined> {
+  const covers = (record: ConnectionRecord) =>
+    record.status === 'active' && record.expiresAt > epochSeconds(nowMs) && Date.parse(record.leaseExpiresAt) >= nowMs + target.ttlSeconds * 1000;
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
+    const result = await ctx.store.list({ owner: caller.principal, serviceId: target.serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
+    const found = result.items.find((record) => record.mode === target.mode && record.hostIp === target.hostIp && covers(record));
+    // The list comes from an eventually consistent index: confirm on the table before handing it out.
+    if (found) {
+      const fresh = await ctx.store.get(found.id);
+      return fresh && covers(fresh) ? fresh : undefined;
+    }
+    if (!result.cursor) return undefined;
+    cursor = result.cursor;
+  }
+  return undefined;
+}
+
+export async function openConnection(deps: OpenDeps, caller: Caller, request: OpenRequest): Promise<OpenResult> {
+  const ctx = deps.stopContext;
+  const { serviceId } = request;
+  const mode = request.mode ?? 'latching';
+  const hostIp = hostIpFor({ mode, clientIp: request.clientIp }, caller.sourceIp, deps.allowPrivateClientIps);
+  // A caller who names no lease gets the default, capped by its policy: only an explicit ttl is denied.
+  const explicitTtl = request.ttlSeconds !== undefined;
+  const asked = request.ttlSeconds ?? deps.defaultTtlSeconds;
+  const decision = evaluatePolicy(deps.policy, { principal: caller.principal, serviceId, mode, ttlSeconds: explicitTtl ? asked : MIN_TTL_SECONDS });
+  if (!decision.allowed) return denyByPolicy(ctx.events, decision.reason, decision.detail);
+  const ttlSeconds = explicitTtl ? asked : Math.min(asked, decision.maxTtlSeconds);
+
+  const startMs = ctx.now();
+  if (request.reuse) {
+    const existing = await findReusable(ctx, caller, { serviceId, mode, hostIp, ttlSeconds }, startMs);
+    if (existing) {
+      ctx.events({ type: 'opened', record: existing, reused: true });
+      return { connection: existing, reused: true };
+    }
+  }
+  // Two concurrent opens can both pass this count and exceed the quota by one: an accepted soft limit,
+  // since a strict one would need a per-owner counter item written in the same transaction.
+  if ((await ctx.store.countLive(caller.principal)) >= decision.maxActive) throw new QuotaExceededError(decision.maxActive);
+
+  const startSeconds = epochSeconds(startMs);
+  // Write-ahead: the record exists before remote.it is asked, so a crash mid-connect leaves a trace.
+  const pending = await ctx.store.create({
+    id: deps.newId(),
+    owner: caller.principal,
+    callerArn: caller.arn,
+    serviceId,
+    mode,
+    hostIp,
+    status: INITIAL_STATUS,
+    createdAt: toIso(startMs),
+    leaseExpiresAt: toIso(startMs + ttlSeconds * 1000),
+    expiresAt: startSeconds + SHORT_HORIZON_SECONDS,
+    dueAt: startSeconds + deps.pendingGraceSeconds,
+    stopAttempts: 0,
+  });
+
+  let remote: RemoteConnection;
+  try {
+    remote = await ctx.remoteit.connect(serviceId, hostIp);
+  } catch (error) {
+    if (error instanceof RemoteitFailure && error.kind === 'unusable' && error.remoteConnectionId !== undefined) {
+      ctx.events({ type: 'remoteit_failed', operation: 'connect', failure: error });
+      throw await compensate(ctx, pending, error.remoteConnectionId, error);
+    }
+    throw await failPending(ctx, pending, error);
+  }
+  if (remote.proxy.kind === 'reverse' && !decision.publicAllowed) return refusePublic(ctx, pending, remote);
+
+  const leaseEndMs = Math.min(ctx.now() + ttlSeconds * 1000, remote.expiresAt * 1000);
+  let active: ConnectionRecord;
+  try {
+    active = await applyTransition(ctx.store, lifecycle.activate(pending, remote, leaseEndMs));
+  } catch (error) {
+    throw await compensate(ctx, pending, remote.remoteConnectionId, error);
+  }
+  await markOverridden(ctx, remote, serviceId, active.id);
+  ctx.events({ type: 'opened', record: active, reused: false });
+  return { connection: active, reused: false };
+}

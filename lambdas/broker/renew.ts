@@ -1,0 +1,43 @@
+/** Renew: move an active connection's lease end, within the owner's policy and remote.it's own expiry. */
+import { ConnectionNotActiveError, ConnectionNotFoundError } from './errors';
+import type { EventSink } from './events';
+import { applyTransition, lifecycle } from './lifecycle';
+import type { ConnectionRecord } from './model';
+import { denyByPolicy, evaluatePolicy, type PolicyDocument } from './policy';
+import { StaleRecordError, type ConnectionStore } from './ports';
+import type { Caller } from './principal';
+import { asSeen, readVisible } from './queries';
+import type { Clock } from './time';
+
+export interface RenewDeps {
+  store: ConnectionStore;
+  policy: PolicyDocument;
+  now: Clock;
+  events: EventSink;
+}
+
+/** `ttlSeconds` as the edge validated it: a whole number within the request bounds. */
+export async function renewConnection(deps: RenewDeps, caller: Caller, id: string, ttlSeconds: number): Promise<ConnectionRecord> {
+  const { store, policy } = deps;
+  const record = await readVisible(deps, caller, id);
+  const nowMs = deps.now();
+  const seen = asSeen(record, nowMs);
+  if (seen.status !== 'active') throw new ConnectionNotActiveError(id, seen.status);
+  // A lease that has ended is the sweeper's to stop, even if it has not run yet: renewing would revive it.
+  if (Date.parse(record.leaseExpiresAt) <= nowMs) throw new ConnectionNotActiveError(id, 'past its lease');
+  // The lease is the owner's, so the owner's rules cap it (also when an admin renews).
+  const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode: record.mode, ttlSeconds });
+  if (!decision.allowed) return denyByPolicy(deps.events, decision.reason, decision.detail);
+
+  const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000);
+  try {
+    // Version-checked: a sweeper claim between the read and this write wins, never the renew.
+    return await applyTransition(store, lifecycle.extendLease(record, leaseEndMs));
+  } catch (error) {
+    if (!(error instanceof StaleRecordError)) throw error;
+    // Stopped or claimed by the sweeper since the read.
+    const latest = await store.get(id);
+    if (!latest) throw new ConnectionNotFoundError(id);
+    throw new ConnectionNotActiveError(id, asSeen(latest, deps.now()).status);
+  }
+}

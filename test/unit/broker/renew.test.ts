@@ -1,0 +1,120 @@
+import { ConnectionNotActiveError, ConnectionNotFoundError, PolicyDeniedError } from '../../../lambdas/broker/errors';
+import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import { connectionRecord } from '../../fixtures/memory-store';
+import { APP_ROLE, NOW_MS, NOW_S, SERVICE, adminCaller, appCaller, createHarness, otherCaller, rejectionOf } from './use-case-harness';
+
+/** An active record of the app role, created a minute ago, lease ending in 10 minutes, remote expiry in 8 hours. */
+const appConnection = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord =>
+  connectionRecord({
+    owner: APP_ROLE,
+    serviceId: SERVICE,
+    createdAt: new Date(NOW_MS - 60_000).toISOString(),
+    leaseExpiresAt: new Date(NOW_MS + 600_000).toISOString(),
+    dueAt: NOW_S + 600,
+    expiresAt: NOW_S + 28_800,
+    ...overrides,
+  });
+
+describe('renewConnection', () => {
+  it('moves the lease end and dueAt to now + ttl when the connection is active', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection();
+    store.seed(record);
+
+    const renewed = await service.renew(appCaller, record.id, 1800);
+
+    expect(renewed).toMatchObject({
+      status: 'active',
+      leaseExpiresAt: new Date(NOW_MS + 1_800_000).toISOString(),
+      dueAt: NOW_S + 1800,
+      version: record.version + 1,
+    });
+    expect(store.peek(record.id)).toEqual(renewed);
+    expect(store.updates[0]?.expected).toEqual({ status: ['active'], version: record.version });
+  });
+
+  it('refuses to revive a lease when it has ended before the sweeper got to it', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection({ leaseExpiresAt: new Date(NOW_MS - 30_000).toISOString(), dueAt: NOW_S - 30 });
+    store.seed(record);
+
+    const error = await rejectionOf(service.renew(appCaller, record.id, 1800));
+
+    expect(error).toBeInstanceOf(ConnectionNotActiveError);
+    expect(store.peek(record.id)).toEqual(record);
+  });
+
+  it('caps the lease at the remote expiry when now + ttl is later', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection({ expiresAt: NOW_S + 900 });
+    store.seed(record);
+
+    const renewed = await service.renew(appCaller, record.id, 3600);
+
+    expect(renewed.leaseExpiresAt).toBe(new Date((NOW_S + 900) * 1000).toISOString());
+    expect(renewed.dueAt).toBe(NOW_S + 900);
+  });
+
+  it('denies and leaves the record as it was when the ttl is above the policy maximum', async () => {
+    const { service, store, events } = createHarness();
+    const record = appConnection();
+    store.seed(record);
+
+    const attempt = service.renew(appCaller, record.id, 3601);
+
+    await expect(attempt).rejects.toThrow(PolicyDeniedError);
+    await expect(attempt).rejects.toMatchObject({ reason: 'ttl_above_max' });
+    expect(store.peek(record.id)).toEqual(record);
+    expect(events.policyDenied).toHaveBeenCalledWith('ttl_above_max');
+  });
+
+  it.each<[string, Partial<ConnectionRecord>, string]>([
+    ['stopped', { status: 'stopped', dueAt: undefined }, 'stopped'],
+    ['stopping', { status: 'stopping' }, 'stopping'],
+    ['pending', { status: 'pending', remoteConnectionId: undefined }, 'pending'],
+    ['past its remote expiry', { expiresAt: NOW_S }, 'expired'],
+  ])('refuses with the current status when the connection is %s', async (_case, overrides, status) => {
+    const { service, store } = createHarness();
+    const record = appConnection(overrides);
+    store.seed(record);
+
+    const attempt = service.renew(appCaller, record.id, 900);
+
+    await expect(attempt).rejects.toThrow(ConnectionNotActiveError);
+    await expect(attempt).rejects.toMatchObject({ code: 'connection_not_active', status });
+    expect(store.updates).toHaveLength(0);
+  });
+
+  it('refuses with the new status when the sweeper claimed the record between read and write', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection();
+    store.seed(record);
+    store.beforeUpdate = () => {
+      store.seed({ ...record, status: 'stopping', stopReason: 'lease_ended', version: record.version + 1 });
+    };
+
+    const attempt = service.renew(appCaller, record.id, 900);
+
+    await expect(attempt).rejects.toMatchObject({ code: 'connection_not_active', status: 'stopping' });
+  });
+
+  it('answers not found when another caller renews', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection();
+    store.seed(record);
+
+    await expect(service.renew(otherCaller, record.id, 900)).rejects.toThrow(ConnectionNotFoundError);
+    expect(store.updates).toHaveLength(0);
+  });
+
+  it("applies the owner's policy when an admin renews", async () => {
+    const { service, store } = createHarness();
+    const record = appConnection();
+    store.seed(record);
+
+    const renewed = await service.renew(adminCaller, record.id, 1200);
+
+    expect(renewed.leaseExpiresAt).toBe(new Date(NOW_MS + 1_200_000).toISOString());
+    await expect(service.renew(adminCaller, record.id, 3601)).rejects.toThrow(PolicyDeniedError);
+  });
+});
