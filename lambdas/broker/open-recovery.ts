@@ -47,14 +47,14 @@ function connectFailure(pending: ConnectionRecord, error: unknown): { failureRea
 }
 
 /** Records why a connect failed and returns the error to throw. */
-export async function failPending(ctx: StopContext, pending: ConnectionRecord, error: unknown): Promise<unknown> {
-  if (error instanceof RemoteitFailure) ctx.events({ type: 'remoteit_failed', operation: 'connect', failure: error });
+export async function failPending(stopContext: StopContext, pending: ConnectionRecord, error: unknown): Promise<unknown> {
+  if (error instanceof RemoteitFailure) stopContext.events({ type: 'remoteit_failed', operation: 'connect', failure: error });
   const { failureReason, answer } = connectFailure(pending, error);
   try {
-    await applyTransition(ctx.store, lifecycle.failConnect(pending, failureReason, ctx.now()));
+    await applyTransition(stopContext.store, lifecycle.failConnect(pending, failureReason, stopContext.now()));
   } catch (recordError) {
     // The pending record stays due; the sweeper settles it after the grace period.
-    ctx.events({ type: 'recovery', severity: 'warn', message: 'could not record a failed connect', connectionId: pending.id, error: recordError });
+    stopContext.events({ type: 'recovery', severity: 'warn', message: 'could not record a failed connect', connectionId: pending.id, error: recordError });
   }
   return answer;
 }
@@ -66,24 +66,24 @@ export async function failPending(ctx: StopContext, pending: ConnectionRecord, e
  * close at remote.it on its own (15 idle minutes: nobody was given its address).
  */
 export async function compensate(
-  ctx: StopContext,
+  stopContext: StopContext,
   pending: ConnectionRecord,
   remoteConnectionId: string,
   cause: unknown,
 ): Promise<UpstreamUnavailableError> {
   const details = { serviceId: pending.serviceId, remoteConnectionId };
   const report = (severity: 'warn' | 'error', message: string, error: unknown, extra: Record<string, unknown> = {}) =>
-    ctx.events({ type: 'recovery', severity, message, connectionId: pending.id, error, details: { ...details, ...extra } });
+    stopContext.events({ type: 'recovery', severity, message, connectionId: pending.id, error, details: { ...details, ...extra } });
   report('error', 'could not record an opened connection; stopping it at remote.it', cause);
   try {
-    await ctx.remoteit.stop(pending.serviceId, remoteConnectionId);
+    await stopContext.remoteit.stop(pending.serviceId, remoteConnectionId);
     // The record may be what failed; the sweeper settles a pending one.
-    await applyTransition(ctx.store, lifecycle.compensated(pending.id, remoteConnectionId, ctx.now())).catch(() => undefined);
+    await applyTransition(stopContext.store, lifecycle.compensated(pending.id, remoteConnectionId, stopContext.now())).catch(() => undefined);
   } catch (stopError) {
-    if (stopError instanceof RemoteitFailure) ctx.events({ type: 'remoteit_failed', operation: 'stop', failure: stopError });
+    if (stopError instanceof RemoteitFailure) stopContext.events({ type: 'remoteit_failed', operation: 'stop', failure: stopError });
     const failureReason = stopError instanceof Error ? stopError.message : 'compensating stop failed';
     try {
-      await applyTransition(ctx.store, lifecycle.compensateLater(pending.id, remoteConnectionId, failureReason, ctx.now()));
+      await applyTransition(stopContext.store, lifecycle.compensateLater(pending.id, remoteConnectionId, failureReason, stopContext.now()));
       report('error', 'compensating stop failed; the sweeper retries it', stopError);
     } catch (recordError) {
       report('error', 'compensating stop failed and could not be recorded; the proxy idles out at remote.it', stopError, { recordError });
@@ -93,17 +93,17 @@ export async function compensate(
 }
 
 /** remote.it replaced an earlier connection of ours: mark its record stopped (best effort). */
-export async function markOverridden(ctx: StopContext, remote: RemoteConnection, serviceId: string, newRecordId: string): Promise<void> {
+export async function markOverridden(stopContext: StopContext, remote: RemoteConnection, serviceId: string, newRecordId: string): Promise<void> {
   const previousId = remote.previousConnectionId;
   if (!remote.overridden || previousId === undefined) return;
   try {
     let cursor: string | undefined;
     for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
-      const result = await ctx.store.list({ serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
+      const result = await stopContext.store.list({ serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
       const previous = result.items.find((record) => record.remoteConnectionId === previousId && record.id !== newRecordId);
       if (previous) {
-        const stopped = await applyTransition(ctx.store, lifecycle.override(previous.id, ctx.now()));
-        ctx.events({ type: 'stopped', record: stopped });
+        const stopped = await applyTransition(stopContext.store, lifecycle.override(previous.id, stopContext.now()));
+        stopContext.events({ type: 'stopped', record: stopped });
         return;
       }
       if (!result.cursor) return;
@@ -111,7 +111,7 @@ export async function markOverridden(ctx: StopContext, remote: RemoteConnection,
     }
   } catch (error) {
     // The sweeper will find that record at its lease end; remote.it then says it is gone and it reads expired.
-    ctx.events({
+    stopContext.events({
       type: 'recovery',
       severity: 'warn',
       message: 'could not mark an overridden connection',
@@ -123,20 +123,20 @@ export async function markOverridden(ctx: StopContext, remote: RemoteConnection,
 }
 
 /** http services get a public reverse proxy whatever hostip said; a caller not allowed public loses it at once. */
-export async function refusePublic(ctx: StopContext, pending: ConnectionRecord, remote: RemoteConnection): Promise<never> {
+export async function refusePublic(stopContext: StopContext, pending: ConnectionRecord, remote: RemoteConnection): Promise<never> {
   let claimed: ConnectionRecord;
   try {
-    claimed = await applyTransition(ctx.store, lifecycle.refusePublic(pending, remote, ctx.now(), ctx.claimSeconds));
+    claimed = await applyTransition(stopContext.store, lifecycle.refusePublic(pending, remote, stopContext.now(), stopContext.claimSeconds));
   } catch (error) {
-    throw await compensate(ctx, pending, remote.remoteConnectionId, error);
+    throw await compensate(stopContext, pending, remote.remoteConnectionId, error);
   }
-  await markOverridden(ctx, remote, pending.serviceId, pending.id);
+  await markOverridden(stopContext, remote, pending.serviceId, pending.id);
   try {
-    const attempt = await stopClaimed(ctx, claimed);
-    if (attempt && (attempt.outcome === 'stopped' || attempt.outcome === 'expired')) ctx.events({ type: 'stopped', record: attempt.record });
+    const attempt = await stopClaimed(stopContext, claimed);
+    if (attempt && (attempt.outcome === 'stopped' || attempt.outcome === 'expired')) stopContext.events({ type: 'stopped', record: attempt.record });
   } catch (error) {
     // The claim lapses and the sweeper stops it; the caller's answer is the same either way.
-    ctx.events({ type: 'recovery', severity: 'warn', message: 'could not record the stop of a forbidden public proxy', connectionId: pending.id, error });
+    stopContext.events({ type: 'recovery', severity: 'warn', message: 'could not record the stop of a forbidden public proxy', connectionId: pending.id, error });
   }
-  return denyByPolicy(ctx.events, 'public_not_allowed', PUBLIC_NOT_ALLOWED_DETAIL);
+  return denyByPolicy(stopContext.events, 'public_not_allowed', PUBLIC_NOT_ALLOWED_DETAIL);
 }

@@ -51,16 +51,16 @@ interface Target {
 }
 
 /** The caller's newest active connection to the same target whose lease already covers `ttlSeconds`. */
-async function findReusable(ctx: StopContext, caller: Caller, target: Target, nowMs: number): Promise<ConnectionRecord | undefined> {
+async function findReusable(stopContext: StopContext, caller: Caller, target: Target, nowMs: number): Promise<ConnectionRecord | undefined> {
   const covers = (record: ConnectionRecord) =>
     record.status === 'active' && record.expiresAt > epochSeconds(nowMs) && Date.parse(record.leaseExpiresAt) >= nowMs + target.ttlSeconds * 1000;
   let cursor: string | undefined;
   for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
-    const result = await ctx.store.list({ owner: caller.principal, serviceId: target.serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
+    const result = await stopContext.store.list({ owner: caller.principal, serviceId: target.serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
     const found = result.items.find((record) => record.mode === target.mode && record.hostIp === target.hostIp && covers(record));
     // The list comes from an eventually consistent index: confirm on the table before handing it out.
     if (found) {
-      const fresh = await ctx.store.get(found.id);
+      const fresh = await stopContext.store.get(found.id);
       return fresh && covers(fresh) ? fresh : undefined;
     }
     if (!result.cursor) return undefined;
@@ -70,7 +70,7 @@ async function findReusable(ctx: StopContext, caller: Caller, target: Target, no
 }
 
 export async function openConnection(deps: OpenDeps, caller: Caller, request: OpenRequest): Promise<OpenResult> {
-  const ctx = deps.stopContext;
+  const { stopContext } = deps;
   const { serviceId } = request;
   const mode = request.mode ?? 'latching';
   const hostIp = hostIpFor({ mode, clientIp: request.clientIp }, caller.sourceIp, deps.allowPrivateClientIps);
@@ -78,24 +78,24 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
   const explicitTtl = request.ttlSeconds !== undefined;
   const asked = request.ttlSeconds ?? deps.defaultTtlSeconds;
   const decision = evaluatePolicy(deps.policy, { principal: caller.principal, serviceId, mode, ttlSeconds: explicitTtl ? asked : MIN_TTL_SECONDS });
-  if (!decision.allowed) return denyByPolicy(ctx.events, decision.reason, decision.detail);
+  if (!decision.allowed) return denyByPolicy(stopContext.events, decision.reason, decision.detail);
   const ttlSeconds = explicitTtl ? asked : Math.min(asked, decision.maxTtlSeconds);
 
-  const startMs = ctx.now();
+  const startMs = stopContext.now();
   if (request.reuse) {
-    const existing = await findReusable(ctx, caller, { serviceId, mode, hostIp, ttlSeconds }, startMs);
+    const existing = await findReusable(stopContext, caller, { serviceId, mode, hostIp, ttlSeconds }, startMs);
     if (existing) {
-      ctx.events({ type: 'opened', record: existing, reused: true });
+      stopContext.events({ type: 'opened', record: existing, reused: true });
       return { connection: existing, reused: true };
     }
   }
   // Two concurrent opens can both pass this count and exceed the quota by one: an accepted soft limit,
   // since a strict one would need a per-owner counter item written in the same transaction.
-  if ((await ctx.store.countLive(caller.principal)) >= decision.maxActive) throw new QuotaExceededError(decision.maxActive);
+  if ((await stopContext.store.countLive(caller.principal)) >= decision.maxActive) throw new QuotaExceededError(decision.maxActive);
 
   const startSeconds = epochSeconds(startMs);
   // Write-ahead: the record exists before remote.it is asked, so a crash mid-connect leaves a trace.
-  const pending = await ctx.store.create({
+  const pending = await stopContext.store.create({
     id: deps.newId(),
     owner: caller.principal,
     callerArn: caller.arn,
@@ -112,24 +112,24 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
 
   let remote: RemoteConnection;
   try {
-    remote = await ctx.remoteit.connect(serviceId, hostIp);
+    remote = await stopContext.remoteit.connect(serviceId, hostIp);
   } catch (error) {
     if (error instanceof RemoteitFailure && error.kind === 'unusable' && error.remoteConnectionId !== undefined) {
-      ctx.events({ type: 'remoteit_failed', operation: 'connect', failure: error });
-      throw await compensate(ctx, pending, error.remoteConnectionId, error);
+      stopContext.events({ type: 'remoteit_failed', operation: 'connect', failure: error });
+      throw await compensate(stopContext, pending, error.remoteConnectionId, error);
     }
-    throw await failPending(ctx, pending, error);
+    throw await failPending(stopContext, pending, error);
   }
-  if (remote.proxy.kind === 'reverse' && !decision.publicAllowed) return refusePublic(ctx, pending, remote);
+  if (remote.proxy.kind === 'reverse' && !decision.publicAllowed) return refusePublic(stopContext, pending, remote);
 
-  const leaseEndMs = Math.min(ctx.now() + ttlSeconds * 1000, remote.expiresAt * 1000);
+  const leaseEndMs = Math.min(stopContext.now() + ttlSeconds * 1000, remote.expiresAt * 1000);
   let active: ConnectionRecord;
   try {
-    active = await applyTransition(ctx.store, lifecycle.activate(pending, remote, leaseEndMs));
+    active = await applyTransition(stopContext.store, lifecycle.activate(pending, remote, leaseEndMs));
   } catch (error) {
-    throw await compensate(ctx, pending, remote.remoteConnectionId, error);
+    throw await compensate(stopContext, pending, remote.remoteConnectionId, error);
   }
-  await markOverridden(ctx, remote, serviceId, active.id);
-  ctx.events({ type: 'opened', record: active, reused: false });
+  await markOverridden(stopContext, remote, serviceId, active.id);
+  stopContext.events({ type: 'opened', record: active, reused: false });
   return { connection: active, reused: false };
 }

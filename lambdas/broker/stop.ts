@@ -35,11 +35,11 @@ const answer = (record: ConnectionRecord): StopConnectionResult => ({ connection
  * read; a record that is missing or another owner's is not found, as on every route.
  */
 async function claimActive(deps: StopDeps, caller: Caller, id: string): Promise<{ claimed: ConnectionRecord } | { found: ConnectionRecord }> {
-  const ctx = deps.stopContext;
+  const { stopContext } = deps;
   const admin = isAdmin(deps.policy, caller.principal);
   try {
-    const transition = lifecycle.claimActive(id, 'requested', ctx.now(), ctx.claimSeconds, admin ? undefined : caller.principal);
-    return { claimed: await applyTransition(ctx.store, transition) };
+    const transition = lifecycle.claimActive(id, 'requested', stopContext.now(), stopContext.claimSeconds, admin ? undefined : caller.principal);
+    return { claimed: await applyTransition(stopContext.store, transition) };
   } catch (error) {
     if (!(error instanceof StaleRecordError)) throw error;
     const found = error.current;
@@ -49,37 +49,37 @@ async function claimActive(deps: StopDeps, caller: Caller, id: string): Promise<
 }
 
 /** Stops a won claim at remote.it and answers; undefined when another writer changed the record meanwhile. */
-async function finishStop(ctx: StopContext, claimed: ConnectionRecord): Promise<StopConnectionResult | undefined> {
-  const attempt = await stopClaimed(ctx, claimed);
+async function finishStop(stopContext: StopContext, claimed: ConnectionRecord): Promise<StopConnectionResult | undefined> {
+  const attempt = await stopClaimed(stopContext, claimed);
   if (!attempt) return undefined;
-  if (attempt.outcome === 'stopped' || attempt.outcome === 'expired') ctx.events({ type: 'stopped', record: attempt.record });
+  if (attempt.outcome === 'stopped' || attempt.outcome === 'expired') stopContext.events({ type: 'stopped', record: attempt.record });
   if (attempt.outcome === 'stop_failed') throw new StopFailedError(claimed.id, attempt.record.stopAttempts);
-  return answer(asSeen(attempt.record, ctx.now()));
+  return answer(asSeen(attempt.record, stopContext.now()));
 }
 
 /** The record another writer just changed (owner already checked: it never changes). */
-async function readAgain(ctx: StopContext, id: string): Promise<ConnectionRecord> {
-  const latest = await ctx.store.get(id);
+async function readAgain(stopContext: StopContext, id: string): Promise<ConnectionRecord> {
+  const latest = await stopContext.store.get(id);
   if (!latest) throw new ConnectionNotFoundError(id);
   return latest;
 }
 
 export async function stopConnection(deps: StopDeps, caller: Caller, id: string): Promise<StopConnectionResult> {
-  const ctx = deps.stopContext;
+  const { stopContext } = deps;
   const first = await claimActive(deps, caller, id);
   let record: ConnectionRecord;
   // The first claim counts against the budget only if it was won (a found record is as good as a read).
   let claims = 0;
   if ('claimed' in first) {
     claims = 1;
-    const done = await finishStop(ctx, first.claimed);
+    const done = await finishStop(stopContext, first.claimed);
     if (done) return done;
-    record = await readAgain(ctx, id);
+    record = await readAgain(stopContext, id);
   } else {
     record = first.found;
   }
   for (; claims < MAX_STOP_CLAIMS; claims += 1) {
-    const nowMs = ctx.now();
+    const nowMs = stopContext.now();
     const seen = asSeen(record, nowMs);
     // Terminal (or past its expiry), or a stop another writer holds a live claim on: answer as is. Pending
     // before remote.it answered: nothing to stop yet, and answering 200 would hide the proxy about to open.
@@ -89,11 +89,11 @@ export async function stopConnection(deps: StopDeps, caller: Caller, id: string)
 
     // A retry keeps the reason it was first stopped for (lease_ended stays lease_ended).
     const reason: StopReason = record.status === 'stopping' && record.stopReason ? record.stopReason : 'requested';
-    const claimed = await claimForStop(ctx, record, reason);
-    const done = claimed && (await finishStop(ctx, claimed));
+    const claimed = await claimForStop(stopContext, record, reason);
+    const done = claimed && (await finishStop(stopContext, claimed));
     if (done) return done;
     // Another writer changed the record first: decide again from what it wrote.
-    record = await readAgain(ctx, id);
+    record = await readAgain(stopContext, id);
   }
-  return answer(asSeen(record, ctx.now()));
+  return answer(asSeen(record, stopContext.now()));
 }

@@ -84,9 +84,9 @@ function claimable(record: ConnectionRecord, nowSeconds: number, reason: StopRea
  * Applies `transition`, resolving undefined when another writer changed the record first (the caller then
  * decides again from what that writer left). Other store failures propagate.
  */
-export async function applyUnlessStale(ctx: Pick<StopContext, 'store'>, transition: Transition): Promise<ConnectionRecord | undefined> {
+export async function applyUnlessStale(stopContext: Pick<StopContext, 'store'>, transition: Transition): Promise<ConnectionRecord | undefined> {
   try {
-    return await applyTransition(ctx.store, transition);
+    return await applyTransition(stopContext.store, transition);
   } catch (error) {
     if (error instanceof StaleRecordError) return undefined;
     throw error;
@@ -99,10 +99,10 @@ export async function applyUnlessStale(ctx: Pick<StopContext, 'store'>, transiti
  * DELETE asking for one more attempt). Resolves undefined when the record cannot be claimed or another
  * writer changed it first: the caller re-reads and answers from the record.
  */
-export async function claimForStop(ctx: StopContext, record: ConnectionRecord, reason: StopReason): Promise<ConnectionRecord | undefined> {
-  const nowMs = ctx.now();
+export async function claimForStop(stopContext: StopContext, record: ConnectionRecord, reason: StopReason): Promise<ConnectionRecord | undefined> {
+  const nowMs = stopContext.now();
   if (!claimable(record, epochSeconds(nowMs), reason)) return undefined;
-  return applyUnlessStale(ctx, lifecycle.claimStop(record, reason, nowMs, ctx.claimSeconds));
+  return applyUnlessStale(stopContext, lifecycle.claimStop(record, reason, nowMs, stopContext.claimSeconds));
 }
 
 /**
@@ -121,24 +121,24 @@ const MAX_RETRY_DELAY_SECONDS = 900;
  * writer won the record meanwhile. Store failures other than a lost race propagate (the claim then lapses
  * and a later sweep retries).
  */
-export async function stopClaimed(ctx: StopContext, claimed: ConnectionRecord): Promise<StopAttempt | undefined> {
+export async function stopClaimed(stopContext: StopContext, claimed: ConnectionRecord): Promise<StopAttempt | undefined> {
   if (claimed.status !== 'stopping') throw new CannotStopError(claimed.id, `status is ${claimed.status}, not stopping`);
   const { remoteConnectionId } = claimed;
   if (remoteConnectionId === undefined) throw new CannotStopError(claimed.id, 'no remote.it connection id');
 
   let failure: RemoteitFailure | undefined;
   let called = false;
-  if (claimed.expiresAt > epochSeconds(ctx.now())) {
+  if (claimed.expiresAt > epochSeconds(stopContext.now())) {
     called = true;
     try {
-      await ctx.remoteit.stop(claimed.serviceId, remoteConnectionId);
+      await stopContext.remoteit.stop(claimed.serviceId, remoteConnectionId);
     } catch (caught) {
       failure = asRemoteitFailure(caught, 'stop');
-      ctx.events({ type: 'remoteit_failed', operation: 'stop', failure });
+      stopContext.events({ type: 'remoteit_failed', operation: 'stop', failure });
     }
   }
 
-  const nowMs = ctx.now();
+  const nowMs = stopContext.now();
   const stopAttempts = claimed.stopAttempts + (called ? 1 : 0);
   let outcome: StopOutcome;
   let transition: Transition;
@@ -149,18 +149,18 @@ export async function stopClaimed(ctx: StopContext, claimed: ConnectionRecord): 
     outcome = 'expired';
     // remote.it's answer is kept: "gone" is our reading of an undocumented refusal, operators may want it.
     transition = lifecycle.stopGone(claimed, stopAttempts, nowMs, failure.message);
-  } else if (stopAttempts >= ctx.maxAttempts) {
+  } else if (stopAttempts >= stopContext.maxAttempts) {
     outcome = 'stop_failed';
     transition = lifecycle.stopGivenUp(claimed, stopAttempts, failure.message);
   } else {
     outcome = 'retry';
     const retryAfter = failure.kind === 'throttled' ? Math.min(failure.retryAfterSeconds ?? 0, MAX_RETRY_DELAY_SECONDS) : 0;
-    const dueAt = epochSeconds(nowMs) + Math.max(retryAfter, backoffSeconds(stopAttempts, ctx.random));
+    const dueAt = epochSeconds(nowMs) + Math.max(retryAfter, backoffSeconds(stopAttempts, stopContext.random));
     transition = lifecycle.stopRetry(claimed, stopAttempts, failure.message, dueAt);
   }
-  const record = await applyUnlessStale(ctx, transition);
+  const record = await applyUnlessStale(stopContext, transition);
   if (!record) return undefined;
-  if (failure && outcome === 'retry') ctx.events({ type: 'stop_retry', record, failure });
-  if (failure && outcome === 'stop_failed') ctx.events({ type: 'stop_failed', record, failure });
+  if (failure && outcome === 'retry') stopContext.events({ type: 'stop_retry', record, failure });
+  if (failure && outcome === 'stop_failed') stopContext.events({ type: 'stop_failed', record, failure });
   return failure ? { record, outcome, failure } : { record, outcome };
 }

@@ -132,9 +132,9 @@ class DueFeed {
 type ItemResult = StopOutcome | 'skipped' | 'settled_failed';
 
 export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<SweepSummary> {
-  const { stopContext: ctx, pendingGraceSeconds } = deps;
+  const { stopContext, pendingGraceSeconds } = deps;
   const concurrency = Math.max(1, Math.floor(deps.concurrency ?? DEFAULT_CONCURRENCY));
-  const nowSeconds = epochSeconds(ctx.now());
+  const nowSeconds = epochSeconds(stopContext.now());
   const summary: SweepSummary = {
     scanned: 0,
     due: 0,
@@ -149,9 +149,9 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
     lagSeconds: 0,
     budgetExhausted: false,
   };
-  const feed = new DueFeed(ctx.store, nowSeconds, deps.pageSize ?? DEFAULT_PAGE_SIZE, ({ part, error }) => {
+  const feed = new DueFeed(stopContext.store, nowSeconds, deps.pageSize ?? DEFAULT_PAGE_SIZE, ({ part, error }) => {
     summary.errors += 1;
-    ctx.events({ type: 'due_read_failed', part, error });
+    stopContext.events({ type: 'due_read_failed', part, error });
   });
   let itemEstimateMs = deps.itemEstimateMs ?? DEFAULT_ITEM_ESTIMATE_MS;
   const budgetLeft = (): boolean => budget.remainingMs() - budget.safetyMarginMs >= itemEstimateMs;
@@ -172,9 +172,9 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
   };
 
   const claimAndStop = async (record: ConnectionRecord, reason: StopReason): Promise<ItemResult> => {
-    const claimed = await claimForStop(ctx, record, reason);
+    const claimed = await claimForStop(stopContext, record, reason);
     if (!claimed) return 'skipped';
-    const result = await stopClaimed(ctx, claimed);
+    const result = await stopClaimed(stopContext, claimed);
     return result ? result.outcome : 'skipped';
   };
 
@@ -183,7 +183,7 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
     if (!(createdSeconds + pendingGraceSeconds <= nowSeconds)) return 'skipped';
     if (record.remoteConnectionId !== undefined) return claimAndStop(record, 'abandoned');
     // Without remote.it's connection id there is nothing to stop; remote.it expires the proxy on its own.
-    const settled = await applyUnlessStale(ctx, lifecycle.abandonPending(record, ABANDONED_PENDING_REASON));
+    const settled = await applyUnlessStale(stopContext, lifecycle.abandonPending(record, ABANDONED_PENDING_REASON));
     return settled ? 'settled_failed' : 'skipped';
   };
 
@@ -231,7 +231,7 @@ export async function sweep(deps: SweepDeps, budget: SweepBudget): Promise<Sweep
         count(record, await settle(record));
       } catch (error) {
         summary.errors += 1;
-        ctx.events({ type: 'sweep_item_failed', record, error });
+        stopContext.events({ type: 'sweep_item_failed', record, error });
       }
       itemEstimateMs = Math.max(itemEstimateMs, Date.now() - started);
     }

@@ -4,6 +4,8 @@
  * top level or inside `connection`, and several spellings of the proxy address.
  */
 import type { ProxyAddress, RemoteConnection } from '../broker/ports';
+import { epochSeconds } from '../broker/time';
+import { withoutUndefined } from '../broker/values';
 import * as z from '../zod';
 import { unusable } from './failures';
 
@@ -64,7 +66,7 @@ export function normaliseConnectResponse(body: unknown, requestedAtMs: number): 
   return {
     remoteConnectionId,
     proxy,
-    expiresAt: Math.floor(requestedAtMs / 1000) + expirationSeconds(fields),
+    expiresAt: epochSeconds(requestedAtMs) + expirationSeconds(fields),
     overridden: isTrue(fields.connectionOverridden),
     ...(previousConnectionId ? { previousConnectionId } : {}),
   };
@@ -132,8 +134,4 @@ function previousId(value: unknown): string | undefined {
     if (typeof id === 'string' && id.trim()) return id.trim();
   }
   return undefined;
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }

@@ -6,7 +6,7 @@ import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { createDynamoConnectionStore } from '../../../lambdas/store/dynamo-store';
 import { connectionRecord } from '../support/records';
-import type { TestTables } from '../support/dynamo';
+import { createTestTables, type TestTables } from '../support/dynamo';
 
 export const SHARDS = 4;
 // Whole seconds, so records built from it compare exactly with the store's epoch-second arithmetic.
@@ -27,4 +27,17 @@ export function recordsOf(owner: string, count: number, overrides: Partial<Conne
   return Array.from({ length: count }, (_, index) =>
     connectionRecord({ owner, createdAt: new Date(NOW.getTime() - (index + 1) * 60_000).toISOString(), ...overrides }),
   );
+}
+
+/** The tables and the store of one test file: created before its tests, dropped after them. */
+export function useStoreTables(): { tables: TestTables; store: ConnectionStore } {
+  const suite = {} as { tables: TestTables; store: ConnectionStore };
+  beforeAll(async () => {
+    suite.tables = await createTestTables('store');
+    suite.store = storeOn(suite.tables);
+  });
+  afterAll(async () => {
+    await suite.tables.drop();
+  });
+  return suite;
 }

@@ -1,25 +1,13 @@
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { dueShardOf } from '../../../lambdas/store/codec';
 import { connectionRecord, uniqueOwner } from '../support/records';
-import { createTestTables, type TestTables } from '../support/dynamo';
-import { NOW_S, SHARDS, recordsOf, storeOn } from './dynamo-store-support';
+import { NOW_S, SHARDS, recordsOf, useStoreTables } from './dynamo-store-support';
 
 describe('DynamoConnectionStore', () => {
-  let tables: TestTables;
-  let store: ConnectionStore;
-
-  beforeAll(async () => {
-    tables = await createTestTables('store');
-    store = storeOn(tables);
-  });
-
-  afterAll(async () => {
-    await tables.drop();
-  });
+  const suite = useStoreTables();
 
   const rawItem = async (id: string) =>
-    (await tables.documentClient.send(new GetCommand({ TableName: tables.connections, Key: { id } }))).Item;
+    (await suite.tables.documentClient.send(new GetCommand({ TableName: suite.tables.connections, Key: { id } }))).Item;
 
   describe('countLive', () => {
     it('counts pending, active and stopping records of the owner that have not expired', async () => {
@@ -36,20 +24,20 @@ describe('DynamoConnectionStore', () => {
         connectionRecord({ owner, status: 'active', expiresAt: NOW_S - 1 }),
         connectionRecord({ owner: uniqueOwner(), status: 'active' }),
       ];
-      await Promise.all([...counted, ...ignored].map((record) => store.create(record)));
+      await Promise.all([...counted, ...ignored].map((record) => suite.store.create(record)));
 
-      await expect(store.countLive(owner)).resolves.toBe(3);
+      await expect(suite.store.countLive(owner)).resolves.toBe(3);
     });
 
     it('returns 0 when the owner has no records', async () => {
-      await expect(store.countLive(uniqueOwner())).resolves.toBe(0);
+      await expect(suite.store.countLive(uniqueOwner())).resolves.toBe(0);
     });
 
     /** What the sparse index holds for `owner`, and how many items a count of it reads. */
     const liveIndexOf = async (owner: string) => {
-      const result = await tables.documentClient.send(
+      const result = await suite.tables.documentClient.send(
         new QueryCommand({
-          TableName: tables.connections,
+          TableName: suite.tables.connections,
           IndexName: 'live-by-owner',
           KeyConditionExpression: 'liveOwner = :owner',
           ExpressionAttributeValues: { ':owner': owner },
@@ -62,30 +50,30 @@ describe('DynamoConnectionStore', () => {
       const owner = uniqueOwner();
       const live = [connectionRecord({ owner, status: 'pending' }), connectionRecord({ owner, status: 'active' })];
       const finished = recordsOf(owner, 30, { status: 'stopped', dueAt: undefined });
-      await Promise.all([...live, ...finished].map((record) => store.create(record)));
+      await Promise.all([...live, ...finished].map((record) => suite.store.create(record)));
 
       expect(await liveIndexOf(owner)).toEqual(live.map((record) => record.id).sort());
-      await expect(store.countLive(owner)).resolves.toBe(2);
+      await expect(suite.store.countLive(owner)).resolves.toBe(2);
     });
 
     it('keeps the index in step with every status change: in while live, out once finished', async () => {
       const owner = uniqueOwner();
       const record = connectionRecord({ owner, status: 'pending', remoteConnectionId: undefined, proxy: undefined });
-      await store.create(record);
+      await suite.store.create(record);
 
-      const active = await store.update(record.id, { status: ['pending'] }, { status: 'active', remoteConnectionId: 'rc-1' });
-      const renewed = await store.update(record.id, { status: ['active'] }, { leaseExpiresAt: active.leaseExpiresAt });
-      const stopping = await store.update(record.id, { status: ['active'] }, { status: 'stopping', stopReason: 'requested' });
+      const active = await suite.store.update(record.id, { status: ['pending'] }, { status: 'active', remoteConnectionId: 'rc-1' });
+      const renewed = await suite.store.update(record.id, { status: ['active'] }, { leaseExpiresAt: active.leaseExpiresAt });
+      const stopping = await suite.store.update(record.id, { status: ['active'] }, { status: 'stopping', stopReason: 'requested' });
       expect([active.status, renewed.status, stopping.status]).toEqual(['active', 'active', 'stopping']);
       expect(await liveIndexOf(owner)).toEqual([record.id]);
       expect(await rawItem(record.id)).toMatchObject({ liveOwner: owner });
 
-      const stopped = await store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null });
+      const stopped = await suite.store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null });
 
       expect(stopped).not.toHaveProperty('liveOwner');
       expect(await rawItem(record.id)).not.toHaveProperty('liveOwner');
       expect(await liveIndexOf(owner)).toEqual([]);
-      await expect(store.countLive(owner)).resolves.toBe(0);
+      await expect(suite.store.countLive(owner)).resolves.toBe(0);
     });
 
     it('counts a record written before the index existed once its status next changes to a live one', async () => {
@@ -93,23 +81,23 @@ describe('DynamoConnectionStore', () => {
       const record = connectionRecord({ owner, status: 'active' });
       // As an older deployment wrote it: its index attributes but no liveOwner.
       const legacy = { ...record, createdDay: record.createdAt.slice(0, 10), dueShard: dueShardOf(record.id, SHARDS) };
-      await tables.documentClient.send(new PutCommand({ TableName: tables.connections, Item: legacy }));
-      await expect(store.countLive(owner)).resolves.toBe(0);
+      await suite.tables.documentClient.send(new PutCommand({ TableName: suite.tables.connections, Item: legacy }));
+      await expect(suite.store.countLive(owner)).resolves.toBe(0);
 
-      await store.update(record.id, { status: ['active'] }, { status: 'stopping', stopReason: 'requested' });
+      await suite.store.update(record.id, { status: ['active'] }, { status: 'stopping', stopReason: 'requested' });
 
-      await expect(store.countLive(owner)).resolves.toBe(1);
+      await expect(suite.store.countLive(owner)).resolves.toBe(1);
     });
 
     it('does not count a finished record that kept a liveOwner (left by code that did not maintain it)', async () => {
       const owner = uniqueOwner();
       const record = connectionRecord({ owner, status: 'stopped' });
-      await tables.documentClient.send(
-        new PutCommand({ TableName: tables.connections, Item: { ...record, createdDay: record.createdAt.slice(0, 10), liveOwner: owner } }),
+      await suite.tables.documentClient.send(
+        new PutCommand({ TableName: suite.tables.connections, Item: { ...record, createdDay: record.createdAt.slice(0, 10), liveOwner: owner } }),
       );
 
       expect(await liveIndexOf(owner)).toEqual([record.id]);
-      await expect(store.countLive(owner)).resolves.toBe(0);
+      await expect(suite.store.countLive(owner)).resolves.toBe(0);
     });
   });
 });

@@ -4,8 +4,7 @@ import type { ConnectionStore, DueBatch } from '../../../lambdas/broker/ports';
 import { dueShardOf } from '../../../lambdas/store/codec';
 import { CONNECTIONS } from '../../../lambdas/store/tables';
 import { connectionRecord } from '../support/records';
-import { createTestTables, type TestTables } from '../support/dynamo';
-import { NOW, NOW_S, SHARDS, storeOn } from './dynamo-store-support';
+import { NOW, NOW_S, SHARDS, useStoreTables } from './dynamo-store-support';
 
 async function batchesOf(store: ConnectionStore, now: number, pageSize: number): Promise<DueBatch[]> {
   const batches: DueBatch[] = [];
@@ -17,21 +16,11 @@ const itemsOf = (batches: readonly DueBatch[]): ConnectionRecord[] => batches.fl
 const ids = (records: readonly ConnectionRecord[]): string[] => records.map((record) => record.id);
 
 describe('DynamoConnectionStore', () => {
-  let tables: TestTables;
-  let store: ConnectionStore;
+  const suite = useStoreTables();
 
-  beforeAll(async () => {
-    tables = await createTestTables('store');
-    store = storeOn(tables);
-  });
-
-  afterAll(async () => {
-    await tables.drop();
-  });
-
-  /** The derived shard attribute as stored on the item (the store never hands it out). */
+  /** The derived shard attribute as stored on the item (the suite.store never hands it out). */
   async function storedShard(id: string): Promise<unknown> {
-    const result = await tables.documentClient.send(new GetCommand({ TableName: tables.connections, Key: { id } }));
+    const result = await suite.tables.documentClient.send(new GetCommand({ TableName: suite.tables.connections, Key: { id } }));
     return result.Item?.[CONNECTIONS.dueShardAttribute];
   }
 
@@ -50,7 +39,7 @@ describe('DynamoConnectionStore', () => {
       } while (new Set(due.map((record) => dueShardOf(record.id, SHARDS))).size < SHARDS);
       notDue = Array.from({ length: 4 }, (_, index) => connectionRecord({ dueAt: CUTOFF + 1 + index }));
       undue = connectionRecord({ status: 'stopped', dueAt: undefined });
-      await Promise.all([...due, ...notDue, undue].map((record) => store.create(record)));
+      await Promise.all([...due, ...notDue, undue].map((record) => suite.store.create(record)));
     });
 
     it('stores each due record on the shard its id hashes to, spread over every shard', async () => {
@@ -61,7 +50,7 @@ describe('DynamoConnectionStore', () => {
     });
 
     it('yields only the records due at or before now, each once, from every shard', async () => {
-      const batches = await batchesOf(store, CUTOFF, 100);
+      const batches = await batchesOf(suite.store, CUTOFF, 100);
 
       const found = itemsOf(batches);
       expect(ids(found).sort()).toEqual(ids(due).sort());
@@ -70,7 +59,7 @@ describe('DynamoConnectionStore', () => {
     });
 
     it('leaves out a record without dueAt: the index is sparse', async () => {
-      const found = ids(itemsOf(await batchesOf(store, NOW_S + 1_000_000, 100)));
+      const found = ids(itemsOf(await batchesOf(suite.store, NOW_S + 1_000_000, 100)));
 
       expect(found).not.toContain(undue.id);
       expect(found).toEqual(expect.arrayContaining(ids([...due, ...notDue])));
@@ -78,7 +67,7 @@ describe('DynamoConnectionStore', () => {
     });
 
     it('hands out each shard oldest due first', async () => {
-      const found = itemsOf(await batchesOf(store, CUTOFF, 3));
+      const found = itemsOf(await batchesOf(suite.store, CUTOFF, 3));
 
       for (let shard = 0; shard < SHARDS; shard += 1) {
         const mine = found.filter((record) => dueShardOf(record.id, SHARDS) === `due#${shard}`);
@@ -89,9 +78,9 @@ describe('DynamoConnectionStore', () => {
     });
 
     it('pages through the due work without repeating or skipping a record', async () => {
-      const whole = await batchesOf(store, CUTOFF, 100);
+      const whole = await batchesOf(suite.store, CUTOFF, 100);
 
-      const paged = await batchesOf(store, CUTOFF, 2);
+      const paged = await batchesOf(suite.store, CUTOFF, 2);
 
       expect(whole).toHaveLength(1);
       expect(paged.length).toBeGreaterThan(2);
@@ -102,7 +91,7 @@ describe('DynamoConnectionStore', () => {
     });
 
     it('serves every shard in the first batch', async () => {
-      const iterator = store.due(CUTOFF, { pageSize: 1 })[Symbol.asyncIterator]();
+      const iterator = suite.store.due(CUTOFF, { pageSize: 1 })[Symbol.asyncIterator]();
 
       const first = await iterator.next();
       await iterator.return?.();
@@ -114,7 +103,7 @@ describe('DynamoConnectionStore', () => {
 
     it('reports as scanned exactly the items it read: one per due item', async () => {
       for (const pageSize of [100, 3]) {
-        const batches = await batchesOf(store, CUTOFF, pageSize);
+        const batches = await batchesOf(suite.store, CUTOFF, pageSize);
 
         expect(batches.map((batch) => batch.scanned)).toEqual(batches.map((batch) => batch.items.length));
         expect(batches.reduce((sum, batch) => sum + batch.scanned, 0)).toBe(due.length);
@@ -123,16 +112,16 @@ describe('DynamoConnectionStore', () => {
 
     it('keeps a record on its shard across updates and drops it from the due work when it reaches a terminal status', async () => {
       const record = connectionRecord({ dueAt: BASE + 5 });
-      await store.create(record);
+      await suite.store.create(record);
       const shard = await storedShard(record.id);
       expect(shard).toBe(dueShardOf(record.id, SHARDS));
 
-      await store.update(record.id, { status: ['active'] }, { status: 'stopping', dueAt: BASE + 7 });
+      await suite.store.update(record.id, { status: ['active'] }, { status: 'stopping', dueAt: BASE + 7 });
       const afterClaim = await storedShard(record.id);
-      const dueAfterClaim = ids(itemsOf(await batchesOf(store, NOW_S, 100)));
-      await store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null, stoppedAt: NOW.toISOString() });
+      const dueAfterClaim = ids(itemsOf(await batchesOf(suite.store, NOW_S, 100)));
+      await suite.store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null, stoppedAt: NOW.toISOString() });
       const afterStop = await storedShard(record.id);
-      const dueAfterStop = ids(itemsOf(await batchesOf(store, NOW_S, 100)));
+      const dueAfterStop = ids(itemsOf(await batchesOf(suite.store, NOW_S, 100)));
 
       expect(afterClaim).toBe(shard);
       expect(dueAfterClaim).toContain(record.id);

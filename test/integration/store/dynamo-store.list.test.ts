@@ -3,7 +3,7 @@ import type { ConnectionStore } from '../../../lambdas/broker/ports';
 import { InvalidCursorError } from '../../../lambdas/store/errors';
 import { connectionRecord, uniqueOwner } from '../support/records';
 import { createTestTables, type TestTables } from '../support/dynamo';
-import { NOW, NOW_S, recordsOf, storeOn } from './dynamo-store-support';
+import { NOW, NOW_S, recordsOf, storeOn, useStoreTables } from './dynamo-store-support';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -24,36 +24,26 @@ const newestFirst = (records: ConnectionRecord[]) =>
   [...records].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).map((record) => record.id);
 
 describe('DynamoConnectionStore', () => {
-  let tables: TestTables;
-  let store: ConnectionStore;
-
-  beforeAll(async () => {
-    tables = await createTestTables('store');
-    store = storeOn(tables);
-  });
-
-  afterAll(async () => {
-    await tables.drop();
-  });
+  const suite = useStoreTables();
 
   describe('list', () => {
     it('returns the owner records newest first across pages when there are more than the limit', async () => {
       const owner = uniqueOwner();
       const records = recordsOf(owner, 7);
-      await Promise.all(records.map((record) => store.create(record)));
+      await Promise.all(records.map((record) => suite.store.create(record)));
 
-      const { pages, items, finished } = await listAll(store, { owner, limit: 3 });
+      const { pages, items, finished } = await listAll(suite.store, { owner, limit: 3 });
 
       expect(items.map((record) => record.id)).toEqual(newestFirst(records));
       expect(pages.slice(0, 2).map((page) => page.length)).toEqual([3, 3]);
       expect(finished).toBe(true);
     });
 
-    it('returns records without the store internal attributes', async () => {
+    it('returns records without the suite.store internal attributes', async () => {
       const owner = uniqueOwner();
-      await store.create(connectionRecord({ owner, dueAt: NOW_S + 60 }));
+      await suite.store.create(connectionRecord({ owner, dueAt: NOW_S + 60 }));
 
-      const { items } = await store.list({ owner, limit: 10 });
+      const { items } = await suite.store.list({ owner, limit: 10 });
 
       expect(items).toHaveLength(1);
       expect(items[0]).not.toHaveProperty('dueShard');
@@ -69,10 +59,10 @@ describe('DynamoConnectionStore', () => {
         createdAt: new Date(NOW.getTime() - 40 * 60_000).toISOString(),
       });
       const otherService = connectionRecord({ owner, createdAt: new Date(NOW.getTime() - 41 * 60_000).toISOString() });
-      await Promise.all([...stopped, wanted, otherService].map((record) => store.create(record)));
+      await Promise.all([...stopped, wanted, otherService].map((record) => suite.store.create(record)));
 
-      const byStatus = await listAll(store, { owner, status: 'active', limit: 1 });
-      const byBoth = await store.list({ owner, status: 'active', serviceId: wanted.serviceId, limit: 5 });
+      const byStatus = await listAll(suite.store, { owner, status: 'active', limit: 1 });
+      const byBoth = await suite.store.list({ owner, status: 'active', serviceId: wanted.serviceId, limit: 5 });
 
       expect(byStatus.items.map((record) => record.id)).toEqual([wanted.id, otherService.id]);
       expect(byStatus.pages[0]).toHaveLength(1);
@@ -83,9 +73,9 @@ describe('DynamoConnectionStore', () => {
       const owner = uniqueOwner();
       const live = connectionRecord({ owner });
       const expired = connectionRecord({ owner, expiresAt: NOW_S - 1 });
-      await Promise.all([live, expired].map((record) => store.create(record)));
+      await Promise.all([live, expired].map((record) => suite.store.create(record)));
 
-      const { items } = await store.list({ owner, limit: 10 });
+      const { items } = await suite.store.list({ owner, limit: 10 });
 
       expect(items.map((record) => record.id)).toEqual([live.id]);
     });
@@ -93,20 +83,20 @@ describe('DynamoConnectionStore', () => {
     it('shows an owner none of another owner records', async () => {
       const owner = uniqueOwner('a');
       const other = uniqueOwner('b');
-      await store.create(connectionRecord({ owner }));
+      await suite.store.create(connectionRecord({ owner }));
 
-      const { items } = await store.list({ owner: other, limit: 10 });
+      const { items } = await suite.store.list({ owner: other, limit: 10 });
 
       expect(items).toEqual([]);
     });
 
     it('rejects a cursor issued to another owner', async () => {
       const owner = uniqueOwner('a');
-      await Promise.all(recordsOf(owner, 3).map((record) => store.create(record)));
-      const { cursor } = await store.list({ owner, limit: 1 });
+      await Promise.all(recordsOf(owner, 3).map((record) => suite.store.create(record)));
+      const { cursor } = await suite.store.list({ owner, limit: 1 });
       expect(cursor).toBeDefined();
 
-      const attempt = store.list({ owner: uniqueOwner('b'), limit: 1, cursor });
+      const attempt = suite.store.list({ owner: uniqueOwner('b'), limit: 1, cursor });
 
       await expect(attempt).rejects.toBeInstanceOf(InvalidCursorError);
       await expect(attempt).rejects.toMatchObject({ code: 'invalid_cursor', field: 'cursor' });
@@ -118,7 +108,7 @@ describe('DynamoConnectionStore', () => {
       ['has an unknown shape', Buffer.from(JSON.stringify({ i: 'by-owner', k: { id: 1 } })).toString('base64url')],
       ['names another index', Buffer.from(JSON.stringify({ i: 'due' })).toString('base64url')],
     ])('rejects a cursor that %s', async (_case, cursor) => {
-      await expect(store.list({ owner: uniqueOwner(), limit: 1, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
+      await expect(suite.store.list({ owner: uniqueOwner(), limit: 1, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
     });
 
   });

@@ -1,11 +1,12 @@
 import { InvalidRequestError } from '../../../lambdas/broker/errors';
-import { policyDocumentSchema } from '../../../lambdas/broker/policy';
-import { APP_ROLE, HTTP_SERVICE, SERVICE, appCaller, createHarness, defaultPolicy, rejectionOf } from './use-case-harness';
+import {
+  SERVICE,
+  appCaller,
+  createHarness,
+  publicPolicy,
+  rejectionOf,
+} from './use-case-harness';
 
-const publicPolicy = policyDocumentSchema.parse({
-  rules: [...defaultPolicy.rules, { principals: [APP_ROLE], services: [HTTP_SERVICE], modes: ['public'] }],
-  admins: defaultPolicy.admins,
-});
 
 describe('openConnection client IP (hostIpFor)', () => {
   describe('mode ip', () => {

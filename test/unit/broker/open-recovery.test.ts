@@ -6,28 +6,22 @@ import {
   UpstreamUnavailableError,
 } from '../../../lambdas/broker/errors';
 import { PUBLIC_NOT_ALLOWED_DETAIL } from '../../../lambdas/broker/open-recovery';
-import { policyDocumentSchema } from '../../../lambdas/broker/policy';
 import { RemoteitFailure, StaleRecordError } from '../../../lambdas/broker/ports';
 import { connectionRecord } from '../../fixtures/memory-store';
 import {
-  APP_ROLE,
   HTTP_SERVICE,
   NOW_MS,
   NOW_S,
   SERVICE,
   appCaller,
   createHarness,
-  defaultPolicy,
-  liveReverse,
   livePort,
+  liveReverse,
   otherCaller,
+  publicPolicy,
   rejectionOf,
 } from './use-case-harness';
 
-const publicPolicy = policyDocumentSchema.parse({
-  rules: [...defaultPolicy.rules, { principals: [APP_ROLE], services: [HTTP_SERVICE], modes: ['public'] }],
-  admins: defaultPolicy.admins,
-});
 
 /** remote.it failures as the adapter words them (lambdas/remoteit/failures.ts); `unreachable` takes the test's own message. */
 const refused = (reason: string) => new RemoteitFailure('refused', `remote.it refused the request: ${reason}`, { reason });

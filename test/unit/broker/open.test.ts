@@ -1,6 +1,5 @@
 import { PolicyDeniedError, QuotaExceededError } from '../../../lambdas/broker/errors';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
-import { policyDocumentSchema } from '../../../lambdas/broker/policy';
 import { connectionRecord } from '../../fixtures/memory-store';
 import {
   APP_ROLE,
@@ -10,16 +9,12 @@ import {
   SERVICE,
   appCaller,
   createHarness,
-  defaultPolicy,
   livePort,
   otherCaller,
+  publicPolicy,
   rejectionOf,
 } from './use-case-harness';
 
-const publicPolicy = policyDocumentSchema.parse({
-  rules: [...defaultPolicy.rules, { principals: [APP_ROLE], services: [HTTP_SERVICE], modes: ['public'] }],
-  admins: defaultPolicy.admins,
-});
 
 describe('openConnection', () => {
   describe('write-ahead and activation', () => {

@@ -1,19 +1,16 @@
 import { ConnectionNotActiveError, ConnectionNotFoundError, PolicyDeniedError } from '../../../lambdas/broker/errors';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
-import { connectionRecord } from '../../fixtures/memory-store';
-import { APP_ROLE, NOW_MS, NOW_S, SERVICE, adminCaller, appCaller, createHarness, otherCaller, rejectionOf } from './use-case-harness';
+import {
+  NOW_MS,
+  NOW_S,
+  adminCaller,
+  appCaller,
+  appConnection,
+  createHarness,
+  otherCaller,
+  rejectionOf,
+} from './use-case-harness';
 
-/** An active record of the app role, created a minute ago, lease ending in 10 minutes, remote expiry in 8 hours. */
-const appConnection = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord =>
-  connectionRecord({
-    owner: APP_ROLE,
-    serviceId: SERVICE,
-    createdAt: new Date(NOW_MS - 60_000).toISOString(),
-    leaseExpiresAt: new Date(NOW_MS + 600_000).toISOString(),
-    dueAt: NOW_S + 600,
-    expiresAt: NOW_S + 28_800,
-    ...overrides,
-  });
 
 describe('renewConnection', () => {
   it('moves the lease end and dueAt to now + ttl when the connection is active', async () => {

@@ -1,20 +1,19 @@
 import { ConnectionNotFoundError, ConnectionOpeningError, StopFailedError } from '../../../lambdas/broker/errors';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import { RemoteitFailure } from '../../../lambdas/broker/ports';
-import { connectionRecord } from '../../fixtures/memory-store';
-import { APP_ROLE, NOW_MS, NOW_S, SERVICE, adminCaller, appCaller, createHarness, otherCaller, rejectionOf } from './use-case-harness';
+import {
+  APP_ROLE,
+  NOW_MS,
+  NOW_S,
+  SERVICE,
+  adminCaller,
+  appCaller,
+  appConnection,
+  createHarness,
+  otherCaller,
+  rejectionOf,
+} from './use-case-harness';
 
-/** An active record of the app role, created a minute ago, lease ending in 10 minutes, remote expiry in 8 hours. */
-const appConnection = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord =>
-  connectionRecord({
-    owner: APP_ROLE,
-    serviceId: SERVICE,
-    createdAt: new Date(NOW_MS - 60_000).toISOString(),
-    leaseExpiresAt: new Date(NOW_MS + 600_000).toISOString(),
-    dueAt: NOW_S + 600,
-    expiresAt: NOW_S + 28_800,
-    ...overrides,
-  });
 
 /** remote.it failures as the adapter words them (lambdas/remoteit/failures.ts). */
 const http503 = () => new RemoteitFailure('unavailable', 'remote.it answered HTTP 503');

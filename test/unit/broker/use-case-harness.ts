@@ -4,6 +4,7 @@
  * `logger` are jest mocks the one domain events sink reports into.
  */
 import type { DomainEvent, EventSink } from '../../../lambdas/broker/events';
+import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import { openConnection, type OpenDeps, type OpenRequest } from '../../../lambdas/broker/open';
 import { policyDocumentSchema, type PolicyDocument } from '../../../lambdas/broker/policy';
 import type { RemoteConnection } from '../../../lambdas/broker/ports';
@@ -13,7 +14,7 @@ import { renewConnection } from '../../../lambdas/broker/renew';
 import { stopConnection } from '../../../lambdas/broker/stop';
 import type { StopContext } from '../../../lambdas/broker/stopping';
 import { FakeRemoteit, portConnection, reverseConnection } from '../../fixtures/fake-remoteit';
-import { MemoryConnectionStore } from '../../fixtures/memory-store';
+import { connectionRecord, MemoryConnectionStore } from '../../fixtures/memory-store';
 
 export const NOW_MS = Date.parse('2030-01-01T00:00:00.000Z');
 export const NOW_S = NOW_MS / 1000;
@@ -41,6 +42,24 @@ export const defaultPolicy: PolicyDocument = policyDocumentSchema.parse({
   ],
   admins: ['arn:aws:iam::123456789012:role/ops-*'],
 });
+
+/** The default policy plus `public` for the app role on the http service. */
+export const publicPolicy: PolicyDocument = policyDocumentSchema.parse({
+  rules: [...defaultPolicy.rules, { principals: [APP_ROLE], services: [HTTP_SERVICE], modes: ['public'] }],
+  admins: defaultPolicy.admins,
+});
+
+/** An active record of the app role, created a minute ago, lease ending in 10 minutes, remote expiry in 8 hours. */
+export const appConnection = (overrides: Partial<ConnectionRecord> = {}): ConnectionRecord =>
+  connectionRecord({
+    owner: APP_ROLE,
+    serviceId: SERVICE,
+    createdAt: new Date(NOW_MS - 60_000).toISOString(),
+    leaseExpiresAt: new Date(NOW_MS + 600_000).toISOString(),
+    dueAt: NOW_S + 600,
+    expiresAt: NOW_S + 28_800,
+    ...overrides,
+  });
 
 export const livePort = (overrides: Partial<RemoteConnection> = {}): RemoteConnection =>
   portConnection({ expiresAt: NOW_S + REMOTE_LIFETIME_S, ...overrides });
