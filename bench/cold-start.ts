@@ -123,6 +123,7 @@ export async function bundleLikeCdk(entry: string, outfile: string, overrides: {
     minify: BROKER_BUNDLING.minify,
     sourcemap: BROKER_BUNDLING.sourceMap,
     sourcesContent: BROKER_BUNDLING.sourcesContent,
+    legalComments: BROKER_BUNDLING.esbuildArgs['--legal-comments'],
     external: [...BROKER_BUNDLING.externalModules],
     ...(overrides.mainFields && { mainFields: overrides.mainFields }),
     absWorkingDir: ROOT,

@@ -44,8 +44,9 @@ export async function runSweepCost(bench: BenchStack, options: SweepCostOptions)
   try {
     for (const target of options.sizes) {
       const due = Math.max(1, Math.round(target * options.dueFraction));
-      // Unknown remote ids: remote.it (the emulator) answers "connection not found" after a real signed round
-      // trip, and the sweeper settles each as expired, without holding thousands of proxies open.
+      // Unknown remote ids: remote.it (the emulator) refuses each stop with its documented 401 after a real
+      // signed round trip; one credentials check (cached for a minute) proves the broker's keys good, and the
+      // sweeper settles each as expired, without holding thousands of proxies open.
       const records = [
         ...Array.from({ length: Math.max(0, target - size - due) }, (_, index) => notDueRecord(size + index)),
         ...Array.from({ length: due }, (_, index) => dueRecord(randomBytes(8).toString('hex'), index)),

@@ -29,6 +29,9 @@ export const BROKER_BUNDLING = {
   sourcesContent: false,
   // The runtime ships AWS SDK v3; Powertools and everything else are bundled (and tree-shaken).
   externalModules: ['@aws-sdk/*'],
+  // The dependencies' `@preserve` comments (coverage hints such as `v8 ignore next`, no licence text) are
+  // dropped rather than gathered at the end of every bundle: 0.8 KiB of the write function's 200 KiB budget.
+  esbuildArgs: { '--legal-comments': 'none' },
   // There is no Docker where this synthesises: esbuild from node_modules does the work.
   forceDockerBundling: false,
 } as const satisfies BundlingOptions;

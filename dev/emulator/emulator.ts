@@ -1,11 +1,12 @@
 /**
- * remote.it REST emulator (`/apv/v27`: login, connect, stop) for the local stack and the integration
- * tests. It answers with remote.it's shapes and quirks (200 + `status:"false"`, 401 on bad auth and bad
- * stop parameters, string `expirationsec`, `\/`-escaped JSON), verifies both access-key signature
- * schemes and tokens, opens real proxies, and injects faults on demand.
+ * remote.it REST emulator (`/apv/v27`: login, connect, stop) and the GraphQL `login` query
+ * (`/graphql/v1`, the broker's credential probe) for the local stack and the integration tests. It answers
+ * with remote.it's shapes and quirks (200 + `status:"false"` for every connect failure, auth included; 401
+ * for a refused login and for every stop refusal; string `expirationsec`, `\/`-escaped JSON), verifies both
+ * access-key signature schemes and tokens, opens real proxies, and injects faults on demand.
  */
 import { listen } from '../listen';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIPv4 } from 'node:net';
@@ -13,18 +14,31 @@ import { secretEquals, verifySignature } from './auth';
 import type { FaultDecision } from './faults';
 import { appliesTo, decideFault, seededRandom } from './faults';
 import type { AccountConfig, EmulatorConfig, EmulatorOptions, Faults, ServiceConfig } from './options';
-import { EmulatorConfigError, parseAccounts, parseEmulatorOptions, parseFaults, SERVICE_ID_PATTERN } from './options';
+import {
+  DEFAULT_STOP_REFUSAL_REASON,
+  EmulatorConfigError,
+  parseAccounts,
+  parseEmulatorOptions,
+  parseFaults,
+  SERVICE_ID_PATTERN,
+  stopRefusalReasonSchema,
+} from './options';
 import type { ProxySnapshot } from './proxies';
 import { EmulatedProxy } from './proxies';
 
 export const API_PREFIX = '/apv/v27';
 export const ADMIN_PREFIX = '/_emulator';
+/** remote.it's GraphQL endpoint, on the same origin as the REST API but outside its prefix. */
+export const GRAPHQL_PATH = '/graphql/v1';
 const MAX_BODY_BYTES = 64 * 1024;
 /** Bounds memory under benchmarks: oldest call records and ended proxies are dropped past these. */
 const MAX_CALL_RECORDS = 10_000;
 const MAX_ENDED_PROXIES = 1_000;
 
-/** remote.it's reasons, verbatim where docs/remoteit-api.md lists them; callers classify failures on them. */
+/**
+ * remote.it's reasons, verbatim where docs/remoteit-api.md lists them; callers classify failures on them.
+ * remote.it publishes no reason for a refused stop: `stopRefused` is only the default of `stopRefusalReason`.
+ */
 export const REASONS = {
   missingToken: 'missing api token',
   invalidSignature: 'invalid signature',
@@ -33,12 +47,14 @@ export const REASONS = {
   badDeviceAddress: 'bad device address',
   serviceNotFound: '[0861] service not found for UID',
   invalidHostIp: 'invalid hostip',
-  connectionNotFound: 'connection not found',
-  connectionNotActive: 'connection is not active',
+  /** Default reason of every stop refusal (HTTP 401); configurable, see `stopRefusalReason`. */
+  stopRefused: DEFAULT_STOP_REFUSAL_REASON,
   invalidBody: 'invalid request body',
   notFound: 'not found',
   internal: 'internal server error',
   throttled: 'too many requests',
+  /** GraphQL: a query other than `login` (the emulator answers nothing else). */
+  unsupportedQuery: 'unsupported query',
 } as const;
 
 export type CallOutcome =
@@ -57,7 +73,7 @@ export type CallOutcome =
 export interface CallRecord {
   at: string;
   method: string;
-  /** Path under /apv/v27, e.g. `/device/connect`. */
+  /** Path under /apv/v27, e.g. `/device/connect`, or `/graphql/v1` for GraphQL. */
   path: string;
   deviceaddress?: string;
   connectionid?: string;
@@ -79,12 +95,20 @@ export interface CallLog {
 export interface Emulator {
   /** Base URL of the REST API, e.g. `http://127.0.0.1:41234/apv/v27` (what `REMOTEIT_API_URL` takes). */
   readonly url: string;
-  /** Base URL of the admin endpoints (`/faults`, `/connections`, `/calls`). */
+  /** remote.it's GraphQL endpoint on the same server, e.g. `http://127.0.0.1:41234/graphql/v1`. */
+  readonly graphqlUrl: string;
+  /** Base URL of the admin endpoints (`/faults`, `/connections`, `/calls`, `/tokens`, `/stop-refusal`). */
   readonly adminUrl: string;
   readonly port: number;
   /** Replaces the faults in force (`{}` lifts them). Throws EmulatorConfigError on a bad shape. */
   setFaults(faults: unknown): void;
   faults(): Faults;
+  /**
+   * Sets the reason of every stop refusal (HTTP 401); undefined restores the default
+   * (`connectionid incorrect or missing`). Throws EmulatorConfigError when it is not a non-empty string.
+   */
+  setStopRefusalReason(reason?: unknown): void;
+  stopRefusalReason(): string;
   /** Every proxy opened (active and ended, most recent 1 000 ended ones kept). */
   connections(): ProxySnapshot[];
   calls(): CallLog;
@@ -107,6 +131,8 @@ interface ApiAnswer {
   body: Record<string, unknown>;
   outcome: CallOutcome;
   headers?: Record<string, string>;
+  /** When set, the answer is this text (`text/plain`) instead of `body`. */
+  plainText?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -114,6 +140,23 @@ type Body = Record<string, unknown>;
 const refuse = (reason: string, httpStatus = 200): ApiAnswer => ({ httpStatus, body: { status: 'false', reason }, outcome: 'refused' });
 
 const unauthorized = (reason: string): ApiAnswer => ({ httpStatus: 401, body: { status: 'false', reason }, outcome: 'unauthorized' });
+
+/** A GraphQL-level failure, as GraphQL servers answer them (remote.it's desktop reads `errors`). */
+const graphqlErrors = (message: string): Body => ({ errors: [{ message }], data: null });
+
+/** The shape of a failure on `path`: remote.it's REST envelope, or GraphQL `errors`. */
+const failureBody = (path: string, reason: string): Body =>
+  path === GRAPHQL_PATH ? graphqlErrors(reason) : { status: 'false', reason };
+
+/** GraphQL's refusal of unauthenticated requests: a bare text body (remote.it's SDK compares it with `Unauthorized`). */
+const graphqlUnauthorized: ApiAnswer = { httpStatus: 401, body: {}, plainText: 'Unauthorized', outcome: 'unauthorized' };
+
+/** A stable, UUID-shaped account id (GraphQL `login.id`), derived one-way from the developer key. */
+function accountId(account: AccountConfig): string {
+  const hex = createHash('sha256').update(`remoteit-emulator account ${account.developerKey}`).digest('hex');
+  const variant = (8 | (parseInt(hex.charAt(16), 16) & 3)).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`.toUpperCase();
+}
 
 function accountName(account: AccountConfig, index: number): string {
   return account.username ?? account.accessKeyId ?? `account-${index + 1}`;
@@ -140,6 +183,14 @@ function withoutFields(answer: ApiAnswer, fields: readonly string[]): ApiAnswer 
   const connection = answer.body.connection;
   if (typeof connection === 'object' && connection !== null && !fields.includes('connection')) body.connection = strip(connection as Body);
   return { ...answer, body };
+}
+
+/** The successful GraphQL answer without `fields` inside `data.login`. */
+function withoutLoginFields(answer: ApiAnswer, fields: readonly string[]): ApiAnswer {
+  const data = answer.body.data as { login?: Body } | null | undefined;
+  if (typeof data?.login !== 'object' || data.login === null) return answer;
+  const login = Object.fromEntries(Object.entries(data.login).filter(([name]) => !fields.includes(name)));
+  return { ...answer, body: { ...answer.body, data: { ...data, login } } };
 }
 
 function connectionIdIn(body: Body): string | undefined {
@@ -188,10 +239,12 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
 
 class EmulatorServer implements Emulator {
   url = '';
+  graphqlUrl = '';
   adminUrl = '';
   port = 0;
 
   private currentFaults: Faults;
+  private stopRefusal: string;
   private accounts: AccountConfig[];
   private readonly random: () => number;
   private readonly services: Map<string, ServiceConfig>;
@@ -206,6 +259,7 @@ class EmulatorServer implements Emulator {
 
   constructor(private readonly config: EmulatorConfig) {
     this.currentFaults = config.faults;
+    this.stopRefusal = config.stopRefusalReason;
     this.accounts = config.accounts;
     this.random = config.random ?? (config.seed === undefined ? Math.random : seededRandom(config.seed));
     this.services = new Map(config.services.map((service) => [service.serviceId, service]));
@@ -215,6 +269,7 @@ class EmulatorServer implements Emulator {
     this.port = await listen(this.server, this.config.port, this.config.host);
     const origin = `http://${this.config.host}:${this.port}`;
     this.url = `${origin}${API_PREFIX}`;
+    this.graphqlUrl = `${origin}${GRAPHQL_PATH}`;
     this.adminUrl = `${origin}${ADMIN_PREFIX}`;
     return this;
   }
@@ -225,6 +280,20 @@ class EmulatorServer implements Emulator {
 
   faults(): Faults {
     return structuredClone(this.currentFaults);
+  }
+
+  setStopRefusalReason(reason?: unknown): void {
+    if (reason === undefined) {
+      this.stopRefusal = DEFAULT_STOP_REFUSAL_REASON;
+      return;
+    }
+    const result = stopRefusalReasonSchema.safeParse(reason);
+    if (!result.success) throw new EmulatorConfigError(`stopRefusalReason: ${result.error.issues.map((issue) => issue.message).join('; ')}`);
+    this.stopRefusal = result.data;
+  }
+
+  stopRefusalReason(): string {
+    return this.stopRefusal;
   }
 
   connections(): ProxySnapshot[] {
@@ -295,11 +364,16 @@ class EmulatorServer implements Emulator {
         await this.handleAdmin(request, response, pathname.slice(ADMIN_PREFIX.length));
         return;
       }
+      if (pathname === GRAPHQL_PATH) {
+        await this.serve(request, response, GRAPHQL_PATH, (body) => this.graphql(request, body));
+        return;
+      }
       if (!pathname.startsWith(`${API_PREFIX}/`)) {
         response.writeHead(404, { 'content-type': 'application/json' }).end(remoteitJson({ status: 'false', reason: REASONS.notFound }));
         return;
       }
-      await this.handleApi(request, response, pathname.slice(API_PREFIX.length));
+      const path = pathname.slice(API_PREFIX.length);
+      await this.serve(request, response, path, (body) => this.route(request, request.method ?? 'GET', path, body));
     } catch (error) {
       if (!response.headersSent && !response.destroyed) {
         const reason = error instanceof BodyError ? REASONS.invalidBody : REASONS.internal;
@@ -309,15 +383,25 @@ class EmulatorServer implements Emulator {
     }
   }
 
-  private async handleApi(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
+  /** One API call (REST or GraphQL): bounded body, call log, faults, then `route`. */
+  private async serve(
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+    route: (body: Body) => Promise<ApiAnswer>,
+  ): Promise<void> {
     const method = request.method ?? 'GET';
     let body: Body;
     try {
       body = await readJsonBody(request);
     } catch (error) {
       if (!(error instanceof BodyError)) throw error;
-      // remote.it answers unusable bodies like other business failures: 200 + status "false".
-      this.answer(response, { method, path }, refuse(REASONS.invalidBody));
+      // remote.it answers unusable REST bodies like other business failures: 200 + status "false". GraphQL
+      // servers answer an unreadable request 400 with `errors`.
+      const invalid = path === GRAPHQL_PATH
+        ? { httpStatus: 400, body: graphqlErrors(REASONS.invalidBody), outcome: 'refused' as const }
+        : refuse(REASONS.invalidBody);
+      this.answer(response, { method, path }, invalid);
       return;
     }
     const called = {
@@ -334,11 +418,12 @@ class EmulatorServer implements Emulator {
     const fault = decideFault(faults, path, this.random);
     if (this.applyFault(response, called, fault, false)) return;
 
-    const answer = await this.route(request, method, path, body);
+    const answer = await route(body);
     if (answer.outcome === 'ok' && typeof answer.body.connectionid === 'string') called.connectionid = answer.body.connectionid;
     if (this.applyFault(response, called, fault, true)) return;
     const missing = appliesTo(faults, path) ? faults.missingFields : undefined;
-    this.answer(response, called, answer.outcome === 'ok' && missing !== undefined ? withoutFields(answer, missing) : answer);
+    const strip = path === GRAPHQL_PATH ? withoutLoginFields : withoutFields;
+    this.answer(response, called, answer.outcome === 'ok' && missing !== undefined ? strip(answer, missing) : answer);
   }
 
   /** Returns true when the fault answered (or swallowed) the request. */
@@ -360,16 +445,16 @@ class EmulatorServer implements Emulator {
       case 'throttle':
         this.answer(response, called, {
           httpStatus: 429,
-          body: { status: 'false', reason: REASONS.throttled },
+          body: failureBody(called.path, REASONS.throttled),
           outcome: 'fault_throttle',
           headers: { 'retry-after': String(fault.retryAfterSeconds) },
         });
         return true;
       case 'error':
-        this.answer(response, { ...called, ...afterEffect }, { httpStatus: fault.httpStatus, body: { status: 'false', reason: REASONS.internal }, outcome: 'fault_error' });
+        this.answer(response, { ...called, ...afterEffect }, { httpStatus: fault.httpStatus, body: failureBody(called.path, REASONS.internal), outcome: 'fault_error' });
         return true;
       case 'refuse':
-        this.answer(response, called, { httpStatus: fault.httpStatus, body: { status: 'false', reason: fault.reason }, outcome: 'fault_refused' });
+        this.answer(response, called, { httpStatus: fault.httpStatus, body: failureBody(called.path, fault.reason), outcome: 'fault_refused' });
         return true;
       case 'reset':
         this.record({ ...called, ...afterEffect, outcome: 'fault_reset' });
@@ -378,7 +463,7 @@ class EmulatorServer implements Emulator {
       case 'malformed': {
         this.record({ ...called, ...afterEffect, httpStatus: 200, outcome: 'fault_malformed' });
         // Cut mid-object, as a truncated answer would be.
-        const text = '{"status":"true","connectionid":';
+        const text = called.path === GRAPHQL_PATH ? '{"data":{"login":{"id":' : '{"status":"true","connectionid":';
         if (!response.destroyed) {
           response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }).end(text);
         }
@@ -396,9 +481,10 @@ class EmulatorServer implements Emulator {
       const proxy = named === undefined ? undefined : this.proxies.get(named);
       if (proxy !== undefined) proxy.announced = true;
     }
-    const text = remoteitJson(answer.body);
+    // GraphQL is not remote.it's PHP: plain JSON there.
+    const text = answer.plainText ?? (called.path === GRAPHQL_PATH ? JSON.stringify(answer.body) : remoteitJson(answer.body));
     response.writeHead(answer.httpStatus, {
-      'content-type': 'application/json',
+      'content-type': answer.plainText === undefined ? 'application/json' : 'text/plain',
       'content-length': String(Buffer.byteLength(text)),
       ...answer.headers,
     });
@@ -413,8 +499,9 @@ class EmulatorServer implements Emulator {
     if (method === 'POST' && path === '/user/login') return this.login(request, body);
     const handler = method === 'POST' ? routes[path] : undefined;
     if (handler === undefined) return { httpStatus: 404, body: { status: 'false', reason: REASONS.notFound }, outcome: 'not_found' };
-    const auth = await this.authenticate(request, path);
-    if (typeof auth !== 'number') return auth;
+    const auth = await this.authenticate(request);
+    // remote.it documents connect failures, "not authorized" ones included, as 200 + status "false"; stop's as 401.
+    if (typeof auth !== 'number') return path === '/device/connect' ? { ...auth, httpStatus: 200 } : auth;
     return handler(auth);
   }
 
@@ -425,34 +512,74 @@ class EmulatorServer implements Emulator {
     return index === -1 ? unauthorized(REASONS.invalidDeveloperKey) : index;
   }
 
-  /** developerkey, then a live token or a valid access-key signature of the same account. */
-  private async authenticate(request: IncomingMessage, path: string): Promise<number | ApiAnswer> {
-    const accountIndex = this.accountIndexOf(request);
-    if (typeof accountIndex !== 'number') return accountIndex;
+  /** The account index of a live login token, or undefined. */
+  private tokenAccount(request: IncomingMessage): number | undefined {
     const token = request.headers.token;
-    if (typeof token === 'string' && token !== '') {
-      const session = this.sessions.get(token);
-      if (session !== undefined && session.accountIndex === accountIndex && session.expiresAt > Date.now()) return accountIndex;
-    }
-    const account = this.accounts[accountIndex];
-    const check = await verifySignature(
+    if (typeof token !== 'string' || token === '') return undefined;
+    const session = this.sessions.get(token);
+    return session !== undefined && session.expiresAt > Date.now() ? session.accountIndex : undefined;
+  }
+
+  /** Verifies the request's access-key signature against the secrets of `accounts`. */
+  private verify(request: IncomingMessage, accounts: readonly (AccountConfig | undefined)[]) {
+    return verifySignature(
       {
         method: request.method ?? 'POST',
         origin: `http://${request.headers.host ?? `${this.config.host}:${this.port}`}`,
-        target: request.url ?? `${API_PREFIX}${path}`,
+        target: request.url ?? '/',
         headers: request.headers,
       },
       {
-        lookupSecret: (keyId) =>
-          account?.accessKeyId === keyId && account.secretAccessKey !== undefined
-            ? Buffer.from(account.secretAccessKey, 'base64')
-            : undefined,
+        lookupSecret: (keyId) => {
+          const account = accounts.find((candidate) => candidate?.accessKeyId === keyId && candidate.secretAccessKey !== undefined);
+          return account?.secretAccessKey === undefined ? undefined : Buffer.from(account.secretAccessKey, 'base64');
+        },
         now: Date.now(),
         maxSkewSeconds: this.config.maxSkewSeconds,
       },
     );
+  }
+
+  /** REST: developerkey, then a live token or a valid access-key signature of the same account. */
+  private async authenticate(request: IncomingMessage): Promise<number | ApiAnswer> {
+    const accountIndex = this.accountIndexOf(request);
+    if (typeof accountIndex !== 'number') return accountIndex;
+    if (this.tokenAccount(request) === accountIndex) return accountIndex;
+    const check = await this.verify(request, [this.accounts[accountIndex]]);
     if (check.ok) return accountIndex;
     return unauthorized(check.reason === 'no_signature' ? REASONS.missingToken : REASONS.invalidSignature);
+  }
+
+  /**
+   * GraphQL: a live login token (`token` header, as remote.it's Go SDK sends it) or an access-key signature
+   * over the GraphQL request; no developer key (remote.it's GraphQL examples send none). The account is the
+   * token's, or the one whose access key signed.
+   */
+  private async graphqlAccount(request: IncomingMessage): Promise<number | undefined> {
+    const byToken = this.tokenAccount(request);
+    if (byToken !== undefined) return byToken;
+    const check = await this.verify(request, this.accounts);
+    if (!check.ok) return undefined;
+    const index = this.accounts.findIndex((account) => account.accessKeyId === check.keyId);
+    return index === -1 ? undefined : index;
+  }
+
+  /** `POST /graphql/v1`: the `login` query only (the broker's credential probe). */
+  private async graphql(request: IncomingMessage, body: Body): Promise<ApiAnswer> {
+    if (request.method !== 'POST') return { httpStatus: 404, body: graphqlErrors(REASONS.notFound), outcome: 'not_found' };
+    const accountIndex = await this.graphqlAccount(request);
+    const account = accountIndex === undefined ? undefined : this.accounts[accountIndex];
+    if (accountIndex === undefined || account === undefined) return graphqlUnauthorized;
+    const query = stringField(body, 'query');
+    if (query === undefined || !/\blogin\b/.test(query)) {
+      return { httpStatus: 200, body: graphqlErrors(REASONS.unsupportedQuery), outcome: 'refused' };
+    }
+    const email = account.email ?? account.username ?? `${accountName(account, accountIndex)}@emulator.invalid`;
+    return {
+      httpStatus: 200,
+      outcome: 'ok',
+      body: { data: { login: { id: accountId(account), email, apiKey: { key: account.developerKey } } } },
+    };
   }
 
   private async login(request: IncomingMessage, body: Body): Promise<ApiAnswer> {
@@ -481,8 +608,9 @@ class EmulatorServer implements Emulator {
       body: {
         status: 'true',
         token,
-        auth_token: token,
-        auth_expiration: Math.floor(expiresAt / 1000),
+        // remote.it's desktop reads `auth_token` as a fallback for another call's answer. Here it is a
+        // different value that no call accepts: a client must use the documented `token`.
+        auth_token: randomBytes(24).toString('hex'),
         email: account.email ?? account.username,
       },
     };
@@ -570,16 +698,17 @@ class EmulatorServer implements Emulator {
     const proxy = connectionId === undefined ? undefined : this.proxies.get(connectionId.toUpperCase());
     const account = this.accounts[accountIndex];
     const name = account === undefined ? '' : accountName(account, accountIndex);
-    // remote.it answers bad stop parameters with 401, not 200 like other refusals.
+    // remote.it documents one refusal for a stop: 401 when connectionid or deviceaddress is "incorrect or
+    // missing". An ended proxy's id is no longer correct; remote.it says nothing more, so one reason for all.
     if (
       proxy === undefined ||
+      proxy.state !== 'active' ||
       deviceAddress === undefined ||
       deviceAddress.toUpperCase() !== proxy.options.service.serviceId ||
       proxy.options.account !== name
     ) {
-      return refuse(REASONS.connectionNotFound, 401);
+      return refuse(this.stopRefusal, 401);
     }
-    if (proxy.state !== 'active') return refuse(REASONS.connectionNotActive, 401);
     await proxy.close('stopped');
     return { httpStatus: 200, outcome: 'ok', body: { status: 'true', connectionid: proxy.connectionId } };
   }
@@ -608,6 +737,17 @@ class EmulatorServer implements Emulator {
     if (path === '/calls' && method === 'DELETE') {
       this.resetCalls();
       return void response.writeHead(204).end();
+    }
+    if (path === '/stop-refusal' && method === 'GET') return void send(200, { reason: this.stopRefusal });
+    if (path === '/stop-refusal' && method === 'POST') {
+      try {
+        const body = await readJsonBody(request);
+        this.setStopRefusalReason(body.reason === null ? undefined : body.reason);
+      } catch (error) {
+        if (error instanceof BodyError || error instanceof EmulatorConfigError) return void send(400, { error: error.message });
+        throw error;
+      }
+      return void send(200, { reason: this.stopRefusal });
     }
     if (path === '/tokens' && method === 'DELETE') {
       this.expireTokens();

@@ -9,6 +9,16 @@ import { z } from 'zod';
 /** remote.it service address: 8 hex bytes, stored upper-case as remote.it prints them. */
 export const SERVICE_ID_PATTERN = /^[0-9A-F]{2}(?::[0-9A-F]{2}){7}$/i;
 
+/**
+ * What a stop of an unknown, ended or foreign connection (or one named with the wrong deviceaddress) answers,
+ * with HTTP 401. remote.it documents the 401 and its cases ("connectionid incorrect or missing") but no
+ * reason text; the default is that phrase, which no client can take for "already gone" by its wording.
+ */
+export const DEFAULT_STOP_REFUSAL_REASON = 'connectionid incorrect or missing';
+
+/** A stop refusal reason: any non-empty text (an inferred wording under test, e.g. `connection not found`). */
+export const stopRefusalReasonSchema = z.string().min(1).max(500);
+
 const seconds = (fallback: number) => z.int().positive().max(2_000_000).default(fallback);
 
 const base64Secret = z
@@ -81,7 +91,7 @@ export const faultsSchema = z.object({
    * stopped), as when remote.it did the work but its answer was lost: the case a broker's compensation must handle.
    */
   afterEffect: z.boolean().optional(),
-  /** Paths under /apv/v27 the faults apply to (e.g. "/device/connect"); all when absent. */
+  /** Paths the faults apply to: under /apv/v27 (e.g. "/device/connect"), or "/graphql/v1"; all when absent. */
   onlyPaths: z.array(z.string().startsWith('/')).optional(),
 });
 
@@ -100,6 +110,8 @@ const emulatorFileObject = z.object({
   /** Accepted clock skew of Date / created on signed requests. */
   maxSkewSeconds: seconds(900),
   faults: faultsSchema.default({}),
+  /** The reason of a stop's 401 refusal (see DEFAULT_STOP_REFUSAL_REASON); settable at run time too. */
+  stopRefusalReason: stopRefusalReasonSchema.default(DEFAULT_STOP_REFUSAL_REASON),
   /** Seeds the random draws of `errorRate`, so a fault run is reproducible. */
   seed: z.int().optional(),
 });

@@ -103,14 +103,15 @@ export class StopFailedError extends BrokerError {
   }
 }
 
-/** remote.it does not know the service (`[0806]`, `[0861]`, `bad device address`). */
+/** remote.it does not know the service (`[0806]`, `[0861]`, `bad device address`); its reason is shown. */
 export class ServiceNotFoundError extends BrokerError {
   readonly code = 'service_not_found';
   constructor(
     readonly serviceId: string,
+    reason: string | undefined,
     options?: { cause?: unknown },
   ) {
-    super(`remote.it does not know service ${serviceId}`, options);
+    super(`remote.it does not know service ${serviceId}${reason ? `: ${reason}` : ''}`, options);
   }
 }
 

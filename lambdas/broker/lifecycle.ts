@@ -8,6 +8,7 @@
  * one of the `from` statuses (and at the version read, or the owner and expiry asked for), so two writers
  * can never both win a record. `updatedAt` and `version` are the store's to set.
  */
+import { HOST_IP_BY_MODE } from './client-ip';
 import type { ConnectionRecord, ConnectionStatus, StopReason } from './model';
 import type { ConnectionChanges, ConnectionStore, ExpectedState, RemoteConnection } from './ports';
 import { dueSecondsOf, epochSeconds, toIso } from './time';
@@ -38,7 +39,7 @@ export const TRANSITIONS = {
   override: { from: ['active'], to: 'stopped' },
   /** remote.it confirmed the stop. */
   stop_confirmed: { from: ['stopping'], to: 'stopped' },
-  /** remote.it no longer has the proxy, or its expiry passed. */
+  /** remote.it no longer has the proxy (its words, or a refusal with the credentials proven good), or its expiry passed. */
   stop_gone: { from: ['stopping'], to: 'expired' },
   /** The stop failed; due again after a backoff. */
   stop_retry: { from: ['stopping'], to: 'stopping' },
@@ -107,11 +108,17 @@ export const SHORT_HORIZON_SECONDS = 24 * 60 * 60;
 
 /** The transitions, each built from what its caller knows. `record` arguments are the record as read. */
 export const lifecycle = {
+  /**
+   * The proxy as remote.it made it: an http service's reverse proxy is public whatever `hostip` asked for,
+   * so the record says `public` / `0.0.0.0` and keeps what was requested beside it.
+   */
   activate(pending: ConnectionRecord, remote: RemoteConnection, leaseEndMs: number): Transition {
+    const madePublic = remote.proxy.kind === 'reverse' && pending.mode !== 'public';
     return build(
       'activate',
       pending.id,
       {
+        ...(madePublic && { mode: 'public', hostIp: HOST_IP_BY_MODE.public, requestedMode: pending.mode, requestedHostIp: pending.hostIp }),
         remoteConnectionId: remote.remoteConnectionId,
         proxy: remote.proxy,
         expiresAt: remote.expiresAt,

@@ -55,9 +55,13 @@ export interface ConnectionRecord {
   callerArn: string;
   /** Upper-case `XX:XX:XX:XX:XX:XX:XX:XX`. */
   serviceId: string;
+  /** The mode the proxy has: what was asked, or `public` once remote.it opened a reverse proxy (always public). */
   mode: ConnectionMode;
-  /** What was sent to remote.it as `hostip`. */
+  /** Who the proxy admits (as remote.it's `hostip`): what was sent, or `0.0.0.0` for a reverse proxy. */
   hostIp: string;
+  /** What the caller asked for, kept only when remote.it's proxy differs from it (a reverse proxy). */
+  requestedMode?: ConnectionMode;
+  requestedHostIp?: string;
   status: ConnectionStatus;
   /** ISO-8601 UTC. */
   createdAt: string;

@@ -28,7 +28,7 @@ function connectFailure(pending: ConnectionRecord, error: unknown): { failureRea
   const reason = error.reason ?? error.message;
   switch (error.kind) {
     case 'not_found':
-      return { failureReason: reason, answer: new ServiceNotFoundError(pending.serviceId, { cause: error }) };
+      return { failureReason: reason, answer: new ServiceNotFoundError(pending.serviceId, error.reason, { cause: error }) };
     case 'refused':
       return { failureReason: reason, answer: new UpstreamRefusedError(reason, { cause: error }) };
     case 'timed_out':

@@ -57,7 +57,10 @@ async function findReusable(stopContext: StopContext, caller: Caller, target: Ta
   let cursor: string | undefined;
   for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
     const result = await stopContext.store.list({ owner: caller.principal, serviceId: target.serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
-    const found = result.items.find((record) => record.mode === target.mode && record.hostIp === target.hostIp && covers(record));
+    // Matched on what was asked: a reverse proxy opened for a latching request is recorded public.
+    const found = result.items.find(
+      (record) => (record.requestedMode ?? record.mode) === target.mode && (record.requestedHostIp ?? record.hostIp) === target.hostIp && covers(record),
+    );
     // The list comes from an eventually consistent index: confirm on the table before handing it out.
     if (found) {
       const fresh = await stopContext.store.get(found.id);

@@ -26,7 +26,9 @@ export async function renewConnection(deps: RenewDeps, caller: Caller, id: strin
   // A lease that has ended is the sweeper's to stop, even if it has not run yet: renewing would revive it.
   if (Date.parse(record.leaseExpiresAt) <= nowMs) throw new ConnectionNotActiveError(id, 'past its lease');
   // The lease is the owner's, so the owner's rules cap it (also when an admin renews).
-  const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode: record.mode, ttlSeconds });
+  // Under the mode that was asked and allowed at open (a reverse proxy's effective `public` passed its own check).
+  const mode = record.requestedMode ?? record.mode;
+  const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode, ttlSeconds });
   if (!decision.allowed) return denyByPolicy(deps.events, decision.reason, decision.detail);
 
   const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000);

@@ -2,13 +2,16 @@
  * The remote.it adapter of the domain's `RemoteitApi` port (lambdas/broker/ports.ts): remote.it's REST API
  * (`/apv/v27`) over global fetch, with retries. Every failure of remote.it it lets out is a
  * `RemoteitFailure`; errors of the credentials source (the secret unreadable or invalid) pass through as
- * they are. One exchange is ./exchange.ts, auth is ./session.ts. See docs/remoteit-api.md.
+ * they are. One exchange is ./exchange.ts, auth is ./session.ts, the credentials probe that decides a stop
+ * refusal remote.it words unfamiliarly is ./probe.ts. See docs/remoteit-api.md.
  */
 import { fullJitterDelay } from '../broker/backoff';
 import { RemoteitFailure, type RemoteConnection, type RemoteitApi } from '../broker/ports';
 import type { CredentialsSource } from './credentials';
 import { createExchange, STOP_PATH, type RemoteitLogger } from './exchange';
+import { isNotRetriedInCall } from './failures';
 import { normaliseConnectResponse } from './normalise';
+import { createCredentialsProbe } from './probe';
 import { createSession } from './session';
 import type { SignatureScheme } from './signing';
 
@@ -23,7 +26,7 @@ export interface RetryOptions {
 }
 
 export interface RemoteitClientOptions {
-  /** e.g. `https://api.remote.it/apv/v27` (REMOTEIT_API_URL). */
+  /** e.g. `https://api.remote.it/apv/v27` (REMOTEIT_API_URL). The credentials probe calls `/graphql/v1` at its origin. */
   apiUrl: string;
   credentials: CredentialsSource;
   signatureScheme: SignatureScheme;
@@ -56,14 +59,17 @@ export function createRemoteitClient(options: RemoteitClientOptions): RemoteitAp
     now,
     logger,
   });
-  const session = createSession({ exchange, credentials: options.credentials, now, logger });
+  const probe = createCredentialsProbe({ apiUrl: options.apiUrl, signatureScheme: options.signatureScheme, timeoutMs: options.timeoutMs, now, logger });
+  const session = createSession({ exchange, credentials: options.credentials, probe, now, logger });
 
   async function withRetries<T>(operation: string, attempt: () => Promise<T>, retryable: (failure: RemoteitFailure) => boolean): Promise<T> {
     for (let attemptNumber = 1; ; attemptNumber++) {
       try {
         return await attempt();
       } catch (error) {
-        if (!(error instanceof RemoteitFailure) || !retryable(error) || attemptNumber >= retry.maxAttempts) throw error;
+        // A probe's failure is transient by kind, but the stop it followed reached remote.it and was refused:
+        // it is left to the broker's later retry, so a stop never reaches remote.it twice because of the probe.
+        if (!(error instanceof RemoteitFailure) || !retryable(error) || isNotRetriedInCall(error) || attemptNumber >= retry.maxAttempts) throw error;
         const delayMs = backoffMs(attemptNumber, error);
         if (delayMs === undefined) throw error;
         logger?.warn('remote.it call failed; retrying', { operation, kind: error.kind, attempt: attemptNumber, delayMs });

@@ -15,6 +15,7 @@ import {
   throttled,
   timedOut,
   unreachable,
+  undecidedStopRefusal,
   unusable,
   upstream,
 } from './failures';
@@ -38,8 +39,9 @@ const NOT_SENT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 /**
- * Stop refusals that mean the connection is already gone (remote.it documents none: these are the phrasings
- * seen, as HTTP 200 or 401 with status "false"). Anything else on a stop is a failure to retry.
+ * Stop refusals that say the connection is already gone: a fast path that skips the credentials probe.
+ * remote.it documents no wording for it (the first two are the emulator's); a gone connection refused in
+ * other words is an undecided stop refusal, which the probe decides (./session.ts).
  */
 const CONNECTION_GONE_REASON =
   /connection (?:not found|is not active|not active|(?:has )?expired|already stopped|does not exist)|no such connection/i;
@@ -75,37 +77,53 @@ export interface ExchangeExtras {
 /** One POST, answered: the envelope of a success, or a `RemoteitFailure` thrown. Never retried here. */
 export type Exchange = (path: string, body: Record<string, unknown>, credentials: RemoteitCredentials, extras?: ExchangeExtras) => Promise<Envelope>;
 
+/** What one POST to remote.it came back with, and every credential it carried (to scrub from a failure). */
+export interface Posted {
+  response: Response;
+  text: string;
+  secrets: string[];
+}
+
+/**
+ * One POST of `body` to `url` with the credentials' authentication: access keys sign it; a password session
+ * sends `extras.token`; `developerkey` only where remote.it's API takes it (REST, not GraphQL). Network
+ * failures become `RemoteitFailure`s; the answer is the caller's to read. The one transport of this adapter.
+ */
+export async function postSigned(
+  options: Omit<ExchangeOptions, 'baseUrl'>,
+  request: { url: string; path: string; body: string; developerKey?: string },
+  credentials: RemoteitCredentials,
+  extras: ExchangeExtras,
+): Promise<Posted> {
+  const { url, path, body } = request;
+  const date = new Date(options.now());
+  const headers: Record<string, string> = { 'content-type': 'application/json', date: date.toUTCString() };
+  if (request.developerKey !== undefined) headers.developerkey = request.developerKey;
+  if (credentials.kind === 'access_key') {
+    Object.assign(headers, await signRequest(options.signatureScheme, credentials, { method: 'POST', url, date, body }));
+  } else if (extras.token) {
+    headers.token = extras.token;
+  }
+
+  const started = options.now();
+  let response: Response;
+  let text: string;
+  try {
+    // No redirects: a redirect would carry the developer key and token to another host, and replay a connect.
+    response = await fetch(url, { method: 'POST', headers, body, redirect: 'error', signal: AbortSignal.timeout(options.timeoutMs) });
+    text = await response.text();
+  } catch (error) {
+    throw networkFailure(error, options.timeoutMs);
+  }
+  options.logger?.debug('remote.it answered', { path, httpStatus: response.status, durationMs: options.now() - started });
+  return { response, text, secrets: [...secretsOf(credentials), ...(extras.alsoSecret?.() ?? []), ...sentCredentials(headers)] };
+}
+
 export function createExchange(options: ExchangeOptions): Exchange {
-  const { baseUrl, now, logger } = options;
-
   return async function exchange(path, body, credentials, extras = {}) {
-    const url = `${baseUrl}${path}`;
-    const text = JSON.stringify(body);
-    const date = new Date(now());
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      date: date.toUTCString(),
-      developerkey: credentials.developerKey,
-    };
-    if (credentials.kind === 'access_key') {
-      Object.assign(headers, await signRequest(options.signatureScheme, credentials, { method: 'POST', url, date, body: text }));
-    } else if (extras.token) {
-      headers.token = extras.token;
-    }
-
-    const started = now();
-    let response: Response;
-    let responseText: string;
-    try {
-      // No redirects: a redirect would carry the developer key and token to another host, and replay a connect.
-      response = await fetch(url, { method: 'POST', headers, body: text, redirect: 'error', signal: AbortSignal.timeout(options.timeoutMs) });
-      responseText = await response.text();
-    } catch (error) {
-      throw networkFailure(error, options.timeoutMs);
-    }
-    logger?.debug('remote.it answered', { path, httpStatus: response.status, durationMs: now() - started });
-    const secrets = [...secretsOf(credentials), ...(extras.alsoSecret?.() ?? []), ...sentCredentials(headers)];
-    return interpret(response, responseText, secrets, path, now);
+    const url = `${options.baseUrl}${path}`;
+    const posted = await postSigned(options, { url, path, body: JSON.stringify(body), developerKey: credentials.developerKey }, credentials, extras);
+    return interpret(posted.response, posted.text, posted.secrets, path, options.now);
   };
 }
 
@@ -120,22 +138,39 @@ function interpret(response: Response, text: string, secrets: string[], path: st
 
   const reason = envelope?.reason ? redact(envelope.reason, secrets) : undefined;
   const code = envelope?.code;
+  const refusedEnvelope = envelope !== undefined && isFlag(envelope.status, 'false') && (status === 200 || (status >= 400 && status < 500));
+  if (path === STOP_PATH && (status === 401 || refusedEnvelope)) throw stopRefusal(status, reason, code);
   if (status === 401) {
     if (reason && NOT_FOUND_REASON.test(reason)) throw notFound(reason);
-    // remote.it also answers bad stop parameters (a connection already stopped or expired) with 401: that is
-    // the connection being gone, not the broker's credentials failing, and must not cost a re-login.
-    if (path === STOP_PATH && reason && CONNECTION_GONE_REASON.test(reason)) throw gone(reason);
     throw credentialsRefused(reason ?? 'HTTP 401', code);
   }
-  if (envelope && isFlag(envelope.status, 'false') && (status === 200 || (status >= 400 && status < 500))) {
+  if (refusedEnvelope) {
     const why = reason ?? 'no reason given';
     if (NOT_FOUND_REASON.test(why)) throw notFound(why);
     if (AUTH_REASON.test(why)) throw credentialsRefused(why, code);
-    if (path === STOP_PATH && CONNECTION_GONE_REASON.test(why)) throw gone(why);
     throw refused(why, code);
   }
   if (status === 200) throw unusable('remote.it answered 200 without a status it documents');
   throw upstream(status);
+}
+
+/**
+ * A refused stop: HTTP 401 with any reason or none, or `status: "false"` on 200 or another 4xx. remote.it
+ * documents only "401 + reason" for a bad developer key, connection id or device address, and nothing for a
+ * connection already closed (idle proxies close 15 min after their last TCP connection: common). So the words
+ * decide only when they are known; an auth phrase wins over a gone phrase, because reading bad credentials
+ * as "gone" would leave a live proxy marked ended. Any other 401 is undecided: the session probes.
+ */
+function stopRefusal(status: number, reason: string | undefined, code: string | undefined): RemoteitFailure {
+  if (reason && NOT_FOUND_REASON.test(reason)) return notFound(reason);
+  if (reason && AUTH_REASON.test(reason)) return credentialsRefused(reason, code);
+  if (reason && CONNECTION_GONE_REASON.test(reason)) return gone(reason);
+  // remote.it documents a refused stop as HTTP 401 only (a bad developer key, connectionid or deviceaddress):
+  // with the credentials proven good, that can only be a connection remote.it no longer has. Any other
+  // refusal is undocumented; taking it for "gone" could record a live proxy as ended, so it stays a
+  // refusal, retried and alarmed as stop_failed when it persists.
+  if (status !== 401) return refused(reason ?? 'no reason given', code);
+  return undecidedStopRefusal(reason ?? `HTTP ${status}, no reason given`, code);
 }
 
 /** Retry-After is seconds or an HTTP date (RFC 9110 section 10.2.3). The one parser of it in lambdas/. */
@@ -161,6 +196,7 @@ function isFlag(value: string | boolean | undefined, expected: 'true' | 'false')
   return String(value).toLowerCase() === expected;
 }
 
+/** A fetch that threw, as a failure: timed_out, unreachable (never sent) or unavailable (may have been sent). */
 function networkFailure(error: unknown, timeoutMs: number): RemoteitFailure {
   // By name, not instanceof: fetch's DOMException can come from another realm (jest's vm, bundlers).
   const name = (error as { name?: unknown } | undefined)?.name;
@@ -192,6 +228,6 @@ function sentCredentials(headers: Record<string, string>): string[] {
   return [...values, ...signatures];
 }
 
-function redact(text: string, secrets: string[]): string {
+export function redact(text: string, secrets: string[]): string {
   return secrets.filter((secret) => secret.length >= 4).reduce((scrubbed, secret) => scrubbed.split(secret).join('[redacted]'), text);
 }

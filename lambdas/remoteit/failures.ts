@@ -26,6 +26,53 @@ export function refused(reason: string, code?: string): RemoteitFailure {
   return withCode(new RemoteitFailure('refused', `remote.it refused the request: ${reason}`, { reason }), code);
 }
 
+/**
+ * Stop refusals ./exchange.ts could not read: not a known not-found, auth or gone phrase. remote.it documents
+ * one refusal for a bad developer key, connection id or device address alike, and nothing for a connection
+ * already closed, so the words cannot tell "gone" from "bad credentials": the session asks the credentials
+ * probe (./probe.ts) before one of these leaves the adapter.
+ */
+const undecidedStopRefusals = new WeakSet<RemoteitFailure>();
+
+/** A `refused` stop whose meaning the credentials probe decides. */
+export function undecidedStopRefusal(reason: string, code?: string): RemoteitFailure {
+  const failure = refused(reason, code);
+  undecidedStopRefusals.add(failure);
+  return failure;
+}
+
+export function isUndecidedStopRefusal(error: unknown): error is RemoteitFailure {
+  return error instanceof RemoteitFailure && undecidedStopRefusals.has(error);
+}
+
+/**
+ * Failures the client's in-call retry loop (`withRetries`, ./client.ts) must pass on untried even when their
+ * kind is transient: the stop they answer DID reach remote.it and was refused, so trying the call again would
+ * send that stop twice because of the probe. The broker's own retry (the sweeper) tries it later.
+ */
+const notRetriedInCall = new WeakSet<RemoteitFailure>();
+
+export function isNotRetriedInCall(error: unknown): boolean {
+  return error instanceof RemoteitFailure && notRetriedInCall.has(error);
+}
+
+/**
+ * remote.it refused a stop and the credentials probe failed (throttled, timed out, unreachable, 5xx, an
+ * answer it cannot read): the probe's kind (so the sweeper backs off as for it, Retry-After kept), the stop's
+ * reason, and never retried within the call.
+ */
+export function probeFailed(stopRefusal: RemoteitFailure, probeError: unknown): RemoteitFailure {
+  const probe = probeError instanceof RemoteitFailure ? probeError : undefined;
+  const detail = probe?.message ?? `the check could not be made (${probeError instanceof Error ? probeError.name : 'unknown error'})`;
+  const failure = new RemoteitFailure(
+    probe?.kind ?? 'unavailable',
+    `remote.it refused the stop (${stopRefusal.reason ?? 'no reason given'}) and the broker's credentials could not be checked: ${detail}`,
+    { reason: stopRefusal.reason, retryAfterSeconds: probe?.retryAfterSeconds, cause: probeError },
+  );
+  notRetriedInCall.add(failure);
+  return failure;
+}
+
 /** Bad or expired credentials (HTTP 401 auth reasons, `missing api token`, `[0102]`, MFA required). */
 export function credentialsRefused(reason: string, code?: string): RemoteitFailure {
   return withCode(new RemoteitFailure('credentials_refused', `remote.it rejected the broker's credentials: ${reason}`, { reason }), code);
@@ -37,8 +84,9 @@ export function notFound(reason: string): RemoteitFailure {
 }
 
 /**
- * A stop refused because remote.it no longer has that connection (already stopped, expired, overridden):
- * nothing is left to stop. Only reasons that say so become this failure; any other refusal stays retryable.
+ * A stop refused because remote.it no longer has that connection (already stopped, expired, idle-closed,
+ * overridden): nothing is left to stop. Raised for a known "gone" phrase, or for an undecided stop refusal
+ * once the credentials probe said the broker's credentials work (./session.ts). Nothing else makes it.
  */
 export function gone(reason: string): RemoteitFailure {
   return new RemoteitFailure('gone', `remote.it no longer has this connection: ${reason}`, { reason });

@@ -2,12 +2,19 @@
  * The broker's session at remote.it: access keys sign every request; a username + password logs in for a
  * token, cached until shortly before its expiry and shared by concurrent calls. On a credentials refusal it
  * recovers as docs/remoteit-api.md describes: log in again once, then refetch the secret once, then give up.
+ *
+ * A stop refused in words the adapter does not know (./exchange.ts) is decided here by evidence: the
+ * credentials probe (./probe.ts), with the credentials and token that made the stop. Valid: the connection is
+ * gone (one stop, one probe, the stop not repeated). Invalid: a credentials refusal of that call, recovered as
+ * above (the stop is repeated: with bad credentials it did not take effect). The probe failed: that failure,
+ * which the client does not retry within the call; the broker retries the stop later.
  */
 import { RemoteitFailure } from '../broker/ports';
 import * as z from '../zod';
-import type { CredentialsSource, PasswordCredentials } from './credentials';
+import type { CredentialsSource, PasswordCredentials, RemoteitCredentials } from './credentials';
 import type { Envelope, Exchange, RemoteitLogger } from './exchange';
-import { credentialsRefused, refusalCode, unusable } from './failures';
+import { credentialsRefused, gone, isUndecidedStopRefusal, probeFailed, refusalCode, unusable } from './failures';
+import type { CredentialsProbe, CredentialsVerdict } from './probe';
 
 const MFA_CODES = new Set(['SMS_MFA', 'SOFTWARE_TOKEN_MFA', 'MFA_SETUP']);
 /** Refresh a login token this long before remote.it's stated expiry, so it never expires in flight. */
@@ -28,6 +35,8 @@ interface CachedToken {
 export interface SessionOptions {
   exchange: Exchange;
   credentials: CredentialsSource;
+  /** Decides a stop refusal the exchange could not read. */
+  probe: CredentialsProbe;
   /** Epoch milliseconds. */
   now: () => number;
   logger?: RemoteitLogger;
@@ -81,6 +90,31 @@ export function createSession(options: SessionOptions): Session {
     return cachedToken.token;
   }
 
+  /**
+   * An undecided stop refusal, decided by one probe with the credentials (and token) that made the stop:
+   * throws `gone` (valid) or the probe's failure; returns the credentials refusal to recover from (invalid).
+   */
+  async function decideStopRefusal(
+    path: string,
+    refusal: RemoteitFailure,
+    credentials: RemoteitCredentials,
+    token: string | undefined,
+  ): Promise<RemoteitFailure> {
+    const reason = refusal.reason ?? 'no reason given';
+    logger?.warn("remote.it refused a stop; checking the broker's credentials", { path, reason });
+    let verdict: CredentialsVerdict;
+    try {
+      verdict = await options.probe(credentials, { token, alsoSecret });
+    } catch (error) {
+      const failure = probeFailed(refusal, error);
+      logger?.warn("remote.it's verdict on the broker's credentials", { path, verdict: 'inconclusive', kind: failure.kind });
+      throw failure;
+    }
+    logger?.warn("remote.it's verdict on the broker's credentials", { path, verdict });
+    if (verdict === 'valid') throw gone(reason);
+    return credentialsRefused(reason, refusalCode(refusal));
+  }
+
   async function send(path: string, body: Record<string, unknown>): Promise<Envelope> {
     let credentials = await options.credentials.get();
     let reloggedIn = false;
@@ -93,7 +127,8 @@ export function createSession(options: SessionOptions): Session {
         usedCachedToken = cachedToken !== undefined;
         token = await tokenFor(credentials);
         return await exchange(path, body, credentials, { token, alsoSecret });
-      } catch (error) {
+      } catch (caught) {
+        const error = isUndecidedStopRefusal(caught) ? await decideStopRefusal(path, caught, credentials, token) : caught;
         if (!(error instanceof RemoteitFailure) || error.kind !== 'credentials_refused') throw error;
         // Only the rejected token is dropped: a concurrent call may already have cached a fresh one.
         if (cachedToken?.token === token) cachedToken = undefined;

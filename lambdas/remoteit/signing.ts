@@ -4,7 +4,12 @@
  * vectors byte for byte (test/unit/remoteit/signing.test.ts), so nothing here is hand-rolled crypto:
  * this module only fixes which components are covered and how remote.it wants the headers named.
  */
-import { cavage, createSigner, httpbis, type Request as SignableMessage } from 'http-message-signatures';
+// Each part from its own module: the package's index (CommonJS, so esbuild cannot drop what is unused) would
+// bundle every other part too, 1 KiB of the write function's 200 KiB budget.
+import { createSigner } from 'http-message-signatures/lib/algorithm';
+import * as cavage from 'http-message-signatures/lib/cavage';
+import * as httpbis from 'http-message-signatures/lib/httpbis';
+import type { Request as SignableMessage } from 'http-message-signatures/lib/types';
 
 export type SignatureScheme = 'cavage' | 'rfc9421';
 

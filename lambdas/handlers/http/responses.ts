@@ -12,9 +12,17 @@ export const connectionViewSchema = z
   .object({
     id: z.string(),
     serviceId: z.string(),
-    mode: z.enum(CONNECTION_MODES),
+    mode: z.enum(CONNECTION_MODES).register(z.globalRegistry, {
+      description: 'the mode the proxy has: public for a reverse proxy (http services), whatever was asked',
+    }),
     hostIp: z.string().register(z.globalRegistry, {
-      description: 'what remote.it was asked to admit: 255.255.255.255 latching, 0.0.0.0 public, or one IPv4',
+      description: 'who remote.it admits: 255.255.255.255 latching, 0.0.0.0 public (every reverse proxy), or one IPv4',
+    }),
+    requestedMode: z.optional(z.enum(CONNECTION_MODES)).register(z.globalRegistry, {
+      description: 'the mode asked for, when remote.it made the proxy something else (an http service\'s reverse proxy is always public)',
+    }),
+    requestedHostIp: z.optional(z.string()).register(z.globalRegistry, {
+      description: 'the hostip asked for, when remote.it made the proxy public',
     }),
     status: z.enum(CONNECTION_STATUSES),
     proxy: z

@@ -9,6 +9,8 @@ export function toView(record: ConnectionRecord): ConnectionView {
     serviceId: record.serviceId,
     mode: record.mode,
     hostIp: record.hostIp,
+    ...(record.requestedMode && { requestedMode: record.requestedMode }),
+    ...(record.requestedHostIp && { requestedHostIp: record.requestedHostIp }),
     status: record.status,
     ...(record.proxy && { proxy: record.proxy }),
     owner: record.owner,

@@ -1,6 +1,6 @@
-import { startEchoServer, startEmulator } from '../../../dev/emulator';
+import { REASONS, startEchoServer, startEmulator } from '../../../dev/emulator';
 import type { DemoService, Emulator } from '../../../dev/emulator';
-import { HTTP_SERVICE, openProxy, probe, signedCall, TCP_SERVICE, testAccount } from './helpers';
+import { eventually, HTTP_SERVICE, openProxy, probe, rawCall, signCavage, signedCall, TCP_SERVICE, testAccount } from './helpers';
 
 const OFFLINE_SERVICE = '80:00:00:00:0E:0E:0E:0E';
 
@@ -145,24 +145,27 @@ describe('remote.it emulator connections', () => {
       expect(await probe(connection.proxyServerPort, '127.0.0.1')).toBe('refused');
     });
 
-    it('answers 401 with status "false" when the proxy was already stopped', async () => {
+    // remote.it documents one stop refusal: 401 when connectionid or deviceaddress is "incorrect or missing",
+    // reason unpublished. The emulator's default reason is that phrase, which says nothing about "gone".
+    it('answers 401 with the default reason when the proxy was already stopped', async () => {
       const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
       await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
 
       const again = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
 
       expect(again.status).toBe(401);
-      expect(again.json).toEqual({ status: 'false', reason: 'connection is not active' });
+      expect(again.json).toEqual({ status: 'false', reason: 'connectionid incorrect or missing' });
     });
 
-    it('answers 401 when the connection id is unknown', async () => {
-      const response = await signedCall(emulator.url, '/device/connect/stop', {
+    it('answers 401 with the default reason when the connection id is unknown or missing', async () => {
+      const unknown = await signedCall(emulator.url, '/device/connect/stop', {
         deviceaddress: TCP_SERVICE,
         connectionid: '00000000-0000-0000-0000-000000000000',
       });
+      const missing = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE });
 
-      expect(response.status).toBe(401);
-      expect(response.json).toEqual({ status: 'false', reason: 'connection not found' });
+      expect([unknown.status, unknown.json]).toEqual([401, { status: 'false', reason: 'connectionid incorrect or missing' }]);
+      expect([missing.status, missing.json]).toEqual([401, { status: 'false', reason: 'connectionid incorrect or missing' }]);
     });
 
     it('answers 401 and leaves the proxy open when the device address does not match', async () => {
@@ -170,8 +173,107 @@ describe('remote.it emulator connections', () => {
 
       const response = await signedCall(emulator.url, '/device/connect/stop', { deviceaddress: HTTP_SERVICE, connectionid });
 
-      expect(response.status).toBe(401);
+      expect([response.status, response.json]).toEqual([401, { status: 'false', reason: 'connectionid incorrect or missing' }]);
       expect(await probe(connection.proxyServerPort, '127.0.0.1')).toBe('echoed');
+    });
+
+    it('answers 401 and leaves the proxy open when another account stops it', async () => {
+      // Arrange
+      const other = { developerKey: 'OTHER-DEVELOPER-KEY', accessKeyId: 'OTHERACCESSKEYID', secretAccessKey: Buffer.from('o'.repeat(32)).toString('base64') };
+      emulator.setAccounts([testAccount, other]);
+      const { connectionid, connection } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0', { concurrent: true });
+      const url = `${emulator.url}/device/connect/stop`;
+      const body = JSON.stringify({ deviceaddress: TCP_SERVICE, connectionid });
+
+      // Act
+      const response = await rawCall(url, body, {
+        developerkey: other.developerKey,
+        ...signCavage({ method: 'POST', url, body, keyId: other.accessKeyId, secret: other.secretAccessKey }),
+      });
+
+      // Assert
+      expect([response.status, response.json]).toEqual([401, { status: 'false', reason: 'connectionid incorrect or missing' }]);
+      expect(await probe(connection.proxyServerPort, '127.0.0.1')).toBe('echoed');
+    });
+  });
+
+  describe('stop refusal reason', () => {
+    afterEach(() => emulator.setStopRefusalReason());
+
+    it('defaults to a reason that reads neither as "already gone" nor as an auth failure', () => {
+      // The broker client's phrasings at issue 14 (lambdas/remoteit/exchange.ts): the default must be
+      // taken for neither, so that a green run does not rest on a wording remote.it never published.
+      const gone = /connection (?:not found|is not active|not active|(?:has )?expired|already stopped|does not exist)|no such connection/i;
+      const auth = /missing api token|\[0102\]|invalid (?:signature|credential|token|api key|developer ?key)|unauthori[sz]ed|not authori[sz]ed|authentication/i;
+
+      expect(emulator.stopRefusalReason()).toBe(REASONS.stopRefused);
+      expect([gone.test(REASONS.stopRefused), auth.test(REASONS.stopRefused)]).toEqual([false, false]);
+    });
+
+    it('answers 401 with the default reason when the proxy closed at the end of its lifetime', async () => {
+      // Arrange
+      const shortLived = await startEmulator({
+        accounts: [testAccount],
+        services: [{ serviceId: TCP_SERVICE, name: 'echo', kind: 'tcp', target: echo.target }],
+        lifetimeSeconds: 1,
+      });
+      try {
+        const { connectionid } = await openProxy(shortLived.url, TCP_SERVICE, '0.0.0.0');
+        expect(await eventually(() => shortLived.connections()[0]?.state === 'ended', 3_000)).toBe(true);
+
+        // Act
+        const response = await signedCall(shortLived.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid });
+
+        // Assert
+        expect([response.status, response.json]).toEqual([401, { status: 'false', reason: 'connectionid incorrect or missing' }]);
+      } finally {
+        await shortLived.stop();
+      }
+    });
+
+    it('answers the reason given at start when stopRefusalReason is set', async () => {
+      const configured = await startEmulator({
+        accounts: [testAccount],
+        services: [{ serviceId: TCP_SERVICE, name: 'echo', kind: 'tcp', target: echo.target }],
+        stopRefusalReason: 'connection not found',
+      });
+      try {
+        const response = await signedCall(configured.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid: 'nope' });
+
+        expect([response.status, response.json]).toEqual([401, { status: 'false', reason: 'connection not found' }]);
+        expect(configured.stopRefusalReason()).toBe('connection not found');
+      } finally {
+        await configured.stop();
+      }
+    });
+
+    it('answers the reason set over the admin endpoint, and the default again once it is reset with {}', async () => {
+      // Arrange
+      const stopUnknown = () => signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid: 'nope' });
+
+      // Act
+      const set = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: 'no such session' }), { 'content-type': 'application/json' });
+      const read = await rawCall(`${emulator.adminUrl}/stop-refusal`, '', {}, 'GET');
+      const refused = await stopUnknown();
+      const reset = await rawCall(`${emulator.adminUrl}/stop-refusal`, '{}', { 'content-type': 'application/json' });
+      const refusedAgain = await stopUnknown();
+
+      // Assert
+      expect([set.status, set.json, read.json]).toEqual([200, { reason: 'no such session' }, { reason: 'no such session' }]);
+      expect([refused.status, refused.json]).toEqual([401, { status: 'false', reason: 'no such session' }]);
+      expect(reset.json).toEqual({ reason: 'connectionid incorrect or missing' });
+      expect(refusedAgain.json.reason).toBe('connectionid incorrect or missing');
+    });
+
+    it('answers 400 and keeps the reason when the admin body carries no usable reason', async () => {
+      emulator.setStopRefusalReason('kept reason');
+
+      const empty = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: '' }), { 'content-type': 'application/json' });
+      const notText = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: 42 }), { 'content-type': 'application/json' });
+
+      expect([empty.status, notText.status]).toEqual([400, 400]);
+      expect(emulator.stopRefusalReason()).toBe('kept reason');
+      expect(() => emulator.setStopRefusalReason('')).toThrow(/invalid emulator config/);
     });
   });
 });

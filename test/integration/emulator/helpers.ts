@@ -121,6 +121,22 @@ export function signedCall(apiUrl: string, path: string, payload: unknown): Prom
   return rawCall(url, body, { developerkey: DEVELOPER_KEY, ...signCavage({ method: 'POST', url, body }) });
 }
 
+/**
+ * POSTs a GraphQL query to `graphqlUrl` as remote.it's docs show it: signed with scheme A over the
+ * GraphQL request and no developer key (`auth: 'signature'`), with a login token in a `token` header, or bare.
+ */
+export function graphqlCall(
+  graphqlUrl: string,
+  query: string,
+  auth: { signature?: Partial<SignInput>; token?: string } = { signature: {} },
+): Promise<RawResponse> {
+  const body = JSON.stringify({ query });
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (auth.signature !== undefined) Object.assign(headers, signCavage({ method: 'POST', url: graphqlUrl, body, ...auth.signature }));
+  if (auth.token !== undefined) headers.token = auth.token;
+  return rawCall(graphqlUrl, body, headers);
+}
+
 export interface Connected {
   connectionid: string;
   connection: Record<string, unknown> & { proxy: string; proxyServerPort: number; proxyserver: string };

@@ -29,8 +29,16 @@ describe('remote.it emulator options', () => {
         lifetimeSeconds: 28_800,
         idleSeconds: 900,
         tokenLifetimeSeconds: 3600,
+        stopRefusalReason: 'connectionid incorrect or missing',
         services: [{ serviceId: TCP_SERVICE }],
       });
+    });
+
+    it('keeps a stop refusal reason given in the options and rejects an empty one', () => {
+      const config = parseEmulatorOptions({ accounts: [testAccount], stopRefusalReason: 'connection not found' });
+
+      expect(config.stopRefusalReason).toBe('connection not found');
+      expect(() => parseEmulatorOptions({ accounts: [testAccount], stopRefusalReason: '' })).toThrow(/stopRefusalReason/);
     });
 
     it('names the duplicated service id when a service is listed twice', () => {

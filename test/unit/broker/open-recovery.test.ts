@@ -54,6 +54,16 @@ describe('openConnection', () => {
       expect(events.opened).not.toHaveBeenCalled();
     });
 
+    it("names the service and keeps remote.it's reason in the error when remote.it does not know the service", async () => {
+      const { service, remoteit } = createHarness();
+      remoteit.queueConnect(notFound('[0806] device not found'));
+
+      const error = await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
+
+      expect(error).toBeInstanceOf(ServiceNotFoundError);
+      expect((error as Error).message).toBe(`remote.it does not know service ${SERVICE}: [0806] device not found`);
+    });
+
     it("keeps remote.it's reason in the error when it refuses", async () => {
       const { service, remoteit } = createHarness();
       remoteit.queueConnect(refused('[0912] device is offline'));
@@ -232,6 +242,38 @@ describe('openConnection', () => {
 
       expect(connection).toMatchObject({ status: 'active', proxy: remote.proxy });
       expect(remoteit.stopCalls).toHaveLength(0);
+    });
+
+    it('records the proxy as public, and what was asked beside it, when remote.it opened a reverse proxy for a latching request', async () => {
+      const { service, store, remoteit } = createHarness({ policy: publicPolicy });
+      remoteit.queueConnect(liveReverse());
+
+      const { connection } = await service.open(appCaller, { serviceId: HTTP_SERVICE, mode: 'latching' });
+
+      expect(remoteit.connectCalls).toEqual([{ serviceId: HTTP_SERVICE, hostIp: '255.255.255.255' }]);
+      expect(connection).toMatchObject({ mode: 'public', hostIp: '0.0.0.0', requestedMode: 'latching', requestedHostIp: '255.255.255.255' });
+      expect(store.peek(connection.id)).toEqual(connection);
+    });
+
+    it('reuses a reverse proxy recorded as public for the same request that opened it', async () => {
+      const { service, remoteit } = createHarness({ policy: publicPolicy });
+      remoteit.queueConnect(liveReverse());
+      const { connection: first } = await service.open(appCaller, { serviceId: HTTP_SERVICE, mode: 'latching' });
+
+      const again = await service.open(appCaller, { serviceId: HTTP_SERVICE, mode: 'latching', ttlSeconds: 60, reuse: true });
+
+      expect(again).toEqual({ connection: first, reused: true });
+      expect(remoteit.connectCalls).toHaveLength(1);
+    });
+
+    it('keeps a port proxy as asked, with nothing requested beside it', async () => {
+      const { service } = createHarness();
+
+      const { connection } = await service.open(appCaller, { serviceId: SERVICE, mode: 'latching' });
+
+      expect(connection).toMatchObject({ mode: 'latching', hostIp: '255.255.255.255' });
+      expect(connection).not.toHaveProperty('requestedMode');
+      expect(connection).not.toHaveProperty('requestedHostIp');
     });
   });
 

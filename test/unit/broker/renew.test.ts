@@ -1,6 +1,9 @@
 import { ConnectionNotActiveError, ConnectionNotFoundError, PolicyDeniedError } from '../../../lambdas/broker/errors';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import { policyDocumentSchema } from '../../../lambdas/broker/policy';
 import {
+  APP_ROLE,
+  HTTP_SERVICE,
   NOW_MS,
   NOW_S,
   adminCaller,
@@ -10,7 +13,6 @@ import {
   otherCaller,
   rejectionOf,
 } from './use-case-harness';
-
 
 describe('renewConnection', () => {
   it('moves the lease end and dueAt to now + ttl when the connection is active', async () => {
@@ -113,5 +115,21 @@ describe('renewConnection', () => {
 
     expect(renewed.leaseExpiresAt).toBe(new Date(NOW_MS + 1_200_000).toISOString());
     await expect(service.renew(adminCaller, record.id, 3601)).rejects.toThrow(PolicyDeniedError);
+  });
+
+  it('caps a reverse proxy recorded as public by the rules of the mode that was asked when it opened', async () => {
+    const policy = policyDocumentSchema.parse({
+      rules: [
+        { principals: [APP_ROLE], services: [HTTP_SERVICE], modes: ['latching'], maxTtlSeconds: 3600 },
+        { principals: [APP_ROLE], services: [HTTP_SERVICE], modes: ['public'], maxTtlSeconds: 600 },
+      ],
+    });
+    const { service, store } = createHarness({ policy });
+    const record = appConnection({ serviceId: HTTP_SERVICE, mode: 'public', hostIp: '0.0.0.0', requestedMode: 'latching', requestedHostIp: '255.255.255.255' });
+    store.seed(record);
+
+    const renewed = await service.renew(appCaller, record.id, 1800);
+
+    expect(renewed.leaseExpiresAt).toBe(new Date(NOW_MS + 1_800_000).toISOString());
   });
 });

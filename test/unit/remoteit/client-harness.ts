@@ -37,6 +37,19 @@ export const connectOk: StubReply = { body: CONNECT_OK_WIRE };
 export const stopOk: StubReply = { body: { status: 'true', connectionid: 'CONN-1' } };
 export const unauthorized = (reason = 'invalid signature'): StubReply => ({ status: 401, body: { status: 'false', reason } });
 
+/** The credentials probe's path (at the stub's origin, not below /apv/v27). */
+export const PROBE = '/graphql/v1';
+/** A GraphQL `login` answer naming `developerKey` as the account's key. */
+export const probeAnswer = (developerKey: string): StubReply => ({
+  body: { data: { login: { id: 'USER-1f2e3d', apiKey: { key: developerKey } } } },
+});
+/** The probe says the harness' developer key is this account's. */
+export const probeValid: StubReply = probeAnswer('DEVKEY-5f1c2e9a7b');
+/** What remote.it's GraphQL is believed to answer for bad credentials (remote.it's Go SDK reads this text). */
+export const probeUnauthorized: StubReply = { status: 401, headers: { 'content-type': 'text/plain' }, body: 'Unauthorized' };
+/** A stop refusal in words the adapter does not know. */
+export const UNFAMILIAR = 'connectionid incorrect or missing';
+
 /** Credentials whose refresh() moves to the next value (a rotated secret). */
 export function credentialsSequence(...values: RemoteitCredentials[]) {
   let index = 0;

@@ -7,6 +7,8 @@ import {
   NOW_MS,
   NOW_S,
   passwordCredentials,
+  PROBE,
+  probeUnauthorized,
   rejection,
   rotatedKeys,
   SERVICE_ID,
@@ -59,8 +61,9 @@ describe('client auth', () => {
       expect(calls.refresh).toBe(1);
     });
 
-    it('treats a 401 to a stop with an unknown reason as a credentials failure (refetch), not as gone', async () => {
+    it('treats a 401 to a stop with an unknown reason as a credentials failure (refetch) when the probe refuses the credentials', async () => {
       harness.stub.on('/device/connect/stop', unauthorized('Signature expired'));
+      harness.stub.on(PROBE, probeUnauthorized);
       const credentials = credentialsSequence(accessKeys);
 
       const error = await rejection(harness.clientFor(credentials.source).stop(SERVICE_ID, 'CONN-1'));

@@ -1,5 +1,5 @@
 import { refusalCode } from '../../../lambdas/remoteit/failures';
-import { accessKeys, connectOk, credentialsSequence, rejection, SERVICE_ID, unauthorized, useClientHarness } from './client-harness';
+import { accessKeys, connectOk, credentialsSequence, PROBE, probeValid, rejection, SERVICE_ID, unauthorized, useClientHarness } from './client-harness';
 
 // How remote.it's answers become the port's RemoteitFailure kinds, with the messages records keep as their
 // failureReason. A connect is never repeated once it may have reached remote.it. Credential refusals are in
@@ -118,17 +118,19 @@ describe('client errors', () => {
       expect(harness.stub.requestsTo('/device/connect/stop')).toHaveLength(1);
     });
 
-    it('fails refused without retrying when remote.it refuses a stop for another reason', async () => {
+    it('fails refused without retrying or probing when remote.it answers 200 refusing a stop for another reason', async () => {
       harness.stub.on('/device/connect/stop', { body: { status: 'false', reason: 'too many requests' } });
+      harness.stub.on(PROBE, probeValid);
 
       const error = await rejection(harness.clientFor(credentialsSequence(accessKeys).source).stop(SERVICE_ID, 'CONN-1'));
 
       expect(error).toMatchObject({ kind: 'refused', reason: 'too many requests', message: 'remote.it refused the request: too many requests' });
       expect(harness.stub.requestsTo('/device/connect/stop')).toHaveLength(1);
+      expect(harness.stub.requestsTo(PROBE)).toHaveLength(0);
     });
 
     it.each([['connection not found'], ['connection is not active']])(
-      'fails gone without a secret refetch when remote.it answers 401 %p to a stop',
+      'fails gone without a secret refetch or a probe when remote.it answers 401 %p to a stop',
       async (reason) => {
         harness.stub.on('/device/connect/stop', unauthorized(reason));
         const credentials = credentialsSequence(accessKeys);
@@ -138,6 +140,7 @@ describe('client errors', () => {
         expect(error).toMatchObject({ kind: 'gone', reason });
         expect(harness.stub.requestsTo('/device/connect/stop')).toHaveLength(1);
         expect(credentials.calls.refresh).toBe(0);
+        expect(harness.stub.requestsTo(PROBE)).toHaveLength(0);
       },
     );
   });

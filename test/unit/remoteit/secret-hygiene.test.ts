@@ -5,6 +5,8 @@ import { closedPort, startRemoteitStub, type RemoteitStub, type StubStep } from 
 
 const SERVICE_ID = '80:00:00:00:01:02:03:04';
 const TOKEN = 'TOKEN-8c1f0e6a4b2d9e7f5a3c1b0d';
+/** The developer key of another account, as the credentials probe's answer names it. */
+const ACCOUNT_KEY = 'DEVKEY-another-account-6f2a9c';
 const accessKeys: AccessKeyCredentials = {
   kind: 'access_key',
   developerKey: 'DEVKEY-hygiene-3e8b1d',
@@ -83,6 +85,44 @@ describe('client secret hygiene', () => {
         },
         run: (api) => api.stop(SERVICE_ID, 'C'),
       },
+      {
+        name: 'stop refused, the probe echoing the token in GraphQL errors',
+        credentials: passwordCredentials,
+        script: () => {
+          stub.on('/user/login', { body: { status: 'true', token: TOKEN, auth_expiration: 4_000_000_000 } });
+          stub.on('/device/connect/stop', echoReason(401));
+          stub.on('/graphql/v1', (request) => ({ body: { errors: [{ message: `${String(request.headers.token)} ${JSON.stringify(request.headers)}` }] } }));
+        },
+        run: (api) => api.stop(SERVICE_ID, 'C'),
+      },
+      {
+        name: 'stop refused, the probe echoing the signature in GraphQL errors',
+        credentials: accessKeys,
+        script: () => {
+          stub.on('/device/connect/stop', echoReason(200));
+          stub.on('/graphql/v1', (request) => ({ body: { errors: [{ message: `${String(request.headers.authorization)}` }] } }));
+        },
+        run: (api) => api.stop(SERVICE_ID, 'C'),
+      },
+      {
+        name: "stop refused, the probe naming another account's developer key",
+        credentials: accessKeys,
+        scheme: 'rfc9421',
+        script: () => {
+          stub.on('/device/connect/stop', echoReason(401));
+          stub.on('/graphql/v1', { body: { data: { login: { id: 'U', apiKey: { key: ACCOUNT_KEY } } } } });
+        },
+        run: (api) => api.stop(SERVICE_ID, 'C'),
+      },
+      {
+        name: 'stop refused echoing headers, the probe finding the credentials valid',
+        credentials: accessKeys,
+        script: () => {
+          stub.on('/device/connect/stop', echoReason(401));
+          stub.on('/graphql/v1', { body: { data: { login: { id: 'U', apiKey: { key: accessKeys.developerKey } } } } });
+        },
+        run: (api) => api.stop(SERVICE_ID, 'C'),
+      },
     ];
     const unreachable = `http://127.0.0.1:${await closedPort()}/apv/v27`;
     scenarios.push({ name: 'unreachable', credentials: accessKeys, script: () => undefined, apiUrl: unreachable, run: (api) => api.stop(SERVICE_ID, 'C') });
@@ -113,7 +153,8 @@ describe('client secret hygiene', () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(errors.join('\n')).toContain('[redacted]');
     const everything = [...lines, ...errors].join('\n');
-    for (const secret of [accessKeys.secretAccessKey, accessKeys.developerKey, passwordCredentials.password, TOKEN, ...signatures]) {
+    expect(stub.requestsTo('/graphql/v1').length).toBeGreaterThanOrEqual(4);
+    for (const secret of [accessKeys.secretAccessKey, accessKeys.developerKey, passwordCredentials.password, TOKEN, ACCOUNT_KEY, ...signatures]) {
       expect(everything).not.toContain(secret);
     }
   });
