@@ -120,7 +120,9 @@ export function openApiDocument(): object {
           responses: {
             200: { description: 'Renewed', content: json(ref('Connection')) },
             ...errors,
-            409: problem('The connection is not active'),
+            409: problem(
+              'The connection is not active (`connection_not_active`), or remote.it may already have closed it: its first idle window (`idleClosesAt`) has passed and the broker cannot see whether anyone is connected (`connection_may_be_idle`: open a new connection)',
+            ),
           },
         },
       },

@@ -9,6 +9,7 @@ export type BrokerErrorCode =
   | 'policy_denied'
   | 'connection_not_found'
   | 'connection_not_active'
+  | 'connection_may_be_idle'
   | 'connection_opening'
   | 'stop_failed'
   | 'service_not_found'
@@ -74,6 +75,23 @@ export class ConnectionNotActiveError extends BrokerError {
     readonly status: string,
   ) {
     super(`connection ${id} is ${status}; only an active connection can be renewed`);
+  }
+}
+
+/**
+ * Renewing would extend a proxy remote.it may already have closed: it closes one its idle window after the
+ * last connection through it ends (or after it opened, if nobody connected), and the broker cannot see
+ * connections, so past the first window it cannot tell a busy proxy from a closed one. The caller opens anew.
+ */
+export class ConnectionMayBeIdleError extends BrokerError {
+  readonly code = 'connection_may_be_idle';
+  constructor(
+    readonly id: string,
+    idleClosesAt: string,
+  ) {
+    super(
+      `connection ${id} may already be closed at remote.it: remote.it closes an unused proxy after its idle window, which ended at ${idleClosesAt}, and the broker cannot see whether it is in use; open a new connection instead of renewing this one`,
+    );
   }
 }
 

@@ -112,7 +112,7 @@ export const lifecycle = {
    * The proxy as remote.it made it: an http service's reverse proxy is public whatever `hostip` asked for,
    * so the record says `public` / `0.0.0.0` and keeps what was requested beside it.
    */
-  activate(pending: ConnectionRecord, remote: RemoteConnection, leaseEndMs: number): Transition {
+  activate(pending: ConnectionRecord, remote: RemoteConnection, leaseEndMs: number, connectSentMs: number): Transition {
     const madePublic = remote.proxy.kind === 'reverse' && pending.mode !== 'public';
     return build(
       'activate',
@@ -123,6 +123,8 @@ export const lifecycle = {
         proxy: remote.proxy,
         expiresAt: remote.expiresAt,
         leaseExpiresAt: toIso(leaseEndMs),
+        // Counted from before the connect was sent, so it is never later than remote.it's own idle close.
+        idleClosesAt: toIso(connectSentMs + remote.idleSeconds * 1000),
         dueAt: dueSecondsOf(leaseEndMs),
       },
       { from: pending.status, version: pending.version },

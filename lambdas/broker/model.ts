@@ -68,6 +68,12 @@ export interface ConnectionRecord {
   updatedAt: string;
   /** ISO-8601 UTC: when the lease ends (never after `expiresAt`). */
   leaseExpiresAt: string;
+  /**
+   * ISO-8601 UTC, once active: when remote.it closes the proxy if nobody has connected through it (opened +
+   * its idle window). After it, the proxy may have closed at any time (the broker cannot see connections):
+   * it is never handed out again by `reuse`, and not renewed.
+   */
+  idleClosesAt?: string;
   /** Epoch seconds, the table's TTL attribute: remote.it's expiry once active; a short horizon otherwise. */
   expiresAt: number;
   remoteConnectionId?: string;

@@ -50,10 +50,22 @@ interface Target {
   ttlSeconds: number;
 }
 
-/** The caller's newest active connection to the same target whose lease already covers `ttlSeconds`. */
+/** A reused connection must leave the caller this long to connect before remote.it's first idle close. */
+export const REUSE_IDLE_MARGIN_SECONDS = 60;
+
+/**
+ * The caller's newest active connection to the same target whose lease already covers `ttlSeconds` and that
+ * remote.it cannot have closed for idleness: at least REUSE_IDLE_MARGIN_SECONDS left of its first idle window
+ * (after it, remote.it may have closed it whenever nobody was connected; a record without the window, from
+ * before the broker kept it, is never reused).
+ */
 async function findReusable(stopContext: StopContext, caller: Caller, target: Target, nowMs: number): Promise<ConnectionRecord | undefined> {
   const covers = (record: ConnectionRecord) =>
-    record.status === 'active' && record.expiresAt > epochSeconds(nowMs) && Date.parse(record.leaseExpiresAt) >= nowMs + target.ttlSeconds * 1000;
+    record.status === 'active' &&
+    record.expiresAt > epochSeconds(nowMs) &&
+    Date.parse(record.leaseExpiresAt) >= nowMs + target.ttlSeconds * 1000 &&
+    record.idleClosesAt !== undefined &&
+    Date.parse(record.idleClosesAt) - REUSE_IDLE_MARGIN_SECONDS * 1000 > nowMs;
   let cursor: string | undefined;
   for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
     const result = await stopContext.store.list({ owner: caller.principal, serviceId: target.serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
@@ -128,7 +140,7 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
   const leaseEndMs = Math.min(stopContext.now() + ttlSeconds * 1000, remote.expiresAt * 1000);
   let active: ConnectionRecord;
   try {
-    active = await applyTransition(stopContext.store, lifecycle.activate(pending, remote, leaseEndMs));
+    active = await applyTransition(stopContext.store, lifecycle.activate(pending, remote, leaseEndMs, startMs));
   } catch (error) {
     throw await compensate(stopContext, pending, remote.remoteConnectionId, error);
   }

@@ -134,6 +134,12 @@ export interface RemoteConnection {
   proxy: ProxyAddress;
   /** Absolute remote.it expiry, epoch seconds: request time + `expirationsec`. */
   expiresAt: number;
+  /**
+   * How long remote.it keeps the proxy open with no TCP connection through it, seconds: its `idleLeft` at
+   * open, else remote.it's documented 15 minutes. The proxy closes this long after it opened if nobody
+   * connects, and this long after its last connection ends otherwise.
+   */
+  idleSeconds: number;
   /** True when remote.it says this connect replaced an earlier one (`connectionOverridden`). */
   overridden: boolean;
   /** remote.it's `previousConnection` id, when it gave one. */

@@ -1,5 +1,5 @@
 /** Renew: move an active connection's lease end, within the owner's policy and remote.it's own expiry. */
-import { ConnectionNotActiveError, ConnectionNotFoundError } from './errors';
+import { ConnectionMayBeIdleError, ConnectionNotActiveError, ConnectionNotFoundError } from './errors';
 import type { EventSink } from './events';
 import { applyTransition, lifecycle } from './lifecycle';
 import type { ConnectionRecord } from './model';
@@ -25,6 +25,9 @@ export async function renewConnection(deps: RenewDeps, caller: Caller, id: strin
   if (seen.status !== 'active') throw new ConnectionNotActiveError(id, seen.status);
   // A lease that has ended is the sweeper's to stop, even if it has not run yet: renewing would revive it.
   if (Date.parse(record.leaseExpiresAt) <= nowMs) throw new ConnectionNotActiveError(id, 'past its lease');
+  // Past its first idle window remote.it may have closed the proxy (records from before the broker kept the
+  // window have none, and renew as they always did).
+  if (record.idleClosesAt !== undefined && Date.parse(record.idleClosesAt) <= nowMs) throw new ConnectionMayBeIdleError(id, record.idleClosesAt);
   // The lease is the owner's, so the owner's rules cap it (also when an admin renews).
   // Under the mode that was asked and allowed at open (a reverse proxy's effective `public` passed its own check).
   const mode = record.requestedMode ?? record.mode;

@@ -11,6 +11,11 @@ import { unusable } from './failures';
 
 /** remote.it documents proxies living about 8 hours; used only when the answer carries no expiry at all. */
 export const DEFAULT_EXPIRATION_SECONDS = 28_800;
+/**
+ * remote.it documents closing a proxy about 15 minutes after its last connection ends; used when the answer
+ * carries no `idleLeft` (which remote.it's own SDK shows as 900 in a sample answer, without saying its unit).
+ */
+export const DEFAULT_IDLE_SECONDS = 900;
 
 /** A field remote.it got wrong reads as absent. */
 const text = z.absentIfInvalid(z.string().check(z.trim(), z.minLength(1)));
@@ -27,6 +32,7 @@ const connectionFields = {
   reverseProxy: flag,
   expirationsec: numberish,
   proxyExpirationSec: numberish,
+  idleLeft: numberish,
   connectionOverridden: flag,
   previousConnection: z.optional(z.unknown()),
 };
@@ -67,6 +73,7 @@ export function normaliseConnectResponse(body: unknown, requestedAtMs: number): 
     remoteConnectionId,
     proxy,
     expiresAt: epochSeconds(requestedAtMs) + expirationSeconds(fields),
+    idleSeconds: positiveSeconds(fields.idleLeft) ?? DEFAULT_IDLE_SECONDS,
     overridden: isTrue(fields.connectionOverridden),
     ...(previousConnectionId ? { previousConnectionId } : {}),
   };
@@ -113,13 +120,13 @@ function portProxy(host: string, rawPort: string | number): ProxyAddress {
 }
 
 function expirationSeconds(fields: ConnectionFields): number {
-  for (const candidate of [fields.expirationsec, fields.proxyExpirationSec]) {
-    const seconds = Number(candidate);
-    if (candidate !== undefined && candidate !== '' && Number.isFinite(seconds) && seconds > 0) {
-      return Math.floor(seconds);
-    }
-  }
-  return DEFAULT_EXPIRATION_SECONDS;
+  return positiveSeconds(fields.expirationsec) ?? positiveSeconds(fields.proxyExpirationSec) ?? DEFAULT_EXPIRATION_SECONDS;
+}
+
+/** A number or numeric string of seconds above zero, floored; undefined for anything else. */
+function positiveSeconds(candidate: string | number | undefined): number | undefined {
+  const seconds = Number(candidate);
+  return candidate !== undefined && candidate !== '' && Number.isFinite(seconds) && seconds > 0 ? Math.floor(seconds) : undefined;
 }
 
 function isTrue(value: boolean | string | number | undefined): boolean {

@@ -16,6 +16,7 @@ export function toView(record: ConnectionRecord): ConnectionView {
     owner: record.owner,
     createdAt: record.createdAt,
     leaseExpiresAt: record.leaseExpiresAt,
+    ...(record.idleClosesAt && { idleClosesAt: record.idleClosesAt }),
     expiresAt: new Date(record.expiresAt * 1000).toISOString(),
     ...(record.stoppedAt && { stoppedAt: record.stoppedAt }),
     ...(record.stopReason && { stopReason: record.stopReason }),

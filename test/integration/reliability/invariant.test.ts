@@ -30,7 +30,9 @@ describe('invariant checker', () => {
 
     const report = await checkInvariant(brokerTarget(broker));
 
-    expect([report.unrecorded, report.phantom, report.overdue, report.duplicated, report.orphans, report.stopFailed]).toEqual([[], [], [], [], [], []]);
+    expect([report.unrecorded, report.phantom, report.overdue, report.duplicated, report.orphans, report.stopFailed, report.falseStopFailed]).toEqual([
+      [], [], [], [], [], [], [],
+    ]);
   });
 
   it('reports a live proxy the broker was told about but did not record as unrecorded', async () => {
@@ -67,6 +69,25 @@ describe('invariant checker', () => {
 
     expect(report.overdue.map((record) => record.id)).toEqual([connection.id]);
     await broker.call({ routeKey: 'DELETE /connections/{id}', pathParameters: { id: connection.id } });
+  });
+
+  it('reports a stop_failed record whose proxy remote.it no longer has as a false stop_failed', async () => {
+    const connection = await open();
+    await remoteitClient(broker.emulator.url, broker.secret).stop(SERVICES.echo, connection.remoteConnectionId);
+    await broker.tables.documentClient.send(
+      new UpdateCommand({
+        TableName: broker.tables.connections,
+        Key: { id: connection.id },
+        UpdateExpression: 'SET #status = :failed, failureReason = :why REMOVE dueAt, dueShard, liveOwner',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':failed': 'stop_failed', ':why': "remote.it rejected the broker's credentials: gone" },
+      }),
+    );
+
+    const report = await checkInvariant(brokerTarget(broker));
+
+    expect(report.falseStopFailed.map((record) => record.id)).toEqual([connection.id]);
+    expect(report.stopFailed).toEqual([]);
   });
 
   it('counts a proxy whose connect answer was lost as an orphan, not as unrecorded', async () => {

@@ -59,6 +59,8 @@ export interface BrokerOptions {
   policy?: PolicyDocument;
   /** Handler env on top of the defaults (e.g. `REMOTEIT_TIMEOUT_MS`, `AWS_ENDPOINT_URL_DYNAMODB`). */
   env?: Record<string, string>;
+  /** remote.it's idle window in the emulator (seconds; remote.it's is 900), e.g. shortened to watch proxies idle out. */
+  idleSeconds?: number;
   /** The secret's shape: access keys (default) or username + password (login tokens). */
   credentials?: 'access_key' | 'password';
 }
@@ -107,6 +109,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const login = { username: `broker-${randomBytes(4).toString('hex')}@example.com`, password: randomBytes(18).toString('base64') };
   const [tables, echo, web] = await Promise.all([createTestTables('api'), startEchoServer(), startHttpDemo()]);
   const emulator = await startEmulator({
+    ...(options.idleSeconds !== undefined && { idleSeconds: options.idleSeconds }),
     accounts: [{ ...secret, ...login }],
     services: [
       { serviceId: SERVICES.echo, name: 'echo', kind: 'tcp', target: echo.target },

@@ -10,7 +10,8 @@
  * Two kinds of live proxy are reported apart, because a scenario may legitimately leave them and must say so:
  * `orphans`, proxies whose connect answer never reached the broker (it timed out, or remote.it's answer was
  * lost or unusable: the broker cannot know their id, nobody holds their address, remote.it closes them when
- * idle), and `stopFailed`, proxies whose record gave up as `stop_failed` (the alarmed leftover).
+ * idle), and `stopFailed`, proxies whose record gave up as `stop_failed` (the alarmed leftover). A
+ * `stop_failed` record whose proxy remote.it no longer has is never allowed: that alarm would be false.
  *
  * A stop retry scheduled for later is a consistent state (the record is `stopping`; the proxy may already be
  * gone). To compare exactly, the check first makes every `stopping` record due now (time injection through a
@@ -46,6 +47,11 @@ export interface InvariantReport {
   orphans: ProxySnapshot[];
   /** Live proxies of `stop_failed` records (alarmed, for an operator). */
   stopFailed: ProxySnapshot[];
+  /**
+   * `stop_failed` records whose proxy remote.it no longer has: a false alarm (the runbook would send an
+   * operator after credentials for a connection that is simply gone).
+   */
+  falseStopFailed: ConnectionRecord[];
   /** What the check's own sweep did. */
   sweep: SweepSummary;
 }
@@ -103,6 +109,7 @@ export async function checkInvariant(target: InvariantTarget): Promise<Invariant
       .map(([remoteId]) => remoteId),
     orphans: live.filter((proxy) => !proxy.announced && !recordsOf(proxy).some((record) => LIVE.includes(record.status))),
     stopFailed: live.filter(isStopFailed),
+    falseStopFailed: records.filter((record) => record.status === 'stop_failed' && !liveIds.has(record.remoteConnectionId?.toUpperCase() ?? '')),
     sweep,
   };
 }
@@ -131,8 +138,9 @@ export async function expectInvariant(target: InvariantTarget, allow: Allowed = 
     duplicated: report.duplicated,
     orphans: fresh(report.orphans).length,
     stopFailed: fresh(report.stopFailed).length,
+    falseStopFailed: report.falseStopFailed.map((record) => `${record.id} ${record.failureReason ?? ''}`),
     sweepErrors: report.sweep.errors,
-  }).toEqual({ unrecorded: [], phantom: [], overdue: [], duplicated: [], orphans: allow.orphans ?? 0, stopFailed: allow.stopFailed ?? 0, sweepErrors: 0 });
+  }).toEqual({ unrecorded: [], phantom: [], overdue: [], duplicated: [], orphans: allow.orphans ?? 0, stopFailed: allow.stopFailed ?? 0, falseStopFailed: [], sweepErrors: 0 });
   for (const id of [...ids(report.orphans), ...ids(report.stopFailed)]) allow.seen?.add(id);
   return report;
 }

@@ -27,7 +27,7 @@ const remote: RemoteConnection = portConnection({ remoteConnectionId: 'rc-remote
 
 /** Each transition built with its builder from a record as read (the id-only builders use just its id). */
 const BUILD: Record<TransitionName, (record: ConnectionRecord) => Transition> = {
-  activate: (record) => lifecycle.activate(record, remote, LEASE_END_MS),
+  activate: (record) => lifecycle.activate(record, remote, LEASE_END_MS, NOW_MS),
   fail_connect: (record) => lifecycle.failConnect(record, 'remote.it refused the request: no', NOW_MS),
   abandon_pending: (record) => lifecycle.abandonPending(record, 'abandoned'),
   compensated: (record) => lifecycle.compensated(record.id, 'rc-compensated', NOW_MS),
@@ -243,12 +243,12 @@ describe('lifecycle', () => {
   });
 
   describe('the builders', () => {
-    it('activate records remote.it\'s connection, the lease end and its due second, and leaves updatedAt to the store', () => {
+    it('activate records remote.it\'s connection, the lease end and its due second, the idle close counted from the connect, and leaves updatedAt to the store', () => {
       // Arrange
       const { record } = seeded('pending');
 
       // Act
-      const transition = lifecycle.activate(record, remote, LEASE_END_MS);
+      const transition = lifecycle.activate(record, remote, LEASE_END_MS, NOW_MS - 2_000);
 
       // Assert
       expect(transition).toEqual({
@@ -261,6 +261,7 @@ describe('lifecycle', () => {
           proxy: remote.proxy,
           expiresAt: remote.expiresAt,
           leaseExpiresAt: new Date(LEASE_END_MS).toISOString(),
+          idleClosesAt: new Date(NOW_MS - 2_000 + remote.idleSeconds * 1000).toISOString(),
           dueAt: Math.ceil(LEASE_END_MS / 1000),
         },
       });

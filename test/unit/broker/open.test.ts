@@ -215,6 +215,7 @@ describe('openConnection', () => {
         hostIp: '255.255.255.255',
         createdAt: new Date(NOW_MS - 60_000).toISOString(),
         leaseExpiresAt: new Date(NOW_MS + 1_000_000).toISOString(),
+        idleClosesAt: new Date(NOW_MS + 840_000).toISOString(),
         expiresAt: NOW_S + 20_000,
         ...overrides,
       });
@@ -261,6 +262,9 @@ describe('openConnection', () => {
       ['it is not active', { status: 'stopping' }, 'latching'],
       ['another principal owns it', { owner: otherCaller.principal }, 'latching'],
       ['it is for another service', { serviceId: '80:00:00:00:01:02:03:05' }, 'latching'],
+      ['remote.it may have closed it for idleness (its first idle window has passed)', { idleClosesAt: new Date(NOW_MS - 1_000).toISOString() }, 'latching'],
+      ['less than a minute of its first idle window is left', { idleClosesAt: new Date(NOW_MS + 59_000).toISOString() }, 'latching'],
+      ['it has no idle window (recorded before the broker kept one)', { idleClosesAt: undefined }, 'latching'],
     ])('opens a new connection when %s', async (_case, overrides, mode) => {
       const { service, store, remoteit } = createHarness();
       store.seed(reusable(overrides));

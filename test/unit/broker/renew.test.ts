@@ -1,4 +1,4 @@
-import { ConnectionNotActiveError, ConnectionNotFoundError, PolicyDeniedError } from '../../../lambdas/broker/errors';
+import { ConnectionMayBeIdleError, ConnectionNotActiveError, ConnectionNotFoundError, PolicyDeniedError } from '../../../lambdas/broker/errors';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import { policyDocumentSchema } from '../../../lambdas/broker/policy';
 import {
@@ -115,6 +115,28 @@ describe('renewConnection', () => {
 
     expect(renewed.leaseExpiresAt).toBe(new Date(NOW_MS + 1_200_000).toISOString());
     await expect(service.renew(adminCaller, record.id, 3601)).rejects.toThrow(PolicyDeniedError);
+  });
+
+  it('refuses with connection_may_be_idle, changing nothing, when the first idle window has passed', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection({ idleClosesAt: new Date(NOW_MS - 1_000).toISOString() });
+    store.seed(record);
+
+    const error = await rejectionOf(service.renew(appCaller, record.id, 1200));
+
+    expect(error).toBeInstanceOf(ConnectionMayBeIdleError);
+    expect(error).toMatchObject({ code: 'connection_may_be_idle', message: expect.stringContaining(record.idleClosesAt ?? '') });
+    expect(store.peek(record.id)).toEqual(record);
+  });
+
+  it('renews while the first idle window lasts', async () => {
+    const { service, store } = createHarness();
+    const record = appConnection({ idleClosesAt: new Date(NOW_MS + 1_000).toISOString() });
+    store.seed(record);
+
+    const renewed = await service.renew(appCaller, record.id, 1200);
+
+    expect(renewed.leaseExpiresAt).toBe(new Date(NOW_MS + 1_200_000).toISOString());
   });
 
   it('caps a reverse proxy recorded as public by the rules of the mode that was asked when it opened', async () => {

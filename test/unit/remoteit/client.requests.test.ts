@@ -16,6 +16,7 @@ describe('client requests', () => {
         remoteConnectionId: 'CONN-1',
         proxy: { kind: 'port', url: 'tcp://proxy18.rt3.io:38575', host: 'proxy18.rt3.io', port: 38575 },
         expiresAt: NOW_S + 28_797,
+        idleSeconds: 900,
         overridden: false,
       });
       const [request] = harness.stub.requestsTo('/device/connect');
@@ -59,6 +60,7 @@ describe('client requests', () => {
         remoteConnectionId: 'CONN-2',
         proxy: { kind: 'reverse', url: 'https://xprbjalo.p18.rt3.io', host: 'xprbjalo.p18.rt3.io', port: 443 },
         expiresAt: NOW_S + 28_800,
+        idleSeconds: 900,
         overridden: true,
         previousConnectionId: 'CONN-1',
       });

@@ -18,8 +18,22 @@ describe('normalise', () => {
         remoteConnectionId: 'c-1',
         proxy: { kind: 'port', url: 'tcp://proxy18.rt3.io:38575', host: 'proxy18.rt3.io', port: 38575 },
         expiresAt: REQUESTED_AT_S + 28_797,
+        idleSeconds: 900,
         overridden: false,
       });
+    });
+
+    it.each<[string, unknown, number]>([
+      ['idleLeft as remote.it sends it', 900, 900],
+      ['a string idleLeft', '120', 120],
+      ['a fractional idleLeft, floored', 59.9, 59],
+      ['no idleLeft: remote.it\'s documented 15 minutes', undefined, 900],
+      ['an unusable idleLeft: the documented 15 minutes', 'soon', 900],
+      ['a zero idleLeft: the documented 15 minutes', 0, 900],
+    ])('reads the idle window from %s', (_case, idleLeft, idleSeconds) => {
+      const body = { status: 'true', connection: { connectionid: 'c-9', proxy: 'http://proxy18.rt3.io:38575', expirationsec: '60', ...(idleLeft !== undefined && { idleLeft }) } };
+
+      expect(normaliseConnectResponse(body, REQUESTED_AT_MS).idleSeconds).toBe(idleSeconds);
     });
 
     it('still reads the proxy when its backslash escapes survived decoding', () => {
