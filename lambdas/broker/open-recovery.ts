@@ -13,7 +13,7 @@ import { applyTransition, lifecycle } from './lifecycle';
 import type { ConnectionRecord } from './model';
 import { denyByPolicy } from './policy';
 import { RemoteitFailure, type RemoteConnection } from './ports';
-import { stopClaimed, type StopContext } from './stopping';
+import { reportEndedByApi, stopClaimed, type StopContext } from './stopping';
 
 /** Pages read when looking for an overridden record: bounded, these lists are short in practice. */
 export const MAX_SCAN_PAGES = 5;
@@ -132,8 +132,7 @@ export async function refusePublic(stopContext: StopContext, pending: Connection
   }
   await markOverridden(stopContext, remote, pending.serviceId, pending.id);
   try {
-    const attempt = await stopClaimed(stopContext, claimed);
-    if (attempt && (attempt.outcome === 'stopped' || attempt.outcome === 'expired')) stopContext.events({ type: 'stopped', record: attempt.record });
+    reportEndedByApi(stopContext, await stopClaimed(stopContext, claimed));
   } catch (error) {
     // The claim lapses and the sweeper stops it; the caller's answer is the same either way.
     stopContext.events({ type: 'recovery', severity: 'warn', message: 'could not record the stop of a forbidden public proxy', connectionId: pending.id, error });

@@ -32,12 +32,15 @@ export function asSeen(record: ConnectionRecord, nowMs: number): ConnectionRecor
   return record;
 }
 
+/** Whether `caller` may see `record`: its owner, or an admin. */
+export function visibleTo(policy: PolicyDocument, caller: Caller, record: ConnectionRecord): boolean {
+  return record.owner === caller.principal || isAdmin(policy, caller.principal);
+}
+
 /** The record when the caller owns it or is an admin; anyone else gets the same answer as for an unknown id. */
 export async function readVisible(deps: Omit<QueryDeps, 'now'>, caller: Caller, id: string): Promise<ConnectionRecord> {
   const record = await deps.store.get(id);
-  if (!record || (record.owner !== caller.principal && !isAdmin(deps.policy, caller.principal))) {
-    throw new ConnectionNotFoundError(id);
-  }
+  if (!record || !visibleTo(deps.policy, caller, record)) throw new ConnectionNotFoundError(id);
   return record;
 }
 

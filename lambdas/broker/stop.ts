@@ -8,8 +8,8 @@ import { LIVE_STATUSES, type ConnectionRecord, type StopReason } from './model';
 import { isAdmin, type PolicyDocument } from './policy';
 import { StaleRecordError } from './ports';
 import type { Caller } from './principal';
-import { asSeen } from './queries';
-import { claimForStop, stopClaimed, type StopContext } from './stopping';
+import { asSeen, visibleTo } from './queries';
+import { claimForStop, reportEndedByApi, stopClaimed, type StopContext } from './stopping';
 import { epochSeconds } from './time';
 
 export interface StopDeps {
@@ -43,7 +43,7 @@ async function claimActive(deps: StopDeps, caller: Caller, id: string): Promise<
   } catch (error) {
     if (!(error instanceof StaleRecordError)) throw error;
     const found = error.current;
-    if (!found || (found.owner !== caller.principal && !admin)) throw new ConnectionNotFoundError(id);
+    if (!found || !visibleTo(deps.policy, caller, found)) throw new ConnectionNotFoundError(id);
     return { found };
   }
 }
@@ -52,7 +52,7 @@ async function claimActive(deps: StopDeps, caller: Caller, id: string): Promise<
 async function finishStop(stopContext: StopContext, claimed: ConnectionRecord): Promise<StopConnectionResult | undefined> {
   const attempt = await stopClaimed(stopContext, claimed);
   if (!attempt) return undefined;
-  if (attempt.outcome === 'stopped' || attempt.outcome === 'expired') stopContext.events({ type: 'stopped', record: attempt.record });
+  reportEndedByApi(stopContext, attempt);
   if (attempt.outcome === 'stop_failed') throw new StopFailedError(claimed.id, attempt.record.stopAttempts);
   return answer(asSeen(attempt.record, stopContext.now()));
 }

@@ -105,6 +105,11 @@ export async function claimForStop(stopContext: StopContext, record: ConnectionR
   return applyUnlessStale(stopContext, lifecycle.claimStop(record, reason, nowMs, stopContext.claimSeconds));
 }
 
+/** A stop the API made that ended the connection (stopped, or found gone) is reported once, as the API's. */
+export function reportEndedByApi(stopContext: Pick<StopContext, 'events'>, attempt: StopAttempt | undefined): void {
+  if (attempt && (attempt.outcome === 'stopped' || attempt.outcome === 'expired')) stopContext.events({ type: 'stopped', record: attempt.record });
+}
+
 /**
  * remote.it no longer has the connection, or the device or service behind it: nothing left to stop. Any
  * other refusal is retried (and alarmed as stop_failed when it persists), never taken for a stop.

@@ -106,8 +106,8 @@ describe('stopConnection', () => {
     expect(events.stopped).not.toHaveBeenCalled();
   });
 
-  it('records expired when remote.it says the connection is already gone', async () => {
-    const { service, store, remoteit } = createHarness();
+  it('records expired, and reports the connection ended by the API, when remote.it says it is already gone', async () => {
+    const { service, store, remoteit, events } = createHarness();
     const record = appConnection();
     store.seed(record);
     remoteit.queueStop(gone('connection not found'));
@@ -115,6 +115,8 @@ describe('stopConnection', () => {
     const result = await service.stop(appCaller, record.id);
 
     expect(result).toMatchObject({ pending: false, connection: { status: 'expired' } });
+    expect(events.stopped).toHaveBeenCalledTimes(1);
+    expect(events.stopped).toHaveBeenCalledWith(result.connection);
   });
 
   it('answers pending without calling remote.it when another writer holds a live stop claim', async () => {
