@@ -7,16 +7,21 @@
 import type { ConnectionRecord } from '../broker/model';
 import type { DueBatch } from '../broker/ports';
 
-export interface ShardPage {
+/** One page of one shard; `cursor` is the reader's own position (never leaves the store), absent at the end. */
+export interface ShardPage<Cursor> {
   items: ConnectionRecord[];
   scanned: number;
-  cursor?: string;
+  cursor?: Cursor;
 }
 
-export type ShardReader = (shard: number, cursor: string | undefined) => Promise<ShardPage>;
+export type ShardReader<Cursor> = (shard: number, cursor: Cursor | undefined) => Promise<ShardPage<Cursor>>;
 
-export async function* dueRounds(shardCount: number, readPage: ShardReader, partName: (shard: number) => string): AsyncGenerator<DueBatch> {
-  const shards = Array.from({ length: shardCount }, (_, shard) => ({ shard, cursor: undefined as string | undefined, done: false }));
+export async function* dueRounds<Cursor>(
+  shardCount: number,
+  readPage: ShardReader<Cursor>,
+  partName: (shard: number) => string,
+): AsyncGenerator<DueBatch> {
+  const shards = Array.from({ length: shardCount }, (_, shard) => ({ shard, cursor: undefined as Cursor | undefined, done: false }));
   while (shards.some((state) => !state.done)) {
     const live = shards.filter((state) => !state.done);
     const batch: DueBatch = { items: [], scanned: 0, failures: [] };

@@ -41,6 +41,8 @@ import { dueRounds, type ShardPage } from './due-rounds';
 import { asStoreError, InvalidCursorError } from './errors';
 import { CONNECTIONS } from './tables';
 
+type DueKey = Record<string, unknown>;
+
 /** Queries one `list` call may make while filling a page (filters and the day walk can return short pages). */
 const MAX_LIST_QUERIES = 10;
 /** Items read per list query at least: a filtered page then takes few round trips, at a few extra reads. */
@@ -238,14 +240,12 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     return count;
   }
 
-  /** One page of one shard of the "due" index: records with `dueAt <= nowSeconds`, oldest due first. */
-  async function queryDueShard(shard: number, dueBy: number, limit: number, cursor: string | undefined): Promise<ShardPage> {
+  /**
+   * One page of one shard of the "due" index: records with `dueAt <= nowSeconds`, oldest due first. The
+   * position is DynamoDB's own LastEvaluatedKey, kept inside the store's walk: nobody outside can hand one in.
+   */
+  async function queryDueShard(shard: number, dueBy: number, limit: number, startKey: DueKey | undefined): Promise<ShardPage<DueKey>> {
     const shardKey = dueShardKey(shard);
-    let startKey: Cursor['key'];
-    if (cursor !== undefined) {
-      startKey = decodeCursor(cursor, CONNECTIONS.dueIndex).key;
-      if (startKey?.[CONNECTIONS.dueShardAttribute] !== shardKey) throw new InvalidCursorError('issued for another shard');
-    }
     const input: QueryCommandInput = {
       TableName: tableName,
       IndexName: CONNECTIONS.dueIndex,
@@ -257,17 +257,16 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
       ExclusiveStartKey: startKey,
     };
     const result = await client.send(new QueryCommand(input));
-    const key = result.LastEvaluatedKey as Cursor['key'];
     return {
       items: (result.Items ?? []).map(toRecord),
       scanned: result.ScannedCount ?? 0,
-      ...(key && { cursor: encodeCursor({ index: CONNECTIONS.dueIndex, key }) }),
+      ...(result.LastEvaluatedKey && { cursor: result.LastEvaluatedKey }),
     };
   }
 
   function due(dueBy: number, options: { pageSize: number }): AsyncIterable<DueBatch> {
     if (!Number.isInteger(options.pageSize) || options.pageSize < 1) throw new RangeError('pageSize must be a positive integer');
-    return dueRounds(dueShardCount, (shard, cursor) => queryDueShard(shard, dueBy, options.pageSize, cursor), dueShardKey);
+    return dueRounds<DueKey>(dueShardCount, (shard, cursor) => queryDueShard(shard, dueBy, options.pageSize, cursor), dueShardKey);
   }
 
   return { create, get, update, list, countLive, due };

@@ -26,7 +26,7 @@ interface FakeIndexOptions {
  */
 function fakeIndex(shards: readonly ConnectionRecord[][], options: FakeIndexOptions) {
   const reads: [shard: number, page: number][] = [];
-  const readPage: ShardReader = async (shard, cursor) => {
+  const readPage: ShardReader<string> = async (shard, cursor) => {
     await Promise.resolve();
     const start = cursor === undefined ? 0 : Number(cursor);
     const page = start / options.pageSize;
@@ -35,7 +35,7 @@ function fakeIndex(shards: readonly ConnectionRecord[][], options: FakeIndexOpti
     const all = shards[shard] ?? [];
     const items = all.slice(start, start + options.pageSize);
     const next = start + items.length;
-    const result: ShardPage = { items, scanned: items.length * (options.costPerItem ?? 1) };
+    const result: ShardPage<string> = { items, scanned: items.length * (options.costPerItem ?? 1) };
     return next < all.length ? { ...result, cursor: String(next) } : result;
   };
   return { readPage, reads };
