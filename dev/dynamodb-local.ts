@@ -108,6 +108,7 @@ async function createTable(client: DynamoDBClient, definition: TableDefinition, 
   }
   await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 2 }, { TableName: tableName });
   await addMissingIndexes(client, definition, tableName);
+  await enableStream(client, definition, tableName);
   const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
   const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
   if (status === 'ENABLED' || status === 'ENABLING') return;
@@ -116,6 +117,16 @@ async function createTable(client: DynamoDBClient, definition: TableDefinition, 
       TableName: tableName,
       TimeToLiveSpecification: { AttributeName: definition.timeToLiveAttribute, Enabled: true },
     }),
+  );
+}
+
+/** A table kept from a run before the definition had its stream (a `dataDir`) gets it now. */
+async function enableStream(client: DynamoDBClient, definition: TableDefinition, tableName: string): Promise<void> {
+  if (!definition.stream) return;
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  if (Table?.StreamSpecification?.StreamEnabled) return;
+  await client.send(
+    new UpdateTableCommand({ TableName: tableName, StreamSpecification: { StreamEnabled: true, StreamViewType: definition.stream } }),
   );
 }
 

@@ -1,6 +1,6 @@
 /**
  * Environment, read once at load into one typed config per function. Each function parses only the
- * variables it uses (`readConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`), and the CDK construct
+ * variables it uses (`readConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`, the timers' two), and the CDK construct
  * gives each function only the variables of its schema (`FUNCTION_CONFIG`). A missing or bad variable fails
  * the cold start with the variable's name (never its value: none of these is a secret, but the rule keeps
  * it that way).
@@ -81,6 +81,12 @@ const sweepingShape = {
   SWEEPER_SAFETY_MARGIN_MS: positiveInt(10_000),
 };
 
+/** Lease timers: the function that arms them and the one they fire in. */
+const timersShape = {
+  /** The SQS queue of lease timers (messages delayed until each lease end). */
+  TIMER_QUEUE_URL: z.url(),
+};
+
 // Each schema is built in a call marked pure, so esbuild leaves the schemas a handler does not use (and the
 // shapes only they use) out of its bundle.
 /** connections-read: GET /connections, GET /connections/{id}. */
@@ -92,15 +98,24 @@ export const writeConfigSchema = /* @__PURE__ */ (() =>
 export const sweeperConfigSchema = /* @__PURE__ */ (() =>
   z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...sweepingShape }))();
 
+/** timer-arm: arms a lease timer for every lease end the connections table's stream shows. */
+export const timerArmConfigSchema = /* @__PURE__ */ (() => z.object({ ...timersShape }))();
+/** timer-fire: stops a connection when its lease timer fires (or arms the timer again for the rest of a long lease). */
+export const timerFireConfigSchema = /* @__PURE__ */ (() =>
+  z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...timersShape }))();
+
 export type ReadConfig = z.infer<typeof readConfigSchema>;
 export type WriteConfig = z.infer<typeof writeConfigSchema>;
 export type SweeperConfig = z.infer<typeof sweeperConfigSchema>;
+export type TimerFireConfig = z.infer<typeof timerFireConfigSchema>;
 
 /** Each function (named as its handler file, lambdas/handlers/<name>.ts) and the schema of its environment. */
 export const FUNCTION_CONFIG = {
   'connections-read': readConfigSchema,
   'connections-write': writeConfigSchema,
   sweeper: sweeperConfigSchema,
+  'timer-arm': timerArmConfigSchema,
+  'timer-fire': timerFireConfigSchema,
 } as const;
 
 export type BrokerFunctionName = keyof typeof FUNCTION_CONFIG;

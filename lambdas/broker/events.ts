@@ -7,6 +7,7 @@
 import type { PolicyDenialReason } from './errors';
 import type { ConnectionRecord } from './model';
 import type { RemoteitFailure } from './ports';
+import type { TimerOutcome } from './timers';
 
 export type DomainEvent =
   /** A connection was handed out: newly opened, or an existing one reused. */
@@ -27,6 +28,8 @@ export type DomainEvent =
   | { type: 'recovery'; severity: 'warn' | 'error'; message: string; connectionId: string; error: unknown; details?: Record<string, unknown> }
   /** A sweep item failed for a reason other than a lost race; its claim lapses and a later sweep retries. */
   | { type: 'sweep_item_failed'; record: ConnectionRecord; error: unknown }
+  /** A lease timer fired; `overrunMs` when it stopped the connection (lease end to recorded outcome). */
+  | { type: 'timer_fired'; connectionId: string; outcome: TimerOutcome; overrunMs?: number }
   /** Part of the due work could not be read; the rest was swept. */
   | { type: 'due_read_failed'; part: string; error: unknown };
 

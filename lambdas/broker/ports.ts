@@ -1,7 +1,7 @@
 /**
- * The two ports the domain speaks through, and the types they speak. Both belong to the domain: adapters
- * implement them (`lambdas/store/` on DynamoDB, `lambdas/remoteit/` on remote.it's REST API), tests implement
- * them with plain fakes, and nothing here knows about AWS or HTTP.
+ * The ports the domain speaks through, and the types they speak. They belong to the domain: adapters
+ * implement them (`lambdas/store/` on DynamoDB, `lambdas/remoteit/` on remote.it's REST API, `lambdas/timers/`
+ * on SQS), tests implement them with plain fakes, and nothing here knows about AWS or HTTP.
  */
 import type { ConnectionRecord, ConnectionStatus } from './model';
 
@@ -206,4 +206,21 @@ export function asRemoteitFailure(error: unknown, operation: 'connect' | 'stop')
   if (error instanceof RemoteitFailure) return error;
   const name = error instanceof Error ? error.name : 'unknown error';
   return new RemoteitFailure('unavailable', `the ${operation} could not be sent: ${name}`, { cause: error });
+}
+
+// ---- lease timers ---------------------------------------------------------------------------------------
+
+/** A timer for one lease end: it fires at (never before) `leaseExpiresAt`, or earlier when that is too far to wait for at once. */
+export interface LeaseTimer {
+  id: string;
+  /** The lease end it was armed for, as recorded (ISO 8601): a renew records another, and this timer is then stale. */
+  leaseExpiresAt: string;
+}
+
+export interface LeaseTimers {
+  /**
+   * Arms a timer: it is delivered at least once, at its lease end or after the longest delay the timer
+   * service allows, whichever comes first. Throws when it could not be armed.
+   */
+  arm(timer: LeaseTimer): Promise<void>;
 }

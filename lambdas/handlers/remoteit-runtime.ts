@@ -1,18 +1,18 @@
 /**
- * What the functions that talk to remote.it (write, sweeper) add to ./runtime, once per cold start: the
+ * What the functions that talk to remote.it (write, sweeper, timer-fire) add to ./runtime, once per cold start: the
  * Secrets Manager client, the cached remote.it credentials, the remote.it client and the stop context.
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ConnectionStore } from '../broker/ports';
 import type { StopContext } from '../broker/stopping';
-import type { SweeperConfig, WriteConfig } from '../config';
+import type { SweeperConfig, TimerFireConfig, WriteConfig } from '../config';
 import { createRemoteitClient } from '../remoteit/client';
 import { createSecretCredentials } from '../remoteit/credentials';
 import { clock, events, logger } from './runtime';
 
 type RemoteitConfig = Pick<
-  WriteConfig & SweeperConfig,
+  WriteConfig & SweeperConfig & TimerFireConfig,
   'REMOTEIT_SECRET_ID' | 'REMOTEIT_API_URL' | 'REMOTEIT_SIGNATURE_SCHEME' | 'REMOTEIT_TIMEOUT_MS' | 'SECRET_CACHE_SECONDS' | 'SWEEPER_MAX_ATTEMPTS'
 >;
 

@@ -25,6 +25,8 @@ export interface TableDefinition extends KeyDefinition {
   logicalName: string;
   timeToLiveAttribute: string;
   globalSecondaryIndexes: readonly IndexDefinition[];
+  /** The table's change stream, when something consumes it. */
+  stream?: 'NEW_AND_OLD_IMAGES';
 }
 
 /** Index and attribute names the store uses; exported so nothing else spells them. */
@@ -48,6 +50,8 @@ export const connectionsTable: TableDefinition = {
   logicalName: 'Connections',
   partitionKey: { name: 'id', type: 'S' },
   timeToLiveAttribute: 'expiresAt',
+  // Lease timers are armed from it (lambdas/handlers/timer-arm.ts): both images, to tell a new lease end from the same one.
+  stream: 'NEW_AND_OLD_IMAGES',
   globalSecondaryIndexes: [
     {
       indexName: CONNECTIONS.dueIndex,
@@ -101,6 +105,7 @@ export function createTableInput(definition: TableDefinition, tableName: string)
     BillingMode: 'PAY_PER_REQUEST',
     AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType })),
     KeySchema: keySchema(definition),
+    ...(definition.stream && { StreamSpecification: { StreamEnabled: true, StreamViewType: definition.stream } }),
     ...(definition.globalSecondaryIndexes.length > 0 && {
       GlobalSecondaryIndexes: definition.globalSecondaryIndexes.map((index) => ({
         IndexName: index.indexName,

@@ -1,0 +1,65 @@
+/**
+ * Lease timers on SQS: one message per timer, delayed until the lease end (DelaySeconds, at most 900 s: SQS's
+ * limit). A lease further off than that is armed again when the message arrives (lambdas/broker/timers.ts).
+ * The message carries the connection id and the lease end it was armed for, nothing else: no owner, no
+ * address, no secret.
+ */
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { LeaseTimer, LeaseTimers } from '../broker/ports';
+import type { Clock } from '../broker/time';
+import * as z from '../zod';
+
+/** SQS's largest DelaySeconds (SendMessage API reference). */
+export const MAX_DELAY_SECONDS = 900;
+
+/** The delay that delivers a timer at, never before, its lease end: whole seconds, rounded up, within SQS's bounds. */
+export function delaySecondsFor(leaseExpiresAt: string, nowMs: number): number {
+  const seconds = Math.ceil((Date.parse(leaseExpiresAt) - nowMs) / 1000);
+  return Math.min(MAX_DELAY_SECONDS, Math.max(0, seconds));
+}
+
+/** The message body: versioned, so a later format can tell old timers from new. */
+const timerMessageSchema = z.object({
+  v: z.literal(1),
+  id: z.string().check(z.minLength(1), z.maxLength(64)),
+  leaseExpiresAt: z.iso.datetime(),
+});
+
+export function timerMessage(timer: LeaseTimer): string {
+  return JSON.stringify({ v: 1, id: timer.id, leaseExpiresAt: timer.leaseExpiresAt });
+}
+
+export class InvalidTimerMessageError extends Error {
+  readonly code = 'invalid_timer_message';
+  constructor(detail: string) {
+    super(`not a lease timer: ${detail}`);
+    this.name = 'InvalidTimerMessageError';
+  }
+}
+
+/** A message body as a timer; InvalidTimerMessageError (naming the field, never echoing the body) otherwise. */
+export function parseTimerMessage(body: string): LeaseTimer {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new InvalidTimerMessageError('the body is not JSON');
+  }
+  const result = timerMessageSchema.safeParse(parsed);
+  if (!result.success) throw new InvalidTimerMessageError(result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '));
+  return { id: result.data.id, leaseExpiresAt: result.data.leaseExpiresAt };
+}
+
+export function createSqsLeaseTimers(options: { client: SQSClient; queueUrl: string; now: Clock }): LeaseTimers {
+  return {
+    async arm(timer) {
+      await options.client.send(
+        new SendMessageCommand({
+          QueueUrl: options.queueUrl,
+          MessageBody: timerMessage(timer),
+          DelaySeconds: delaySecondsFor(timer.leaseExpiresAt, options.now()),
+        }),
+      );
+    },
+  };
+}
