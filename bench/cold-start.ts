@@ -50,10 +50,28 @@ const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
 require('@aws-sdk/util-dynamodb');
 module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({})];`,
   },
+  {
+    name: 'timer-arm',
+    entry: 'lambdas/handlers/timer-arm.ts',
+    // It decodes the stream's images with util-dynamodb and sends with the SQS client; no store, no secret.
+    sdk: `const { SQSClient } = require('@aws-sdk/client-sqs');
+require('@aws-sdk/util-dynamodb');
+module.exports = new SQSClient({});`,
+  },
+  {
+    name: 'timer-fire',
+    entry: 'lambdas/handlers/timer-fire.ts',
+    sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
+const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
+const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
+const { SQSClient } = require('@aws-sdk/client-sqs');
+require('@aws-sdk/util-dynamodb');
+module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({}), new SQSClient({})];`,
+  },
 ] as const;
 
 /**
- * The required variables of the three functions' schemas (lambdas/config.ts: each parses its own and ignores
+ * The required variables of the functions' schemas (lambdas/config.ts: each parses its own and ignores
  * the rest), with placeholder values, and Lambda's own.
  */
 const FUNCTION_ENV: Record<string, string> = {
@@ -61,6 +79,7 @@ const FUNCTION_ENV: Record<string, string> = {
   IDEMPOTENCY_TABLE_NAME: 'remoteit-broker-idempotency',
   REMOTEIT_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:remoteit-AbCdEf',
   BROKER_POLICY: JSON.stringify({ rules: [{ principals: ['arn:aws:iam::123456789012:role/app'], services: ['*'] }], admins: [] }),
+  TIMER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/remoteit-broker-timers',
   POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
   POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
   POWERTOOLS_LOG_LEVEL: 'INFO',

@@ -4,6 +4,7 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { runColdStart, type ColdStartOptions, type ColdStartResult } from './cold-start';
+import { runLeaseOverrun, type LeaseOverrunOptions, type LeaseOverrunResult } from './lease-overrun';
 import { runOverhead, type OverheadOptions, type OverheadResult } from './overhead';
 import { runRoundTrips, type RoundTripOptions, type RoundTripResult } from './round-trips';
 import { runSoak, type SoakOptions, type SoakResult } from './soak';
@@ -20,6 +21,7 @@ export interface SuiteSizes {
   sweepThroughput: SweepThroughputOptions;
   coldStart: ColdStartOptions;
   soak: SoakOptions;
+  leaseOverrun: LeaseOverrunOptions;
 }
 
 export const FULL: SuiteSizes = {
@@ -29,6 +31,7 @@ export const FULL: SuiteSizes = {
   sweepThroughput: { leases: 2_000, concurrencies: [1, 8, 32], stopLatencyMs: 50, sweepBudgetMs: 90_000, writeSamples: 2_000 },
   coldStart: { runs: 20 },
   soak: { clients: 20, cycles: 500, warmupCycles: 40, timeoutMs: 180_000 },
+  leaseOverrun: { leases: 1_000, leaseSeconds: 60, spreadSeconds: 60, sweepPeriodSeconds: 60, concurrency: 8 },
 };
 
 export const SMOKE: SuiteSizes = {
@@ -38,6 +41,7 @@ export const SMOKE: SuiteSizes = {
   sweepThroughput: { leases: 16, concurrencies: [1, 4], stopLatencyMs: 5, sweepBudgetMs: 20_000, writeSamples: 40 },
   coldStart: { runs: 1 },
   soak: { clients: 3, cycles: 9, warmupCycles: 3, timeoutMs: 20_000 },
+  leaseOverrun: { leases: 4, leaseSeconds: 3, spreadSeconds: 2, sweepPeriodSeconds: 4, concurrency: 2 },
 };
 
 export interface SuiteResults {
@@ -47,6 +51,7 @@ export interface SuiteResults {
   sweepThroughput: SweepThroughputResult;
   coldStart: ColdStartResult;
   soak: SoakResult;
+  leaseOverrun: LeaseOverrunResult;
 }
 
 export interface SuiteReport {
@@ -96,7 +101,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
     const soak = await step('soak', () => runSoak(bench, sizes.soak));
     const sweepCost = await step('sweepCost', () => runSweepCost(bench, sizes.sweepCost));
     const sweepThroughput = await step('sweepThroughput', () => runSweepThroughput(bench, sizes.sweepThroughput));
-    results = { overhead, roundTrips, sweepCost, sweepThroughput, coldStart, soak };
+    const leaseOverrun = await step('leaseOverrun', () => runLeaseOverrun(bench, sizes.leaseOverrun));
+    results = { overhead, roundTrips, sweepCost, sweepThroughput, coldStart, soak, leaseOverrun };
   } finally {
     await bench.stop();
   }

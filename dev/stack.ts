@@ -2,14 +2,18 @@
  * The whole broker on loopback, as a library (`npm start` and the end-to-end tests use it): DynamoDB Local
  * with the shared table definitions, the Secrets Manager stub serving the remote.it secret, demo services
  * behind the remote.it emulator (or a remote.it endpoint the user names), the real handlers loaded
- * in-process with the env they read in AWS, the SigV4 gateway in front of them, and the sweeper on a timer.
- * Only endpoints differ from AWS: the handlers run unchanged.
+ * in-process with the env they read in AWS, the SigV4 gateway in front of them, the sweeper on a timer, and
+ * lease timers: the SQS stub holding the timer queue, the connections table's stream read into the timer-arm
+ * handler (dev/stream-poller.ts) and the timer queue read into the timer-fire handler (dev/sqs-poller.ts), as
+ * Lambda's event source mappings would. Only endpoints differ from AWS: the handlers run unchanged.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Context } from 'aws-lambda';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
 import type { SweepSummary } from '../lambdas/broker/sweeper';
@@ -17,6 +21,8 @@ import type * as ReadModule from '../lambdas/handlers/connections-read';
 import type * as WriteModule from '../lambdas/handlers/connections-write';
 import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
 import type * as SweeperModule from '../lambdas/handlers/sweeper';
+import type * as TimerArmModule from '../lambdas/handlers/timer-arm';
+import type * as TimerFireModule from '../lambdas/handlers/timer-fire';
 import { parseRemoteitCredentials } from '../lambdas/remoteit/credentials';
 import { createTables, startDynamoDbLocal } from './dynamodb-local';
 import { startEchoServer, startEmulator, startHttpDemo, type Emulator, type Faults } from './emulator';
@@ -24,6 +30,9 @@ import { serviceSchema } from './emulator/options';
 import { lambdaContext, startGateway, type ApiHandler, type GatewayRequestLog } from './gateway';
 import { DEFAULT_IDENTITIES, loadOrCreateIdentities, type IdentitySpec, type LocalIdentity } from './identities';
 import { startSecretsStub } from './secrets-stub';
+import { startSqsPoller } from './sqs-poller';
+import { startSqsStub, type SqsFaults, type SqsStub } from './sqs-stub';
+import { startStreamPoller, timerArmFilter } from './stream-poller';
 import { startSweepTimer } from './sweep-timer';
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -35,6 +44,17 @@ export const IDENTITIES_FILE = 'identities.json';
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 /** The sweeper function's timeout in AWS terms: its budget per run. */
 const SWEEP_TIMEOUT_MS = 60_000;
+/** The timer functions' timeouts, in AWS terms (what their contexts count down from). */
+const TIMER_ARM_TIMEOUT_MS = 30_000;
+const TIMER_FIRE_TIMEOUT_MS = 60_000;
+/**
+ * The timer queue: a message in flight stays hidden 6 times the timer-fire function's timeout (AWS's advice
+ * for a queue a function reads), and goes to the dead-letter queue after 5 receives.
+ */
+const TIMER_QUEUE_VISIBILITY_SECONDS = 360;
+const TIMER_QUEUE_MAX_RECEIVES = 5;
+/** Retries of a failed stream batch before the mapping drops it (infra's mapping: 10); the sweeper ends that lease. */
+const TIMER_ARM_RETRY_ATTEMPTS = 10;
 /**
  * Dummy AWS credentials for the SDK in the handlers: DynamoDB Local accepts any, but only letters and digits
  * in the access key id; the secrets stub checks none. They keep the SDK from looking for real credentials.
@@ -63,7 +83,12 @@ export interface StackHandlers {
   read: ApiHandler;
   write: ApiHandler;
   sweeper: (event: unknown, context: Context) => Promise<SweepSummary>;
+  timerArm: (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
+  timerFire: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 }
+
+/** Where a failure outside a handler's own error handling happened: a sweep, an API invocation, or the timers' pollers. */
+export type StackErrorSource = 'sweep' | 'handler' | 'timers';
 
 export interface StackOptions {
   region?: string;
@@ -80,6 +105,11 @@ export interface StackOptions {
   tablePrefix?: string;
   /** Period of the sweeper timer. */
   sweepIntervalMs?: number;
+  /**
+   * Lease timers (default true): the stream poller feeding timer-arm and the SQS poller feeding timer-fire.
+   * False starts neither (the sweeper alone ends leases); the timer queue exists either way.
+   */
+  timers?: boolean;
   /** Defaults to dev/local-policy.json. */
   policy?: PolicyDocument;
   /** Services registered in the emulator; defaults to dev/local-services.json. */
@@ -93,9 +123,15 @@ export interface StackOptions {
   gatewayTimeoutMs?: number;
   onRequest?: (log: GatewayRequestLog) => void;
   onSweep?: (summary: SweepSummary) => void;
-  /** A sweep or a handler invocation failed outside the handler's own error handling. */
-  onError?: (error: unknown, where: 'sweep' | 'handler') => void;
-  /** Loads the handlers after their env is set. Defaults to `require`; tests may isolate modules. */
+  /**
+   * A sweep or a handler invocation failed outside the handler's own error handling, or a timer poller
+   * failed (a stream or queue read, a dropped stream batch, a timer batch that threw, a failed delete).
+   */
+  onError?: (error: unknown, where: StackErrorSource) => void;
+  /**
+   * Loads the handlers after their env is set. Defaults to `require`; a second stack in one process needs them
+   * afresh: `() => { let h; jest.isolateModules(() => { h = handlersFrom((path) => require(path)); }); return h; }`.
+   */
   loadHandlers?: () => StackHandlers;
 }
 
@@ -110,12 +146,43 @@ export interface Stack {
   tables: { connections: string; idempotency: string };
   identities: LocalIdentity[];
   services: StackService[];
+  /** The SQS stub and the lease timer queues on it. */
+  sqs: StackSqs;
+  /** Whether the timer pollers run now (the `timers` option, or the last `timers.setEnabled`). */
+  readonly timersEnabled: boolean;
+  /** The timers' event source mappings, switched at run time (a benchmark compares with and without). */
+  timers: StackTimers;
   /** The file written for scripts, when `stateDir` was given. */
   stackFile: string | undefined;
   /** Runs one sweep now (after the one in flight). */
   sweep(): Promise<SweepSummary>;
-  /** Stops everything: gateway (after requests in flight), sweeper, emulator, servers, DynamoDB Local. Idempotent. */
+  /**
+   * Stops everything: the timer pollers (after their batches in flight), sweeper, gateway (after requests in
+   * flight), SQS stub, emulator, servers, DynamoDB Local. Idempotent.
+   */
   stop(): Promise<void>;
+}
+
+export interface StackTimers {
+  readonly enabled: boolean;
+  /**
+   * Starts the pollers (the stream read from LATEST: changes made while they were off arm nothing, and the
+   * sweeper ends those leases) or stops them (after their batches in flight). Resolves when done.
+   */
+  setEnabled(enabled: boolean): Promise<void>;
+}
+
+export interface StackSqs {
+  /** What `AWS_ENDPOINT_URL_SQS` is set to. */
+  endpoint: string;
+  timerQueueUrl: string;
+  timerQueueArn: string;
+  deadLetterQueueUrl: string;
+  /** Faults of the SQS stub (dev/sqs-stub.ts); `{}` lifts them. */
+  setFaults(faults: SqsFaults): void;
+  /** SQS requests received per action (every caller: handlers and pollers), since start or the last reset. */
+  calls(): Record<string, number>;
+  resetCalls(): void;
 }
 
 /** What `.local/stack.json` holds, for scripts and the CLI. */
@@ -185,6 +252,26 @@ export function remoteitSecretFrom(apiUrl: string, secretJson: string | undefine
 let handlersRequired = false;
 
 /**
+ * The real handler modules, each loaded through `load` by its absolute path. For `loadHandlers`: a test that
+ * starts a second stack in one process passes `(path) => require(path)` inside `jest.isolateModules`.
+ */
+export function handlersFrom(load: (path: string) => unknown): StackHandlers {
+  const module = (name: string) => load(join(__dirname, '..', 'lambdas', 'handlers', name));
+  const read = module('connections-read') as typeof ReadModule;
+  const write = module('connections-write') as typeof WriteModule;
+  const sweeper = module('sweeper') as typeof SweeperModule;
+  const timerArm = module('timer-arm') as typeof TimerArmModule;
+  const timerFire = module('timer-fire') as typeof TimerFireModule;
+  return {
+    read: read.handler as ApiHandler,
+    write: write.handler as ApiHandler,
+    sweeper: sweeper.handler,
+    timerArm: timerArm.handler,
+    timerFire: timerFire.handler,
+  };
+}
+
+/**
  * The real handler modules, loaded after the env they read at module load is set. Node caches modules, so
  * a second stack in the same module registry would get the first one's config: refused, with the way out.
  */
@@ -192,16 +279,12 @@ function requireHandlers(): StackHandlers {
   if (handlersRequired) {
     throw new StackConfigError(
       'the handlers were already loaded in this process with an earlier stack\'s env; ' +
-        'pass loadHandlers (e.g. with jest.isolateModules) to start another stack',
+        'pass loadHandlers (e.g. handlersFrom(require) inside jest.isolateModules) to start another stack',
     );
   }
   handlersRequired = true;
-  /* eslint-disable @typescript-eslint/no-require-imports -- loaded here, after the env they read at load is set */
-  const read = require('../lambdas/handlers/connections-read') as typeof ReadModule;
-  const write = require('../lambdas/handlers/connections-write') as typeof WriteModule;
-  const sweeper = require('../lambdas/handlers/sweeper') as typeof SweeperModule;
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  return { read: read.handler as ApiHandler, write: write.handler as ApiHandler, sweeper: sweeper.handler };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded here, after the env they read at load is set
+  return handlersFrom((path) => require(path));
 }
 
 /** Sets `values` in process.env (undefined deletes) and returns how to put back what was there. */
@@ -273,11 +356,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       region,
       credentials: { accessKeyId: LOCAL_AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_SECRET_ACCESS_KEY },
     });
+    let streamArn: string | undefined;
     try {
       await createTables(tableClient, tables);
+      // Lease timers are armed from this stream (createTables enables it, on kept tables too).
+      const { Table } = await tableClient.send(new DescribeTableCommand({ TableName: tables.connections }));
+      streamArn = Table?.LatestStreamArn;
     } finally {
       tableClient.destroy();
     }
+    if (!streamArn) throw new Error(`${tables.connections} has no stream: lease timers cannot be armed`);
 
     let emulator: Emulator | undefined;
     let services: StackService[] = [];
@@ -322,6 +410,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const secrets = await startSecretsStub({ [LOCAL_SECRET_ID]: secretJson }, { host });
     cleanups.push(() => secrets.stop());
 
+    const localCredentials = { accessKeyId: LOCAL_AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_SECRET_ACCESS_KEY };
+    const sqsStub = await startSqsStub({ host, region, credentials: localCredentials });
+    cleanups.push(() => sqsStub.stop());
+    const timerQueues = await createTimerQueues(sqsStub, localCredentials, prefix);
+
     const restoreEnv = applyEnv({
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: LOCAL_AWS_ACCESS_KEY_ID,
@@ -330,11 +423,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_SESSION_TOKEN: undefined,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      AWS_ENDPOINT_URL_SQS: sqsStub.endpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
       CONNECTIONS_TABLE_NAME: tables.connections,
       IDEMPOTENCY_TABLE_NAME: tables.idempotency,
       REMOTEIT_SECRET_ID: LOCAL_SECRET_ID,
       REMOTEIT_API_URL: remoteitApiUrl,
+      TIMER_QUEUE_URL: timerQueues.timerQueueUrl,
       BROKER_POLICY: JSON.stringify(policy),
       // Loopback addresses stand in for the internet here (AWS keeps this off).
       ALLOW_PRIVATE_CLIENT_IPS: 'true',
@@ -372,6 +467,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // Stopped (in-flight sweep awaited) before the gateway drains its requests; both before the emulator goes.
     cleanups.push(() => sweepTimer.stop());
 
+    const timers = timerMappings({
+      region,
+      dynamoDbEndpoint,
+      streamArn,
+      sqsEndpoint: sqsStub.endpoint,
+      credentials: localCredentials,
+      timerQueues,
+      handlers,
+      onError: (error) => options.onError?.(error, 'timers'),
+    });
+    // Pushed last, so stopped first: their batches in flight end before the SQS stub, DynamoDB and the emulator go.
+    cleanups.push(() => timers.close());
+    if (options.timers ?? true) await timers.setEnabled(true);
+
     let stackFile: string | undefined;
     if (options.stateDir) {
       const file: StackFile = {
@@ -400,6 +509,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       tables,
       identities,
       services,
+      sqs: {
+        endpoint: sqsStub.endpoint,
+        ...timerQueues,
+        setFaults: (faults) => sqsStub.setFaults(faults),
+        calls: () => sqsStub.calls(),
+        resetCalls: () => sqsStub.resetCalls(),
+      },
+      get timersEnabled() {
+        return timers.enabled;
+      },
+      timers: {
+        get enabled() {
+          return timers.enabled;
+        },
+        setEnabled: (enabled) => timers.setEnabled(enabled),
+      },
       stackFile,
       async sweep() {
         lastSummary = undefined;
@@ -416,4 +541,130 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await cleanUp().catch(() => undefined);
     throw error;
   }
+}
+
+interface TimerQueues {
+  timerQueueUrl: string;
+  timerQueueArn: string;
+  deadLetterQueueUrl: string;
+}
+
+/** `<prefix>-timers` and its dead-letter queue `<prefix>-timers-dlq`, made as infra makes them, with the real SQS client. */
+async function createTimerQueues(
+  stub: Pick<SqsStub, 'endpoint' | 'region' | 'queueArn'>,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+  prefix: string,
+): Promise<TimerQueues> {
+  const names = { timers: `${prefix}-timers`, deadLetter: `${prefix}-timers-dlq` };
+  const client = new SQSClient({ endpoint: stub.endpoint, region: stub.region, credentials });
+  try {
+    // A dead letter is kept as long as SQS keeps anything (14 days), to be looked at.
+    const deadLetter = await client.send(new CreateQueueCommand({ QueueName: names.deadLetter, Attributes: { MessageRetentionPeriod: '1209600' } }));
+    const timers = await client.send(
+      new CreateQueueCommand({
+        QueueName: names.timers,
+        Attributes: {
+          VisibilityTimeout: String(TIMER_QUEUE_VISIBILITY_SECONDS),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: stub.queueArn(names.deadLetter), maxReceiveCount: TIMER_QUEUE_MAX_RECEIVES }),
+        },
+      }),
+    );
+    if (!timers.QueueUrl || !deadLetter.QueueUrl) throw new Error('CreateQueue answered no QueueUrl');
+    return { timerQueueUrl: timers.QueueUrl, timerQueueArn: stub.queueArn(names.timers), deadLetterQueueUrl: deadLetter.QueueUrl };
+  } finally {
+    client.destroy();
+  }
+}
+
+interface TimerMappingsInput {
+  region: string;
+  dynamoDbEndpoint: string;
+  streamArn: string;
+  sqsEndpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  timerQueues: TimerQueues;
+  handlers: StackHandlers;
+  onError: (error: unknown) => void;
+}
+
+interface TimerMappings extends StackTimers {
+  /** Stops the pollers and closes their clients; later calls to setEnabled are refused. */
+  close(): Promise<void>;
+}
+
+/**
+ * Lambda's two event source mappings of the timers, switched on and off: the connections table's stream into
+ * timer-arm, the timer queue into timer-fire. Switches are made one at a time, in the order asked.
+ */
+function timerMappings(input: TimerMappingsInput): TimerMappings {
+  const { region, credentials } = input;
+  const streams = new DynamoDBStreamsClient({ endpoint: input.dynamoDbEndpoint, region, credentials });
+  const sqs = new SQSClient({ endpoint: input.sqsEndpoint, region, credentials });
+  let pollers: Array<{ stop(): Promise<void> }> = [];
+  let enabled = false;
+  let closed = false;
+  let chain: Promise<void> = Promise.resolve();
+
+  const start = async () => {
+    const streamPoller = await startStreamPoller({
+      client: streams,
+      streamArn: input.streamArn,
+      handler: input.handlers.timerArm,
+      filter: timerArmFilter,
+      retryAttempts: TIMER_ARM_RETRY_ATTEMPTS,
+      region,
+      functionName: 'remoteit-broker-local-timer-arm',
+      timeoutMs: TIMER_ARM_TIMEOUT_MS,
+      onError: input.onError,
+    });
+    const sqsPoller = startSqsPoller({
+      client: sqs,
+      queueUrl: input.timerQueues.timerQueueUrl,
+      queueArn: input.timerQueues.timerQueueArn,
+      handler: input.handlers.timerFire,
+      region,
+      functionName: 'remoteit-broker-local-timer-fire',
+      timeoutMs: TIMER_FIRE_TIMEOUT_MS,
+      onError: input.onError,
+    });
+    pollers = [streamPoller, sqsPoller];
+  };
+  const stop = async () => {
+    const running = pollers;
+    pollers = [];
+    await Promise.all(running.map((poller) => poller.stop()));
+  };
+  const enqueue = (step: () => Promise<void>) => {
+    const next = chain.then(step);
+    chain = next.catch(() => undefined);
+    return next;
+  };
+
+  return {
+    get enabled() {
+      return enabled;
+    },
+    setEnabled(next) {
+      return enqueue(async () => {
+        if (closed) throw new Error('the local stack has stopped: its timers cannot be switched');
+        if (next === enabled) return;
+        if (next) await start();
+        else await stop();
+        enabled = next;
+      });
+    },
+    close() {
+      return enqueue(async () => {
+        if (closed) return;
+        closed = true;
+        enabled = false;
+        try {
+          await stop();
+        } finally {
+          streams.destroy();
+          sqs.destroy();
+        }
+      });
+    },
+  };
 }

@@ -34,6 +34,7 @@ const USAGE = `Usage: npm start -- [options]
 
   --reset               wipe .local/ (DynamoDB data, local keys) and start clean
   --sweep-seconds N     sweeper period in seconds (default 10)
+  --no-timers           no lease timers: the sweeper alone ends leases (at its period)
   --api-port N          gateway port (default ${DEFAULT_PORTS.api}; 0 = any free port)
   --emulator-port N     remote.it emulator port (default ${DEFAULT_PORTS.emulator})
   --dynamodb-port N     DynamoDB Local port (default ${DEFAULT_PORTS.dynamodb})
@@ -59,6 +60,8 @@ export interface StartArgs {
   help: boolean;
   quiet: boolean;
   sweepSeconds: number;
+  /** Lease timers (the stream and queue pollers); `--no-timers` turns them off. */
+  timers: boolean;
   apiPort: number;
   emulatorPort: number;
   dynamodbPort: number;
@@ -87,6 +90,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     help: values.help ?? false,
     quiet: values.quiet ?? false,
     sweepSeconds: numberOption('sweep-seconds', values['sweep-seconds'], 10, (value) => value > 0 && value <= 3600, 'a number of seconds in (0, 3600]'),
+    timers: !(values['no-timers'] ?? false),
     apiPort: numberOption('api-port', values['api-port'], DEFAULT_PORTS.api, isPort, 'a port number'),
     emulatorPort: numberOption('emulator-port', values['emulator-port'], DEFAULT_PORTS.emulator, isPort, 'a port number'),
     dynamodbPort: numberOption('dynamodb-port', values['dynamodb-port'], DEFAULT_PORTS.dynamodb, isPort, 'a port number'),
@@ -105,6 +109,7 @@ function parse(argv: readonly string[]) {
       help: { type: 'boolean', short: 'h' },
       quiet: { type: 'boolean', short: 'q' },
       'sweep-seconds': { type: 'string' },
+      'no-timers': { type: 'boolean' },
       'api-port': { type: 'string' },
       'emulator-port': { type: 'string' },
       'dynamodb-port': { type: 'string' },
@@ -138,6 +143,8 @@ export interface BannerInput {
   identities: readonly LocalIdentity[];
   services: readonly StackService[];
   sweepSeconds: number;
+  /** The lease timers: their queue, and whether the pollers run (absent: not shown). */
+  timers?: { queueUrl: string; enabled: boolean };
 }
 
 /** What runs where, and the first commands to try. */
@@ -153,6 +160,14 @@ export function formatBanner(input: BannerInput): string {
       ? `  remote.it emulator                      ${input.emulatorUrl}   (faults: POST ${input.emulatorUrl.replace(/\/apv\/v27$/, '')}/_emulator/faults)`
       : `  remote.it (REMOTEIT_API_URL)            ${input.remoteitApiUrl}`,
     `  DynamoDB                                ${input.dynamoDbEndpoint}`,
+    ...(input.timers
+      ? [
+          `  SQS (lease timer queue)                 ${input.timers.queueUrl}`,
+          input.timers.enabled
+            ? '  lease timers                            on: each lease ends at its end (table stream -> timer-arm, queue -> timer-fire)'
+            : '  lease timers                            off (--no-timers): the sweeper alone ends leases',
+        ]
+      : []),
     `  sweeper                                 every ${input.sweepSeconds} s`,
     ...(input.stackFile ? [`  for scripts                             ${input.stackFile}`] : []),
     '',
@@ -283,6 +298,7 @@ async function main(): Promise<void> {
       apiPort: args.apiPort,
       emulatorPort: args.emulatorPort,
       sweepIntervalMs: args.sweepSeconds * 1000,
+      timers: args.timers,
       policy: await loadPolicyFile(args.policyFile ? resolve(args.policyFile) : DEFAULT_POLICY_FILE),
       services: await loadServicesFile(args.servicesFile ? resolve(args.servicesFile) : DEFAULT_SERVICES_FILE),
       ...(remoteitApiUrl && { remoteit: { apiUrl: remoteitApiUrl, secretJson: process.env.REMOTEIT_SECRET_JSON } }),
@@ -312,6 +328,7 @@ async function main(): Promise<void> {
       identities: stack.identities,
       services: stack.services,
       sweepSeconds: args.sweepSeconds,
+      timers: { queueUrl: stack.sqs.timerQueueUrl, enabled: stack.timersEnabled },
     }),
   );
 

@@ -45,5 +45,9 @@ export class BrokerStack extends Stack {
       description: 'Failed sweeper runs',
       value: this.broker.deadLetterQueue.queueUrl,
     });
+    new CfnOutput(this, 'TimerDeadLetterQueueUrl', {
+      description: 'Lost lease timers: timers that kept failing, and changes no timer could be armed for (docs/OPERATIONS.md)',
+      value: this.broker.timerDeadLetterQueue.queueUrl,
+    });
   }
 }

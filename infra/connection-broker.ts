@@ -1,7 +1,8 @@
 /**
- * The whole broker as one reusable construct: tables, secret, functions, HTTP API, sweeper schedule, alarms.
+ * The whole broker as one reusable construct: tables, secret, functions, HTTP API, sweeper schedule, lease
+ * timers, alarms.
  */
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -12,13 +13,16 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
 import type { z } from 'zod';
+import { MIN_TTL_SECONDS, type ConnectionStatus } from '../lambdas/broker/model';
 import { policyDocumentSchema } from '../lambdas/broker/policy';
 import {
   ConfigError,
@@ -33,6 +37,7 @@ import {
 } from '../lambdas/config';
 import { connectionsTable, idempotencyTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
 import { API_ROUTES } from '../lambdas/handlers/routes';
+import { MAX_DELAY_SECONDS } from '../lambdas/timers/sqs-timers';
 import { BrokerFunction } from './broker-function';
 
 /** The policy document as written (defaults may be left out); validated with the runtime's own schema. */
@@ -103,6 +108,41 @@ const MAX_POLICY_BYTES = 3072;
 const ONE_MINUTE = Duration.minutes(1);
 
 /**
+ * timer-fire's budget for one batch. Its timers are handled in parallel, so the slowest one sets it: one stop,
+ * that is three remote.it attempts of REMOTEIT_TIMEOUT_MS (12 s) with their backoff (about 41 s), one more
+ * call (12 s) when remote.it refuses the stop and the broker checks its own credentials, and the wait for
+ * the lease end of a timer that arrives just before it (DEFAULT_MAX_WAIT_MS, lambdas/broker/timers.ts):
+ * about 55 s at worst.
+ */
+const TIMER_FIRE_TIMEOUT = Duration.seconds(60);
+/**
+ * Lambda's advice for an SQS event source (docs/OPERATIONS.md, "Lease timers"): a visibility timeout of at
+ * least six function timeouts, so a batch throttled behind another is retried before it shows again, and
+ * at least 5 receives before the dead-letter queue.
+ */
+const TIMER_QUEUE_VISIBILITY = Duration.seconds(6 * TIMER_FIRE_TIMEOUT.toSeconds());
+const TIMER_MAX_RECEIVES = 5;
+/**
+ * At most this many timer-fire invocations at once (up to 10 timers each): a burst of lease ends waits in the
+ * queue instead of taking the account's unreserved concurrency from the API functions. 100 stops in flight
+ * is six times the sweeper's own (SWEEPER_CONCURRENCY, 16).
+ */
+const TIMER_FIRE_MAX_CONCURRENCY = 10;
+/**
+ * SQS may count a delayed timer's age from when it was sent, delay included (the metric's documentation does
+ * not say): so the oldest timer may be up to SQS's longest delay old without anyone being late. Five minutes
+ * above that, timers are waiting for timer-fire.
+ */
+const TIMER_QUEUE_MAX_AGE = Duration.seconds(MAX_DELAY_SECONDS + 300);
+/**
+ * Arming further behind than the shortest lease (MIN_TTL_SECONDS) arms timers for leases that have already
+ * ended: the sweeper ends those, and the timers are no longer what ends leases on time.
+ */
+const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
+/** The only status a timer is armed for (`timerFor`): typed, so the stream filter cannot drift from the model. */
+const ACTIVE: ConnectionStatus = 'active';
+
+/**
  * The remote.it connection broker: an IAM-authorised HTTP API that opens and stops short-lived remote.it
  * proxy connections, records them in DynamoDB, and a scheduled sweeper that stops every connection whose
  * lease has ended.
@@ -116,10 +156,23 @@ const ONE_MINUTE = Duration.minutes(1);
  * holds only the variables its own config schema parses (`FUNCTION_CONFIG` in lambdas/config.ts): the read
  * function is not even told the secret's name.
  *
+ * Lease timers end each lease within about a second of its end, which a once-a-minute sweeper cannot: the
+ * connections table's stream invokes a timer-arm function (only for changes that leave a record active,
+ * filtered by the event source mapping), which sends one SQS message per lease end, delayed until it; the
+ * timer queue invokes a timer-fire function, which stops the connection through the sweeper's stop path.
+ * timer-arm can only send to the timer queue: it reads no record and holds no secret. timer-fire can read
+ * and update connection records, read the secret, consume the timer queue and send to it (a lease longer
+ * than SQS's 15-minute delay is armed again for the rest). The write function makes no SQS call: arming is
+ * off the request path. Timers only make leases end sooner: the sweeper still ends every lease whose timer
+ * was lost.
+ *
  * Secure defaults: AWS_IAM on every route, default-stage throttling, JSON access logs; tables on demand
  * with PITR, deletion protection, RETAIN and TTL; functions traced, logging to retained log groups under
  * roles scoped to their own log group; the sweeper serialised (reserved concurrency 1) with failed runs in
- * an encrypted dead-letter queue; alarms on 5xx rate, function errors, failed stops, sweeper lag and DLQ.
+ * an encrypted dead-letter queue; the timer queue and its dead-letter queue encrypted and TLS-only, timers
+ * that keep failing (and stream records that could not be armed) kept in that dead-letter queue; alarms on
+ * 5xx rate, function errors, failed stops, sweeper lag, both dead-letter queues, timers waiting too long and
+ * arming falling behind.
  */
 export class ConnectionBroker extends Construct {
   readonly api: apigw.HttpApi;
@@ -135,6 +188,14 @@ export class ConnectionBroker extends Construct {
   readonly sweepSchedule: events.Rule;
   /** Failed sweeper runs (and schedule deliveries that could not be made). */
   readonly deadLetterQueue: sqs.Queue;
+  /** Arms a lease timer for every lease end the connections table's stream shows. */
+  readonly timerArmFunction: BrokerFunction;
+  /** Stops a connection when its lease timer fires. */
+  readonly timerFireFunction: BrokerFunction;
+  /** One message per lease end, delayed until it (at most 15 minutes: longer leases are armed again). */
+  readonly timerQueue: sqs.Queue;
+  /** Timers that kept failing, and the stream mapping's records of changes it could not arm a timer for. */
+  readonly timerDeadLetterQueue: sqs.Queue;
   readonly alarms: readonly cloudwatch.Alarm[];
 
   constructor(scope: Construct, id: string, props: ConnectionBrokerProps = {}) {
@@ -148,6 +209,22 @@ export class ConnectionBroker extends Construct {
     this.connectionsTable = this.table(connectionsTable);
     this.idempotencyTable = this.table(idempotencyTable);
     this.secret = props.secret ?? this.placeholderSecret();
+
+    this.timerDeadLetterQueue = new sqs.Queue(this, 'TimerDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Longer than the timer queue's: a message keeps its first enqueue time when it is moved here.
+      retentionPeriod: Duration.days(14),
+    });
+    this.timerQueue = new sqs.Queue(this, 'TimerQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout: TIMER_QUEUE_VISIBILITY,
+      // Far beyond a timer's life (its delay, then 5 receives): a timer that keeps failing reaches the
+      // dead-letter queue, where it is alarmed on, rather than expiring unseen.
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.timerDeadLetterQueue, maxReceiveCount: TIMER_MAX_RECEIVES },
+    });
 
     // Every variable the construct sets, once; each function gets those its schema parses (FUNCTION_CONFIG).
     const runtimeDefaults = {
@@ -168,6 +245,7 @@ export class ConnectionBroker extends Construct {
       PENDING_GRACE_SECONDS: String(props.pendingGrace?.toSeconds() ?? runtimeDefaults.PENDING_GRACE_SECONDS),
       SWEEPER_CONCURRENCY: String(props.sweeperConcurrency ?? runtimeDefaults.SWEEPER_CONCURRENCY),
       SWEEPER_SAFETY_MARGIN_MS: String(runtimeDefaults.SWEEPER_SAFETY_MARGIN_MS),
+      TIMER_QUEUE_URL: this.timerQueue.queueUrl,
     };
     const powertools = {
       POWERTOOLS_SERVICE_NAME: serviceName,
@@ -179,6 +257,8 @@ export class ConnectionBroker extends Construct {
       'connections-read': environmentOf('connections-read'),
       'connections-write': environmentOf('connections-write'),
       sweeper: environmentOf('sweeper'),
+      'timer-arm': environmentOf('timer-arm'),
+      'timer-fire': environmentOf('timer-fire'),
     };
     validEnvironments(environment);
 
@@ -232,6 +312,57 @@ export class ConnectionBroker extends Construct {
         }),
       ],
     });
+
+    this.timerArmFunction = new BrokerFunction(this, 'TimerArmFunction', {
+      entry: 'lambdas/handlers/timer-arm.ts',
+      description: 'remote.it broker: arms a lease timer for every lease end on the connections table stream',
+      environment: environment['timer-arm'],
+      // One SendMessage per record of a batch, all at once.
+      timeout: Duration.seconds(30),
+      logRetention,
+    });
+    this.timerArmFunction.addEventSource(
+      new DynamoEventSource(this.connectionsTable, {
+        // From the oldest record the stream holds: nothing written between the stream's creation and the
+        // mapping's first poll goes unarmed. A mapping created again replays up to 24 hours of changes,
+        // which is harmless: a timer for a lease that has been renewed or ended does nothing when it fires.
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        // Only a change that leaves a record active can call for a timer (`timerFor`): claims, stops, pending
+        // records (INSERT: a record is created pending) and TTL deletions never invoke the function.
+        filters: [
+          lambda.FilterCriteria.filter({
+            eventName: lambda.FilterRule.isEqual('MODIFY'),
+            dynamodb: { NewImage: { status: { S: lambda.FilterRule.isEqual(ACTIVE) } } },
+          }),
+        ],
+        // The handler answers with the records it could not arm; a batch that fails whole is halved
+        // (without using up retries) until the record that fails is alone.
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        retryAttempts: 10,
+        // An hour after the change the sweeper has long ended that lease: the record is let go, and recorded.
+        maxRecordAge: Duration.hours(1),
+        onFailure: new SqsDlq(this.timerDeadLetterQueue),
+      }),
+    );
+
+    this.timerFireFunction = new BrokerFunction(this, 'TimerFireFunction', {
+      entry: 'lambdas/handlers/timer-fire.ts',
+      description: 'remote.it broker: fires lease timers, stopping each connection at its lease end',
+      environment: environment['timer-fire'],
+      timeout: TIMER_FIRE_TIMEOUT,
+      logRetention,
+    });
+    this.timerFireFunction.addEventSource(
+      new SqsEventSource(this.timerQueue, {
+        batchSize: 10,
+        // A timer is due the moment it shows: it is not held back to fill a batch.
+        maxBatchingWindow: Duration.seconds(0),
+        reportBatchItemFailures: true,
+        maxConcurrency: TIMER_FIRE_MAX_CONCURRENCY,
+      }),
+    );
 
     this.grantLeastPrivilege();
     this.api = new apigw.HttpApi(this, 'Api', {
@@ -293,6 +424,8 @@ export class ConnectionBroker extends Construct {
         }),
       })),
       timeToLiveAttribute: definition.timeToLiveAttribute,
+      // From the shared definition, so the local stack's table has the same stream (and so the same events).
+      ...(definition.stream && { dynamoStream: dynamodb.StreamViewType[definition.stream] }),
       billing: dynamodb.Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
@@ -341,6 +474,16 @@ export class ConnectionBroker extends Construct {
     allow(this.sweeperFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
     allow(this.sweeperFunction, ['dynamodb:Query'], [index(CONNECTIONS.dueIndex)]);
     this.secret.grantRead(this.sweeperFunction);
+
+    // The stream mapping grants reading the table's stream (on the stream's ARN alone) and sending its failure
+    // records to the timer dead-letter queue. No record access and no secret: arming needs only the stream.
+    allow(this.timerArmFunction, ['sqs:SendMessage'], [this.timerQueue.queueArn]);
+
+    // The queue mapping grants receiving, deleting and hiding timers. Sending is deliberate: a lease longer
+    // than SQS's longest delay is armed again, on the same queue, for the rest.
+    allow(this.timerFireFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
+    allow(this.timerFireFunction, ['sqs:SendMessage'], [this.timerQueue.queueArn]);
+    this.secret.grantRead(this.timerFireFunction);
   }
 
   private createAlarms(options: {
@@ -388,6 +531,8 @@ export class ConnectionBroker extends Construct {
       ['ReadFunction', this.readFunction],
       ['WriteFunction', this.writeFunction],
       ['SweeperFunction', this.sweeperFunction],
+      ['TimerArmFunction', this.timerArmFunction],
+      ['TimerFireFunction', this.timerFireFunction],
     ] as const) {
       alarm(`${id}ErrorsAlarm`, `${id} failed (crash, timeout or bad configuration): see its log group.`, {
         metric: fn.metricErrors({ period: ONE_MINUTE, statistic: 'Sum' }),
@@ -425,12 +570,36 @@ export class ConnectionBroker extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     });
+    alarm('TimerDeadLetterQueueAlarm',
+      'Lease timers were lost (a timer that kept failing, or a change the stream mapping could not arm a timer for): the sweeper ends those leases within a sweep interval. Read the timer dead-letter queue and the timer functions\' logs to find why (docs/OPERATIONS.md).', {
+        metric: this.timerDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: ONE_MINUTE, statistic: 'Maximum' }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    const maxTimerAge = TIMER_QUEUE_MAX_AGE.toSeconds();
+    alarm('TimerQueueAgeAlarm',
+      `A due lease timer has waited for timer-fire: the oldest timer is more than ${maxTimerAge} s old (SQS's ${MAX_DELAY_SECONDS} s longest delay plus 5 minutes) for 3 minutes. Check timer-fire's errors, throttles and event source mapping; leases end by the sweeper meanwhile.`, {
+        metric: this.timerQueue.metricApproximateAgeOfOldestMessage({ period: ONE_MINUTE, statistic: 'Maximum' }),
+        threshold: maxTimerAge,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+      });
+    const maxIteratorAgeMs = TIMER_ARM_MAX_ITERATOR_AGE.toMilliseconds();
+    alarm('TimerArmIteratorAgeAlarm',
+      `timer-arm is more than ${TIMER_ARM_MAX_ITERATOR_AGE.toSeconds()} s (the shortest lease) behind the connections table's stream for 3 minutes: timers are armed late or not at all. Check timer-arm's errors and logs; leases end by the sweeper meanwhile.`, {
+        // Lambda publishes IteratorAge in milliseconds.
+        metric: this.timerArmFunction.metric('IteratorAge', { period: ONE_MINUTE, statistic: 'Maximum' }),
+        threshold: maxIteratorAgeMs,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+      });
     return alarms;
   }
 
   /** Each acknowledgement names one finding on one CloudFormation resource and says why it does not apply. */
   private acknowledgeFindings(createdSecret: boolean): void {
-    for (const fn of [this.readFunction, this.writeFunction, this.sweeperFunction]) {
+    for (const fn of [this.readFunction, this.writeFunction, this.sweeperFunction, this.timerArmFunction, this.timerFireFunction]) {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');
       if (policy) {
         acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]',
@@ -447,6 +616,19 @@ export class ConnectionBroker extends Construct {
       'This queue is the dead-letter queue; its messages are alarmed on and read by an operator.');
     acknowledge(this.deadLetterQueue, 'Serverless-SQSRedrivePolicy',
       'This queue is the dead-letter queue: nothing consumes it automatically, so there is nothing to redrive.');
+    acknowledge(this.timerArmFunction, 'Serverless-LambdaDLQ',
+      'Invoked only by the stream event source mapping, whose on-failure destination (the timer dead-letter queue) records what it could not process; a function DLQ only serves async invocations.');
+    acknowledge(this.timerFireFunction, 'Serverless-LambdaDLQ',
+      'Invoked only by the SQS event source mapping: the timer queue\'s redrive policy moves a timer that keeps failing to the timer dead-letter queue; a function DLQ only serves async invocations.');
+    const timerFireMapping = this.timerFireFunction.node.children.find((child) => child instanceof lambda.EventSourceMapping);
+    if (timerFireMapping) {
+      acknowledge(timerFireMapping, 'Serverless-LambdaEventSourceMappingDestination',
+        'SQS event source mappings take no on-failure destination: the timer queue\'s redrive policy (5 receives) is this mapping\'s dead-letter queue.');
+    }
+    acknowledge(this.timerDeadLetterQueue, 'AwsSolutions-SQS3',
+      'This queue is the timer dead-letter queue; its messages are alarmed on and read by an operator.');
+    acknowledge(this.timerDeadLetterQueue, 'Serverless-SQSRedrivePolicy',
+      'This queue is the timer dead-letter queue: nothing consumes it automatically; an operator redrives or purges it (docs/OPERATIONS.md).');
     if (createdSecret) {
       acknowledge(this.secret, 'AwsSolutions-SMG4',
         'remote.it access keys are issued in the remote.it account, which has no rotation API; rotation is a documented manual procedure (docs/OPERATIONS.md).');
@@ -459,12 +641,17 @@ function acknowledge(construct: IConstruct, id: string, reason: string): void {
   Validations.of(construct.node.defaultChild ?? construct).acknowledge({ id, reason });
 }
 
-/** Values for the schemas' required variables, so parsing yields the runtime's defaults for the rest. */
-const requiredPlaceholders = {
+/**
+ * Values for the schemas' required variables, so parsing yields the runtime's defaults for the rest. They
+ * also stand in for the values CloudFormation fills in at deploy time (names, ARNs, the queue's URL) when the
+ * environments are checked at synth time.
+ */
+const requiredPlaceholders: Partial<Record<ConfigKey, string>> = {
   CONNECTIONS_TABLE_NAME: 'connections',
   IDEMPOTENCY_TABLE_NAME: 'idempotency',
   REMOTEIT_SECRET_ID: 'secret',
   BROKER_POLICY: '{}',
+  TIMER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/timers',
 };
 
 /** HTTP API access log, one JSON object a line (`$context` variables of HTTP APIs). */
@@ -516,12 +703,22 @@ function pickSettings(settings: Partial<Record<ConfigKey, string>>, schema: Conf
   return picked;
 }
 
-/** Each function's environment, checked with the schema it parses it with at cold start. */
+/**
+ * Each function's environment, checked with the schema it parses it with at cold start. A value only
+ * deployment decides (a token) is checked as its placeholder: its shape is CloudFormation's to get right.
+ */
 function validEnvironments(environments: Record<BrokerFunctionName, Record<string, string>>): void {
   const failures = new Map<string, string[]>();
+  const asDeployed = (environment: Record<string, string>) =>
+    Object.fromEntries(
+      Object.entries(environment).map(([key, value]) => [
+        key,
+        Token.isUnresolved(value) ? (requiredPlaceholders[key as ConfigKey] ?? value) : value,
+      ]),
+    );
   for (const [name, schema] of Object.entries(FUNCTION_CONFIG) as [BrokerFunctionName, ConfigSchema][]) {
     try {
-      loadConfig(schema, environments[name]);
+      loadConfig(schema, asDeployed(environments[name]));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       for (const variable of error.variables) failures.set(variable, [...(failures.get(variable) ?? []), name]);

@@ -74,6 +74,17 @@ export function formatReport(report: SuiteReport): string {
   lines.push(`   after GC: RSS ${q.memory.start.rssMb} -> ${q.memory.end.rssMb} MB, heap ${q.memory.start.heapUsedMb} -> ${q.memory.end.heapUsedMb} MB`);
   for (const sample of q.errorSamples) lines.push(`   error: ${sample}`);
 
+  const l = r.leaseOverrun;
+  const overrun = (label: string, run: typeof l.withTimers) =>
+    `   ${label.padEnd(32)} ${pad(run.overrunMs.p50, 7)}  ${pad(run.overrunMs.p99, 7)}  ${pad(run.overrunMs.max, 7)}  ${pad(`${run.closed}/${run.leases}`, 9)}  ${pad(run.early, 5)}  ${pad(run.sweptBySweeper, 7)}`;
+  lines.push(
+    '',
+    `7. Lease overrun: ${l.leases} leases of ${l.leaseSeconds} s ending within one spread, sweeper every ${l.sweepPeriodSeconds} s (ms from lease end to proxy closed)`,
+  );
+  lines.push('                                        p50      p99      max     closed  early  by sweeper');
+  lines.push(overrun('with lease timers', l.withTimers), overrun(`sweeper alone (${l.sweepPeriodSeconds} s)`, l.sweeperAlone));
+  lines.push(`   SQS SendMessage per lease end recorded (open or renew): ${l.sqsSendsPerLeaseEnd}`);
+
   lines.push('', 'Goals');
   for (const check of report.goals) lines.push(`   ${check.met ? 'met   ' : 'MISSED'} ${check.benchmark}: ${check.goal}: ${check.measured}`);
   return `${lines.join('\n')}\n`;

@@ -34,7 +34,7 @@ export interface TimerDeps {
   sleep: (ms: number) => Promise<void>;
   /**
    * A timer this close to its lease end waits; one further off is armed again for the rest. SQS delays are
-   * whole seconds, so a timer armed for a lease end rounds it up and never needs more than a clock's skew.
+   * whole seconds: the adapter rounds down, so a timer arrives up to a second early and waits.
    */
   maxWaitMs?: number;
 }
@@ -45,7 +45,7 @@ export interface TimerResult {
   overrunMs?: number;
 }
 
-export const DEFAULT_MAX_WAIT_MS = 1_000;
+export const DEFAULT_MAX_WAIT_MS = 1_500;
 
 /**
  * Acts on a fired timer. Store failures propagate (the timer is delivered again); a remote.it failure is

@@ -9,20 +9,15 @@
  * start (docs/PERFORMANCE.md) for one thing, X-Ray subsegments of the SDK calls. Lambda's active tracing
  * still traces every invocation; wrap a client in `tracer.captureAWSv3Client` to get the subsegments back.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DomainEvent, EventSink } from '../broker/events';
 import type { ConnectionStore } from '../broker/ports';
-import type { Clock } from '../broker/time';
 import { createDocumentClient } from '../store/clients';
 import { createDynamoConnectionStore } from '../store/dynamo-store';
+import { clock, logger, metrics } from './telemetry';
 
-export const logger = new Logger();
-export const metrics = new Metrics();
-
-/** The one clock of the function: the domain and the store read time from it. */
-export const clock: Clock = Date.now;
+export { clock, logger, metrics };
 
 export const dynamodb = new DynamoDBClient({});
 

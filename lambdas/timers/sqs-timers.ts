@@ -12,9 +12,13 @@ import * as z from '../zod';
 /** SQS's largest DelaySeconds (SendMessage API reference). */
 export const MAX_DELAY_SECONDS = 900;
 
-/** The delay that delivers a timer at, never before, its lease end: whole seconds, rounded up, within SQS's bounds. */
+/**
+ * The delay of a timer: whole seconds, rounded down, within SQS's bounds. Rounded down, the timer arrives
+ * up to a second before its lease end and waits out the rest (lambdas/broker/timers.ts): the stop then
+ * follows the lease end by the time it takes, not by up to a second of rounding.
+ */
 export function delaySecondsFor(leaseExpiresAt: string, nowMs: number): number {
-  const seconds = Math.ceil((Date.parse(leaseExpiresAt) - nowMs) / 1000);
+  const seconds = Math.floor((Date.parse(leaseExpiresAt) - nowMs) / 1000);
   return Math.min(MAX_DELAY_SECONDS, Math.max(0, seconds));
 }
 

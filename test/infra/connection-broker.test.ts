@@ -1,6 +1,12 @@
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BrokerStack } from '../../infra/broker-stack';
+import type { ConnectionRecord } from '../../lambdas/broker/model';
+import { timerFor } from '../../lambdas/broker/timers';
+import { toItem } from '../../lambdas/store/codec';
 import { connectionsTable, idempotencyTable, projectionOf, type TableDefinition } from '../../lambdas/store/tables';
+import { MAX_DELAY_SECONDS } from '../../lambdas/timers/sqs-timers';
+import { connectionRecord } from '../fixtures/memory-store';
 import { expectResource, expectResourceProperties, functionId, permissionsOf, render, resourcesOfType, testApp } from './support';
 
 const policy = {
@@ -10,7 +16,7 @@ const policy = {
 
 // One synth for the whole file (bundling skipped: the smoke test bundles for real).
 let template: Template;
-let ids: { read: string; write: string; sweeper: string };
+let ids: { read: string; write: string; sweeper: string; timerArm: string; timerFire: string };
 beforeAll(() => {
   const app = testApp({ bundling: false });
   const stack = new BrokerStack(app, 'Broker', { broker: { policy } });
@@ -19,6 +25,8 @@ beforeAll(() => {
     read: functionId(template, 'remote.it broker: GET'),
     write: functionId(template, 'remote.it broker: POST'),
     sweeper: functionId(template, 'remote.it broker: stops'),
+    timerArm: functionId(template, 'remote.it broker: arms'),
+    timerFire: functionId(template, 'remote.it broker: fires'),
   };
 });
 
@@ -29,6 +37,19 @@ const tableId = (definition: TableDefinition) => {
   return id as string;
 };
 const functionProps = (id: string) => resourcesOfType(template, 'AWS::Lambda::Function')[id]?.Properties ?? {};
+/** The logical id of the construct's queue `name` (`SweeperDeadLetterQueue`, `TimerQueue`, `TimerDeadLetterQueue`). */
+const queueId = (name: string) => {
+  const matches = Object.keys(resourcesOfType(template, 'AWS::SQS::Queue')).filter((id) => new RegExp(`^Broker${name}[0-9A-F]{8}$`).test(id));
+  if (matches.length !== 1) throw new Error(`expected one queue ${name}, found ${matches.length}`);
+  return matches[0] as string;
+};
+const mappingOf = (fn: string) => {
+  const mappings = Object.values(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')).filter(
+    (mapping) => render(mapping.Properties?.FunctionName) === fn,
+  );
+  if (mappings.length !== 1) throw new Error(`expected one event source mapping for ${fn}, found ${mappings.length}`);
+  return mappings[0]?.Properties ?? {};
+};
 
 describe('ConnectionBroker', () => {
   describe('HTTP API', () => {
@@ -82,7 +103,7 @@ describe('ConnectionBroker', () => {
   });
 
   describe('functions', () => {
-    it.each(['read', 'write', 'sweeper'] as const)(
+    it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire'] as const)(
       'runs the %s function on Node.js 24, arm64, traced, with source maps and a retained log group',
       (name) => {
         const props = functionProps(ids[name]);
@@ -159,19 +180,38 @@ describe('ConnectionBroker', () => {
       });
     });
 
+    it('gives timer-arm the timer queue\'s URL and nothing else: no table, no secret', () => {
+      expect(environmentOf(ids.timerArm)).toEqual({ ...wrapperAndPowertools, TIMER_QUEUE_URL: queueId('TimerQueue') });
+    });
+
+    it('gives timer-fire its table, remote.it, the stop settings and the timer queue\'s URL, but neither the policy nor the idempotency table', () => {
+      expect(environmentOf(ids.timerFire)).toEqual({
+        ...wrapperAndPowertools,
+        ...remoteitSettings(),
+        CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
+        DUE_SHARDS: '8',
+        SWEEPER_MAX_ATTEMPTS: '8',
+        PENDING_GRACE_SECONDS: '120',
+        TIMER_QUEUE_URL: queueId('TimerQueue'),
+      });
+    });
+
     it('sets timeouts to each budget and reserves concurrency 1 only for the sweeper', () => {
       expect(functionProps(ids.read)).toMatchObject({ Timeout: 10 });
       expect(functionProps(ids.write)).toMatchObject({ Timeout: 90 });
       expect(functionProps(ids.sweeper)).toMatchObject({ Timeout: 60, ReservedConcurrentExecutions: 1 });
-      expect(functionProps(ids.read).ReservedConcurrentExecutions).toBeUndefined();
-      expect(functionProps(ids.write).ReservedConcurrentExecutions).toBeUndefined();
+      expect(functionProps(ids.timerArm)).toMatchObject({ Timeout: 30 });
+      expect(functionProps(ids.timerFire)).toMatchObject({ Timeout: 60 });
+      for (const fn of [ids.read, ids.write, ids.timerArm, ids.timerFire]) {
+        expect(functionProps(fn).ReservedConcurrentExecutions).toBeUndefined();
+      }
     });
   });
 
   describe('permissions', () => {
     const connectionsArn = () => `${tableId(connectionsTable)}.Arn`;
     const indexArn = (name: string) => `${connectionsArn()}/index/${name}`;
-    const baseline = (fn: 'read' | 'write' | 'sweeper') => {
+    const baseline = (fn: keyof typeof ids) => {
       const logGroup = render((functionProps(ids[fn]).LoggingConfig as { LogGroup: unknown }).LogGroup);
       return {
         'logs:CreateLogStream': [`${logGroup}.Arn`],
@@ -211,9 +251,15 @@ describe('ConnectionBroker', () => {
       expect(managedPolicies).toEqual([]);
     });
 
+    it('gives the write function no SQS permission at all: timers are armed from the stream, off the request path', () => {
+      const { actions } = permissionsOf(template, ids.write);
+
+      expect(Object.keys(actions).filter((action) => action.startsWith('sqs:'))).toEqual([]);
+    });
+
     it('lets the sweeper query the due index, update connections, read the secret and dead-letter a run', () => {
       const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
-      const [queueId] = Object.keys(resourcesOfType(template, 'AWS::SQS::Queue'));
+      const sweeperQueueId = queueId('SweeperDeadLetterQueue');
 
       const { actions, managedPolicies } = permissionsOf(template, ids.sweeper);
 
@@ -224,9 +270,52 @@ describe('ConnectionBroker', () => {
         'dynamodb:Query': [indexArn('due')],
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
-        'sqs:GetQueueAttributes': [`${queueId}.Arn`],
-        'sqs:GetQueueUrl': [`${queueId}.Arn`],
-        'sqs:SendMessage': [`${queueId}.Arn`],
+        'sqs:GetQueueAttributes': [`${sweeperQueueId}.Arn`],
+        'sqs:GetQueueUrl': [`${sweeperQueueId}.Arn`],
+        'sqs:SendMessage': [`${sweeperQueueId}.Arn`],
+      });
+      expect(managedPolicies).toEqual([]);
+    });
+
+    it('lets timer-arm read the table\'s stream and send timers, and nothing of the records or the secret', () => {
+      const streamArn = `${tableId(connectionsTable)}.StreamArn`;
+      const timerQueueArn = `${queueId('TimerQueue')}.Arn`;
+      const deadLetterArn = `${queueId('TimerDeadLetterQueue')}.Arn`;
+
+      const { actions, managedPolicies } = permissionsOf(template, ids.timerArm);
+
+      expect(actions).toEqual({
+        ...baseline('timerArm'),
+        'dynamodb:DescribeStream': [streamArn],
+        'dynamodb:GetRecords': [streamArn],
+        'dynamodb:GetShardIterator': [streamArn],
+        'dynamodb:ListStreams': [streamArn],
+        'sqs:SendMessage': [deadLetterArn, timerQueueArn].sort(),
+        // The stream mapping's on-failure destination is sent to with the function's role.
+        'sqs:GetQueueAttributes': [deadLetterArn],
+        'sqs:GetQueueUrl': [deadLetterArn],
+      });
+      expect(managedPolicies).toEqual([]);
+    });
+
+    it('lets timer-fire read and update connections, read the secret, consume the timer queue and re-arm on it', () => {
+      const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
+      const timerQueueArn = `${queueId('TimerQueue')}.Arn`;
+
+      const { actions, managedPolicies } = permissionsOf(template, ids.timerFire);
+
+      expect(actions).toEqual({
+        ...baseline('timerFire'),
+        'dynamodb:GetItem': [connectionsArn()],
+        'dynamodb:UpdateItem': [connectionsArn()],
+        'secretsmanager:DescribeSecret': [secretId],
+        'secretsmanager:GetSecretValue': [secretId],
+        'sqs:ChangeMessageVisibility': [timerQueueArn],
+        'sqs:DeleteMessage': [timerQueueArn],
+        'sqs:GetQueueAttributes': [timerQueueArn],
+        'sqs:GetQueueUrl': [timerQueueArn],
+        'sqs:ReceiveMessage': [timerQueueArn],
+        'sqs:SendMessage': [timerQueueArn],
       });
       expect(managedPolicies).toEqual([]);
     });
@@ -257,6 +346,14 @@ describe('ConnectionBroker', () => {
         });
       },
     );
+
+    it('gives the connections table the stream of its shared definition, with both images, and the idempotency table none', () => {
+      const tables = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable');
+
+      expect(connectionsTable.stream).toBe('NEW_AND_OLD_IMAGES');
+      expect(tables[tableId(connectionsTable)]?.Properties?.StreamSpecification).toEqual({ StreamViewType: connectionsTable.stream });
+      expect(tables[tableId(idempotencyTable)]?.Properties?.StreamSpecification).toBeUndefined();
+    });
 
     it('gives the quota count a sparse index of live records that copies only their status', () => {
       const table = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable')[tableId(connectionsTable)];
@@ -305,7 +402,7 @@ describe('ConnectionBroker', () => {
 
   describe('sweeper schedule', () => {
     it('invokes the sweeper every minute with failed deliveries dead-lettered', () => {
-      const [queueId] = Object.keys(resourcesOfType(template, 'AWS::SQS::Queue'));
+      const sweeperQueueId = queueId('SweeperDeadLetterQueue');
 
       expectResourceProperties(template, 'AWS::Events::Rule', {
         ScheduleExpression: 'rate(1 minute)',
@@ -313,7 +410,7 @@ describe('ConnectionBroker', () => {
         Targets: [
           Match.objectLike({
             Arn: { 'Fn::GetAtt': [ids.sweeper, 'Arn'] },
-            DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+            DeadLetterConfig: { Arn: { 'Fn::GetAtt': [sweeperQueueId, 'Arn'] } },
             RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
           }),
         ],
@@ -321,25 +418,137 @@ describe('ConnectionBroker', () => {
     });
 
     it('sends a failed sweeper run to the dead-letter queue instead of retrying it', () => {
-      const [queueId] = Object.keys(resourcesOfType(template, 'AWS::SQS::Queue'));
+      const sweeperQueueId = queueId('SweeperDeadLetterQueue');
 
       expectResourceProperties(template, 'AWS::Lambda::EventInvokeConfig', {
         FunctionName: { Ref: ids.sweeper },
         MaximumRetryAttempts: 0,
         MaximumEventAgeInSeconds: 60,
-        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } } },
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [sweeperQueueId, 'Arn'] } } },
       });
     });
 
-    it('encrypts the dead-letter queue and refuses requests without TLS', () => {
-      expectResourceProperties(template, 'AWS::SQS::Queue', { SqsManagedSseEnabled: true });
-      expectResourceProperties(template, 'AWS::SQS::QueuePolicy', {
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          ]),
+    it('encrypts every queue and refuses requests to it without TLS', () => {
+      const queues = resourcesOfType(template, 'AWS::SQS::Queue');
+      const tlsOnly = Object.values(resourcesOfType(template, 'AWS::SQS::QueuePolicy'))
+        .filter((policy) =>
+          (policy.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement.some(
+            (statement) =>
+              statement.Effect === 'Deny' &&
+              JSON.stringify(statement.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } }),
+          ),
+        )
+        .flatMap((policy) => (policy.Properties?.Queues as unknown[]).map(render));
+
+      expect(Object.keys(queues).sort()).toEqual(
+        [queueId('SweeperDeadLetterQueue'), queueId('TimerQueue'), queueId('TimerDeadLetterQueue')].sort(),
+      );
+      expect(Object.values(queues).map((queue) => queue.Properties?.SqsManagedSseEnabled)).toEqual([true, true, true]);
+      expect(tlsOnly.sort()).toEqual(Object.keys(queues).sort());
+    });
+  });
+
+  describe('lease timers', () => {
+    it('redrives a timer to the timer dead-letter queue after 5 receives, hidden for six timer-fire timeouts each', () => {
+      const queues = resourcesOfType(template, 'AWS::SQS::Queue');
+      const timerFireTimeout = functionProps(ids.timerFire).Timeout as number;
+
+      expect(queues[queueId('TimerQueue')]?.Properties).toEqual({
+        SqsManagedSseEnabled: true,
+        VisibilityTimeout: 6 * timerFireTimeout,
+        MessageRetentionPeriod: 4 * 24 * 3600,
+        RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [queueId('TimerDeadLetterQueue'), 'Arn'] }, maxReceiveCount: 5 },
+      });
+      expect(6 * timerFireTimeout).toBe(360);
+    });
+
+    it('keeps dead-lettered timers longer than the timer queue keeps any', () => {
+      const queues = resourcesOfType(template, 'AWS::SQS::Queue');
+
+      expect(queues[queueId('TimerDeadLetterQueue')]?.Properties).toEqual({
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 14 * 24 * 3600,
+      });
+    });
+
+    it('invokes timer-arm from the connections table\'s stream, retrying only failed records, then recording them', () => {
+      const { FilterCriteria, ...mapping } = mappingOf(ids.timerArm);
+
+      expect(mapping).toEqual({
+        FunctionName: { Ref: ids.timerArm },
+        EventSourceArn: { 'Fn::GetAtt': [tableId(connectionsTable), 'StreamArn'] },
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: 100,
+        BisectBatchOnFunctionError: true,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        MaximumRetryAttempts: 10,
+        MaximumRecordAgeInSeconds: 3600,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [queueId('TimerDeadLetterQueue'), 'Arn'] } } },
+      });
+      expect(FilterCriteria).toEqual({ Filters: [{ Pattern: expect.any(String) }] });
+    });
+
+    describe('timer-arm\'s stream filter', () => {
+      const pattern = () =>
+        JSON.parse((mappingOf(ids.timerArm).FilterCriteria as { Filters: { Pattern: string }[] }).Filters[0]?.Pattern ?? 'null') as unknown;
+      /** Event filtering's matching for the one operator the filter may use: a list of exact values. */
+      const matches = (filter: unknown, event: unknown): boolean => {
+        if (Array.isArray(filter)) {
+          const values: unknown[] = filter;
+          return values.every((value) => typeof value === 'string') && values.some((value) => value === event);
+        }
+        if (!filter || typeof filter !== 'object' || !event || typeof event !== 'object') return false;
+        return Object.entries(filter).every(([key, sub]) => matches(sub, (event as Record<string, unknown>)[key]));
+      };
+      /** A stream record as DynamoDB writes it for a change of one item, with the items the store writes. */
+      const streamRecord = (eventName: 'INSERT' | 'MODIFY' | 'REMOVE', before?: ConnectionRecord, after?: ConnectionRecord) => ({
+        eventName,
+        dynamodb: {
+          ...(before && { OldImage: marshall(toItem(before, 8)) }),
+          ...(after && { NewImage: marshall(toItem(after, 8)) }),
         },
       });
+      const pending = connectionRecord({ status: 'pending' });
+      const active = connectionRecord({ status: 'active', leaseExpiresAt: '2030-01-01T00:15:00.000Z' });
+      const renewed = { ...active, leaseExpiresAt: '2030-01-01T00:30:00.000Z' };
+      const stopping = { ...active, status: 'stopping' as const };
+      const stopped = { ...active, status: 'stopped' as const };
+
+      it('is exactly: MODIFY events whose new image is active', () => {
+        expect(pattern()).toEqual({ eventName: ['MODIFY'], dynamodb: { NewImage: { status: { S: ['active'] } } } });
+      });
+
+      it.each([
+        ['an activation', pending, active],
+        ['a renew', active, renewed],
+      ])('passes %s, which arms a timer', (_, before, after) => {
+        expect(timerFor(before, after)).toBeDefined();
+        expect(matches(pattern(), streamRecord('MODIFY', before, after))).toBe(true);
+      });
+
+      it.each([
+        ['a new (pending) record', streamRecord('INSERT', undefined, pending)],
+        ['a claim', streamRecord('MODIFY', active, stopping)],
+        ['a stop', streamRecord('MODIFY', stopping, stopped)],
+        ['a TTL deletion', streamRecord('REMOVE', stopped, undefined)],
+      ])('keeps out %s, which arms none', (_, record) => {
+        expect(matches(pattern(), record)).toBe(false);
+      });
+    });
+
+    it('invokes timer-fire from the timer queue at once, 10 timers at a time, retrying only failed timers', () => {
+      expect(mappingOf(ids.timerFire)).toEqual({
+        FunctionName: { Ref: ids.timerFire },
+        EventSourceArn: { 'Fn::GetAtt': [queueId('TimerQueue'), 'Arn'] },
+        BatchSize: 10,
+        MaximumBatchingWindowInSeconds: 0,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 10 },
+      });
+    });
+
+    it('maps no other event source to any function', () => {
+      expect(Object.keys(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(2);
     });
   });
 
@@ -357,7 +566,7 @@ describe('ConnectionBroker', () => {
       );
     });
 
-    it.each(['read', 'write', 'sweeper'] as const)('alarms on any error of the %s function', (name) => {
+    it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire'] as const)('alarms on any error of the %s function', (name) => {
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
         MetricName: 'Errors',
         Namespace: 'AWS/Lambda',
@@ -390,14 +599,43 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('alarms when the dead-letter queue holds a message', () => {
-      const [queueId] = Object.keys(resourcesOfType(template, 'AWS::SQS::Queue'));
-
+    it.each(['SweeperDeadLetterQueue', 'TimerDeadLetterQueue'])('alarms when the %s holds a message', (name) => {
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId(name), 'QueueName'] } }],
+        Statistic: 'Maximum',
         Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 1,
+      });
+    });
+
+    it('alarms when the oldest timer has waited longer than SQS\'s longest delay plus 5 minutes, for 3 minutes', () => {
+      expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId('TimerQueue'), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: MAX_DELAY_SECONDS + 300,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 3,
+      });
+      // A delayed timer may count its delay: the threshold leaves room for the longest one.
+      expect(MAX_DELAY_SECONDS + 300).toBe(1200);
+    });
+
+    it('alarms when timer-arm is more than a minute (in milliseconds) behind the stream, for 3 minutes', () => {
+      expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'IteratorAge',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: ids.timerArm } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: 60_000,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 3,
       });
     });
 
@@ -413,11 +651,12 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('creates exactly the eight alarms, none notifying when no topic is given', () => {
+    it('creates exactly the thirteen alarms, each saying what to do, none notifying when no topic is given', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(8);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(8).fill(undefined));
+      expect(alarms).toHaveLength(13);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(13).fill(undefined));
+      expect(alarms.filter((alarm) => String(alarm.Properties?.AlarmDescription).length < 40)).toEqual([]);
     });
   });
 
@@ -431,6 +670,13 @@ describe('ConnectionBroker', () => {
       expect(render(outputs.ConnectionsTableName?.Value)).toBe(tableId(connectionsTable));
       expect(render(outputs.IdempotencyTableName?.Value)).toBe(tableId(idempotencyTable));
       expect(render(outputs.SecretArn?.Value)).toBe(secretId);
+    });
+
+    it('outputs both dead-letter queues\' URLs for the runbook', () => {
+      const outputs = template.findOutputs('*');
+
+      expect(render(outputs.DeadLetterQueueUrl?.Value)).toBe(queueId('SweeperDeadLetterQueue'));
+      expect(render(outputs.TimerDeadLetterQueueUrl?.Value)).toBe(queueId('TimerDeadLetterQueue'));
     });
   });
 });

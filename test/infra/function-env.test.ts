@@ -19,6 +19,8 @@ const functionOf: Record<BrokerFunctionName, (broker: ConnectionBroker) => Conne
   'connections-read': (broker) => broker.readFunction,
   'connections-write': (broker) => broker.writeFunction,
   sweeper: (broker) => broker.sweeperFunction,
+  'timer-arm': (broker) => broker.timerArmFunction,
+  'timer-fire': (broker) => broker.timerFireFunction,
 };
 
 const deployments = {
@@ -52,7 +54,8 @@ function configVariablesOf(props: ConstructorParameters<typeof BrokerStack>[2]):
     const environment = functions[logicalId]?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined;
     return Object.keys(environment?.Variables ?? {}).filter((variable) => !isPlatformVariable(variable)).sort();
   };
-  return { 'connections-read': variablesOf('connections-read'), 'connections-write': variablesOf('connections-write'), sweeper: variablesOf('sweeper') };
+  const names = Object.keys(functionOf) as BrokerFunctionName[];
+  return Object.fromEntries(names.map((name) => [name, variablesOf(name)])) as Record<BrokerFunctionName, string[]>;
 }
 
 describe.each(Object.entries(deployments))('function environments, %s deployment', (_, props) => {

@@ -4,6 +4,7 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { createBrokerStack } from '../../infra/broker-app';
 import { BrokerStack } from '../../infra/broker-stack';
 import { ConnectionBroker, ConnectionBrokerPropsError, type ConnectionBrokerProps } from '../../infra/connection-broker';
+import { configKeys, FUNCTION_CONFIG } from '../../lambdas/config';
 import { expectResourceProperties, functionId, permissionsOf, render, resourcesOfType, testApp } from './support';
 
 const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:remoteit/credentials-AbCdEf';
@@ -82,15 +83,17 @@ describe('ConnectionBroker props', () => {
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', { MetricName: 'LagSeconds', Period: 300, Threshold: 600 });
     });
 
-    it('passes shard count and log level to every function and the default lease to the write function', () => {
+    it('passes the log level to every function, the shard count to every function that reads it and the default lease to the write function', () => {
       const functions = resourcesOfType(template, 'AWS::Lambda::Function');
       const variablesOf = (id: string) => (functions[id]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
       const write = functionId(template, 'remote.it broker: POST');
+      const readingShards = Object.values(FUNCTION_CONFIG).filter((schema) => (configKeys(schema) as string[]).includes('DUE_SHARDS'));
 
-      expect(Object.keys(functions)).toHaveLength(3);
+      expect(Object.keys(functions)).toHaveLength(Object.keys(FUNCTION_CONFIG).length);
       for (const id of Object.keys(functions)) {
-        expect(variablesOf(id)).toMatchObject({ DUE_SHARDS: '16', POWERTOOLS_LOG_LEVEL: 'DEBUG' });
+        expect(variablesOf(id)).toMatchObject({ POWERTOOLS_LOG_LEVEL: 'DEBUG' });
       }
+      expect(Object.keys(functions).filter((id) => variablesOf(id).DUE_SHARDS === '16')).toHaveLength(readingShards.length);
       expect(variablesOf(write)).toMatchObject({ DEFAULT_TTL_SECONDS: '600' });
     });
 
@@ -101,6 +104,7 @@ describe('ConnectionBroker props', () => {
 
       template.resourceCountIs('AWS::SecretsManager::Secret', 0);
       expect(actions['secretsmanager:GetSecretValue']).toEqual([secretArn]);
+      expect(permissionsOf(template, functionId(template, 'remote.it broker: fires')).actions['secretsmanager:GetSecretValue']).toEqual([secretArn]);
       expectResourceProperties(template, 'AWS::Lambda::Function', {
         Environment: { Variables: Match.objectLike({ REMOTEIT_SECRET_ID: secretArn }) },
       });
@@ -109,8 +113,8 @@ describe('ConnectionBroker props', () => {
     it('notifies the alarm topic from every alarm', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(8);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(8).fill([alarmTopicArn]));
+      expect(alarms).toHaveLength(13);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(13).fill([alarmTopicArn]));
     });
 
     it('applies the throttle to the default stage', () => {

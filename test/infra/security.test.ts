@@ -1,7 +1,8 @@
 /**
  * The deployed attack surface, read from the synthesised template: the HTTP API's routes are exactly the
  * API's, each behind IAM; nothing else can invoke a function (no function URL, no unauthorised route, no other
- * API's permission); the sweeper is reachable only from its schedule; no secret value is in any environment.
+ * API's permission); the sweeper is reachable only from its schedule, the timer functions only from their
+ * event source mappings; no secret value is in any environment.
  */
 import { Template } from 'aws-cdk-lib/assertions';
 import { BrokerStack } from '../../infra/broker-stack';
@@ -34,6 +35,7 @@ describe('ConnectionBroker attack surface', () => {
   it('lets only this API invoke the API functions and only the schedule invoke the sweeper, with no function URL anywhere', () => {
     const [apiId] = Object.keys(resourcesOfType(template, 'AWS::ApiGatewayV2::Api'));
     const sweeper = functionId(template, 'remote.it broker: stops');
+    const apiFunctions = [functionId(template, 'remote.it broker: GET'), functionId(template, 'remote.it broker: POST')];
     const permissions = Object.values(resourcesOfType(template, 'AWS::Lambda::Permission')).map((permission) => ({
       fn: render(permission.Properties?.FunctionName).replace(/\.Arn$/, ''),
       principal: permission.Properties?.Principal,
@@ -43,12 +45,25 @@ describe('ConnectionBroker attack surface', () => {
     const allowed = (permission: (typeof permissions)[number]) =>
       permission.fn === sweeper
         ? permission.principal === 'events.amazonaws.com' && /Schedule|Rule/.test(permission.source)
-        : permission.principal === 'apigateway.amazonaws.com' && permission.source.includes(`${apiId}/`);
+        : apiFunctions.includes(permission.fn) && permission.principal === 'apigateway.amazonaws.com' && permission.source.includes(`${apiId}/`);
 
     expect(permissions.length).toBeGreaterThan(0);
     expect(permissions.filter((permission) => !allowed(permission))).toEqual([]);
     expect(permissions.some((permission) => permission.fn === sweeper)).toBe(true);
     expect(resourcesOfType(template, 'AWS::Lambda::Url')).toEqual({});
+  });
+
+  it('invokes the timer functions only through their event source mappings: no resource policy lets anyone call them', () => {
+    const timerFunctions = [functionId(template, 'remote.it broker: arms'), functionId(template, 'remote.it broker: fires')];
+    const permitted = Object.values(resourcesOfType(template, 'AWS::Lambda::Permission')).map((permission) =>
+      render(permission.Properties?.FunctionName).replace(/\.Arn$/, ''),
+    );
+    const mapped = Object.values(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping')).map((mapping) =>
+      render(mapping.Properties?.FunctionName),
+    );
+
+    expect(permitted.filter((fn) => timerFunctions.includes(fn))).toEqual([]);
+    expect(mapped.sort()).toEqual([...timerFunctions].sort());
   });
 
   it('puts no secret value into any function\'s environment, only the secret\'s name', () => {

@@ -73,12 +73,14 @@ describe('npm run bench at smoke sizes', () => {
     it('bundles each function with the AWS SDK left external and times it against an SDK-only bundle', () => {
       const { rows } = report.results.coldStart;
 
-      expect(rows.map((row) => row.function)).toEqual(['connections-read', 'connections-write', 'sweeper']);
+      expect(rows.map((row) => row.function)).toEqual(['connections-read', 'connections-write', 'sweeper', 'timer-arm', 'timer-fire']);
       for (const row of rows) {
         expect(row.bundle.bytes).toBeGreaterThan(0);
-        expect(row.sdkModules).toContain('@aws-sdk/client-dynamodb');
         expect(row.initMs.runs).toBe(SMOKE.coldStart.runs);
       }
+      for (const row of rows.filter((candidate) => candidate.function !== 'timer-arm')) expect(row.sdkModules).toContain('@aws-sdk/client-dynamodb');
+      // timer-arm reads the stream it is given and sends to SQS: no table client, no secret.
+      expect(rows[3]?.sdkModules).toEqual(['@aws-sdk/client-sqs', '@aws-sdk/util-dynamodb']);
       // The read function holds no secret: its bundle does not load the Secrets Manager client.
       expect(rows[0]?.sdkModules).not.toContain('@aws-sdk/client-secrets-manager');
     });
@@ -92,12 +94,25 @@ describe('npm run bench at smoke sizes', () => {
     });
   });
 
+  describe('lease overrun', () => {
+    it('closes every lease, none early, in both runs, and arms each lease end with one SQS call', () => {
+      const { leaseOverrun } = report.results;
+
+      for (const run of [leaseOverrun.withTimers, leaseOverrun.sweeperAlone]) {
+        expect(run).toMatchObject({ leases: SMOKE.leaseOverrun.leases, closed: SMOKE.leaseOverrun.leases, early: 0 });
+      }
+      // Without timers, only the sweeper can have ended them.
+      expect(leaseOverrun.sweeperAlone.sweptBySweeper).toBe(SMOKE.leaseOverrun.leases);
+      expect(leaseOverrun.sqsSendsPerLeaseEnd).toBe(1);
+    });
+  });
+
   describe('report', () => {
     it('checks every goal of the issue and prints each benchmark', () => {
       const text = formatReport(report);
 
-      expect(report.goals.map((check) => check.benchmark)).toEqual(expect.arrayContaining(['overhead', 'roundTrips', 'sweepCost', 'sweepThroughput', 'coldStart', 'soak']));
-      for (const heading of ['1. Overhead', '2. Round trips', '3. Sweep cost', '4. Sweep throughput', '5. Cold start', '6. Soak', 'Goals']) {
+      expect(report.goals.map((check) => check.benchmark)).toEqual(expect.arrayContaining(['overhead', 'roundTrips', 'sweepCost', 'sweepThroughput', 'coldStart', 'soak', 'leaseOverrun']));
+      for (const heading of ['1. Overhead', '2. Round trips', '3. Sweep cost', '4. Sweep throughput', '5. Cold start', '6. Soak', '7. Lease overrun', 'Goals']) {
         expect(text).toContain(heading);
       }
     });

@@ -46,7 +46,12 @@ describe('start', () => {
         dynamodbPort: DEFAULT_PORTS.dynamodb,
         policyFile: undefined,
         servicesFile: undefined,
+        timers: true,
       });
+    });
+
+    it('runs the sweeper alone with --no-timers', () => {
+      expect(parseStartArgs(['--no-timers'])).toMatchObject({ timers: false });
     });
 
     it('reads every option when they are given', () => {
