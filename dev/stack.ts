@@ -33,6 +33,12 @@ import { startSecretsStub } from './secrets-stub';
 import { startSqsPoller } from './sqs-poller';
 import { startSqsStub, type SqsFaults, type SqsStub } from './sqs-stub';
 import { startStreamPoller, timerArmFilter } from './stream-poller';
+import {
+  TIMER_ARM_RETRY_ATTEMPTS,
+  TIMER_FIRE_TIMEOUT_SECONDS,
+  TIMER_QUEUE_MAX_RECEIVES,
+  TIMER_QUEUE_VISIBILITY_SECONDS,
+} from '../lambdas/timers/settings';
 import { startSweepTimer } from './sweep-timer';
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -46,15 +52,7 @@ const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 const SWEEP_TIMEOUT_MS = 60_000;
 /** The timer functions' timeouts, in AWS terms (what their contexts count down from). */
 const TIMER_ARM_TIMEOUT_MS = 30_000;
-const TIMER_FIRE_TIMEOUT_MS = 60_000;
-/**
- * The timer queue: a message in flight stays hidden 6 times the timer-fire function's timeout (AWS's advice
- * for a queue a function reads), and goes to the dead-letter queue after 5 receives.
- */
-const TIMER_QUEUE_VISIBILITY_SECONDS = 360;
-const TIMER_QUEUE_MAX_RECEIVES = 5;
-/** Retries of a failed stream batch before the mapping drops it (infra's mapping: 10); the sweeper ends that lease. */
-const TIMER_ARM_RETRY_ATTEMPTS = 10;
+const TIMER_FIRE_TIMEOUT_MS = TIMER_FIRE_TIMEOUT_SECONDS * 1000;
 /**
  * Dummy AWS credentials for the SDK in the handlers: DynamoDB Local accepts any, but only letters and digits
  * in the access key id; the secrets stub checks none. They keep the SDK from looking for real credentials.

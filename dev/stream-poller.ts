@@ -32,6 +32,7 @@ import {
   type ShardIteratorType,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { AttributeValue, Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { TIMER_ARM_FILTER_PATTERN } from '../lambdas/timers/settings';
 import { lambdaContext } from './gateway';
 
 export type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse | void>;
@@ -39,12 +40,36 @@ export type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Pr
 /** FilterCriteria as a predicate: true keeps the record. */
 export type StreamFilter = (record: DynamoDBRecord) => boolean;
 
+/** A FilterCriteria pattern of exact values (`{"field": ["value", ...]}`, nested), the only kind the broker uses. */
+export interface EqualityPattern {
+  readonly [field: string]: readonly (string | number | boolean)[] | EqualityPattern;
+}
+
 /**
- * The timer-arm function's filter (FilterCriteria
- * `{"eventName":["MODIFY"],"dynamodb":{"NewImage":{"status":{"S":["active"]}}}}`): changes that leave a
- * record active. Activations and renews are such changes; creates, claims, stops and TTL deletions are not.
+ * `pattern` as Lambda applies it: every field it names must be present with one of the listed values. Other
+ * FilterCriteria rules (prefix, numeric, exists...) are refused when the pattern is read, not ignored.
  */
-export const timerArmFilter: StreamFilter = (record) => record.eventName === 'MODIFY' && record.dynamodb?.NewImage?.status?.S === 'active';
+export function patternFilter(pattern: EqualityPattern): StreamFilter {
+  const check = (part: EqualityPattern | readonly unknown[], path: string): void => {
+    if (Array.isArray(part)) {
+      if (part.some((allowed) => typeof allowed === 'object' && allowed !== null)) {
+        throw new TypeError(`${path}: only exact values are supported in a local filter pattern`);
+      }
+      return;
+    }
+    for (const [field, inner] of Object.entries(part as EqualityPattern)) check(inner, path ? `${path}.${field}` : field);
+  };
+  check(pattern, '');
+  const matches = (value: unknown, part: EqualityPattern | readonly unknown[]): boolean => {
+    if (Array.isArray(part)) return part.includes(value);
+    if (typeof value !== 'object' || value === null) return false;
+    return Object.entries(part as EqualityPattern).every(([field, inner]) => matches((value as Record<string, unknown>)[field], inner));
+  };
+  return (record) => matches(record, pattern);
+}
+
+/** The timer-arm function's filter: infra's pattern (lambdas/timers/settings.ts), applied as Lambda would. */
+export const timerArmFilter: StreamFilter = patternFilter(TIMER_ARM_FILTER_PATTERN);
 
 export interface StreamPollerOptions {
   client: DynamoDBStreamsClient;

@@ -22,7 +22,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
 import type { z } from 'zod';
-import { MIN_TTL_SECONDS, type ConnectionStatus } from '../lambdas/broker/model';
+import { MIN_TTL_SECONDS } from '../lambdas/broker/model';
 import { policyDocumentSchema } from '../lambdas/broker/policy';
 import {
   ConfigError,
@@ -37,6 +37,13 @@ import {
 } from '../lambdas/config';
 import { connectionsTable, idempotencyTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
 import { API_ROUTES } from '../lambdas/handlers/routes';
+import {
+  TIMER_ARM_FILTER_PATTERN,
+  TIMER_ARM_RETRY_ATTEMPTS,
+  TIMER_FIRE_TIMEOUT_SECONDS,
+  TIMER_QUEUE_MAX_RECEIVES,
+  TIMER_QUEUE_VISIBILITY_SECONDS,
+} from '../lambdas/timers/settings';
 import { MAX_DELAY_SECONDS } from '../lambdas/timers/sqs-timers';
 import { BrokerFunction } from './broker-function';
 
@@ -114,14 +121,14 @@ const ONE_MINUTE = Duration.minutes(1);
  * the lease end of a timer that arrives just before it (DEFAULT_MAX_WAIT_MS, lambdas/broker/timers.ts):
  * about 55 s at worst.
  */
-const TIMER_FIRE_TIMEOUT = Duration.seconds(60);
+const TIMER_FIRE_TIMEOUT = Duration.seconds(TIMER_FIRE_TIMEOUT_SECONDS);
 /**
  * Lambda's advice for an SQS event source (docs/OPERATIONS.md, "Lease timers"): a visibility timeout of at
  * least six function timeouts, so a batch throttled behind another is retried before it shows again, and
- * at least 5 receives before the dead-letter queue.
+ * at least 5 receives before the dead-letter queue. Shared with the local stack (lambdas/timers/settings.ts).
  */
-const TIMER_QUEUE_VISIBILITY = Duration.seconds(6 * TIMER_FIRE_TIMEOUT.toSeconds());
-const TIMER_MAX_RECEIVES = 5;
+const TIMER_QUEUE_VISIBILITY = Duration.seconds(TIMER_QUEUE_VISIBILITY_SECONDS);
+const TIMER_MAX_RECEIVES = TIMER_QUEUE_MAX_RECEIVES;
 /**
  * At most this many timer-fire invocations at once (up to 10 timers each): a burst of lease ends waits in the
  * queue instead of taking the account's unreserved concurrency from the API functions. 100 stops in flight
@@ -139,8 +146,6 @@ const TIMER_QUEUE_MAX_AGE = Duration.seconds(MAX_DELAY_SECONDS + 300);
  * ended: the sweeper ends those, and the timers are no longer what ends leases on time.
  */
 const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
-/** The only status a timer is armed for (`timerFor`): typed, so the stream filter cannot drift from the model. */
-const ACTIVE: ConnectionStatus = 'active';
 
 /**
  * The remote.it connection broker: an IAM-authorised HTTP API that opens and stops short-lived remote.it
@@ -330,17 +335,12 @@ export class ConnectionBroker extends Construct {
         batchSize: 100,
         // Only a change that leaves a record active can call for a timer (`timerFor`): claims, stops, pending
         // records (INSERT: a record is created pending) and TTL deletions never invoke the function.
-        filters: [
-          lambda.FilterCriteria.filter({
-            eventName: lambda.FilterRule.isEqual('MODIFY'),
-            dynamodb: { NewImage: { status: { S: lambda.FilterRule.isEqual(ACTIVE) } } },
-          }),
-        ],
+        filters: [lambda.FilterCriteria.filter(TIMER_ARM_FILTER_PATTERN)],
         // The handler answers with the records it could not arm; a batch that fails whole is halved
         // (without using up retries) until the record that fails is alone.
         reportBatchItemFailures: true,
         bisectBatchOnError: true,
-        retryAttempts: 10,
+        retryAttempts: TIMER_ARM_RETRY_ATTEMPTS,
         // An hour after the change the sweeper has long ended that lease: the record is let go, and recorded.
         maxRecordAge: Duration.hours(1),
         onFailure: new SqsDlq(this.timerDeadLetterQueue),

@@ -14,7 +14,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { StreamBatchDroppedError, startStreamPoller, timerArmFilter, type StreamHandler, type StreamPoller, type StreamPollerOptions } from '../../../dev/stream-poller';
+import { patternFilter, StreamBatchDroppedError, startStreamPoller, timerArmFilter, type StreamHandler, type StreamPoller, type StreamPollerOptions } from '../../../dev/stream-poller';
 import { createTestDynamoClient, createTestTables, dynamoEndpoint, type TestTables } from '../support/dynamo';
 
 const REGION = 'eu-west-1';
@@ -294,6 +294,12 @@ describe('timerArmFilter', () => {
     ['MODIFY', undefined, false],
   ] as const)('%s with a new image %s: %s', (eventName, status, kept) => {
     expect(timerArmFilter(record(eventName, status))).toBe(kept);
+  });
+
+  it('refuses a pattern rule it does not apply (anything but exact values), naming where', () => {
+    expect(() => patternFilter({ dynamodb: { NewImage: { status: { S: [{ prefix: 'act' }] as unknown as string[] } } } })).toThrow(
+      'dynamodb.NewImage.status.S: only exact values',
+    );
   });
 });
 
