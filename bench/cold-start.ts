@@ -68,6 +68,14 @@ const { SQSClient } = require('@aws-sdk/client-sqs');
 require('@aws-sdk/util-dynamodb');
 module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({}), new SQSClient({})];`,
   },
+  {
+    name: 'audit',
+    entry: 'lambdas/handlers/audit.ts',
+    // It decodes the stream's images with util-dynamodb and publishes with the EventBridge client; no store, no secret.
+    sdk: `const { EventBridgeClient } = require('@aws-sdk/client-eventbridge');
+require('@aws-sdk/util-dynamodb');
+module.exports = new EventBridgeClient({});`,
+  },
 ] as const;
 
 /**
@@ -80,6 +88,7 @@ const FUNCTION_ENV: Record<string, string> = {
   REMOTEIT_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:remoteit-AbCdEf',
   BROKER_POLICY: JSON.stringify({ rules: [{ principals: ['arn:aws:iam::123456789012:role/app'], services: ['*'] }], admins: [] }),
   TIMER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/remoteit-broker-timers',
+  AUDIT_BUS_NAME: 'remoteit-broker-audit',
   POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
   POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
   POWERTOOLS_LOG_LEVEL: 'INFO',

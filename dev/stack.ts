@@ -5,7 +5,9 @@
  * in-process with the env they read in AWS, the SigV4 gateway in front of them, the sweeper on a timer, and
  * lease timers: the SQS stub holding the timer queue, the connections table's stream read into the timer-arm
  * handler (dev/stream-poller.ts) and the timer queue read into the timer-fire handler (dev/sqs-poller.ts), as
- * Lambda's event source mappings would. Only endpoints differ from AWS: the handlers run unchanged.
+ * Lambda's event source mappings would; and audit events: the same stream read into the audit handler, which
+ * publishes to the EventBridge stub (dev/eventbridge-stub.ts), kept in memory and in `<stateDir>/events.jsonl`.
+ * Only endpoints differ from AWS: the handlers run unchanged.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,8 +17,11 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
+import { AUDIT_FILTER_PATTERN, AUDIT_RETRY_ATTEMPTS } from '../lambdas/audit/settings';
+import type { AuditDetail } from '../lambdas/broker/audit';
 import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
 import type { SweepSummary } from '../lambdas/broker/sweeper';
+import type * as AuditModule from '../lambdas/handlers/audit';
 import type * as ReadModule from '../lambdas/handlers/connections-read';
 import type * as WriteModule from '../lambdas/handlers/connections-write';
 import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
@@ -25,6 +30,7 @@ import type * as TimerArmModule from '../lambdas/handlers/timer-arm';
 import type * as TimerFireModule from '../lambdas/handlers/timer-fire';
 import { parseRemoteitCredentials } from '../lambdas/remoteit/credentials';
 import { createTables, startDynamoDbLocal } from './dynamodb-local';
+import { startEventBridgeStub, type EventBridgeFaults, type EventEnvelope, type PutEventsCall } from './eventbridge-stub';
 import { startEchoServer, startEmulator, startHttpDemo, type Emulator, type Faults } from './emulator';
 import { serviceSchema } from './emulator/options';
 import { lambdaContext, startGateway, type ApiHandler, type GatewayRequestLog } from './gateway';
@@ -32,7 +38,7 @@ import { DEFAULT_IDENTITIES, loadOrCreateIdentities, type IdentitySpec, type Loc
 import { startSecretsStub } from './secrets-stub';
 import { startSqsPoller } from './sqs-poller';
 import { startSqsStub, type SqsFaults, type SqsStub } from './sqs-stub';
-import { startStreamPoller, timerArmFilter } from './stream-poller';
+import { patternFilter, startStreamPoller, timerArmFilter, type StreamPoller } from './stream-poller';
 import {
   TIMER_ARM_RETRY_ATTEMPTS,
   TIMER_FIRE_TIMEOUT_SECONDS,
@@ -47,12 +53,16 @@ export const DEFAULT_SERVICES_FILE = join(__dirname, 'local-services.json');
 export const LOCAL_SECRET_ID = 'remoteit/local';
 export const STACK_FILE = 'stack.json';
 export const IDENTITIES_FILE = 'identities.json';
+/** The audit events published, one JSON line each, in `stateDir` (kept between runs, as AWS keeps a bus's archive). */
+export const EVENTS_FILE = 'events.jsonl';
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 /** The sweeper function's timeout in AWS terms: its budget per run. */
 const SWEEP_TIMEOUT_MS = 60_000;
 /** The timer functions' timeouts, in AWS terms (what their contexts count down from). */
 const TIMER_ARM_TIMEOUT_MS = 30_000;
 const TIMER_FIRE_TIMEOUT_MS = TIMER_FIRE_TIMEOUT_SECONDS * 1000;
+/** The audit function's timeout, in AWS terms. */
+const AUDIT_TIMEOUT_MS = 30_000;
 /**
  * Dummy AWS credentials for the SDK in the handlers: DynamoDB Local accepts any, but only letters and digits
  * in the access key id; the secrets stub checks none. They keep the SDK from looking for real credentials.
@@ -83,10 +93,16 @@ export interface StackHandlers {
   sweeper: (event: unknown, context: Context) => Promise<SweepSummary>;
   timerArm: (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
   timerFire: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+  audit: (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
 }
 
-/** Where a failure outside a handler's own error handling happened: a sweep, an API invocation, or the timers' pollers. */
-export type StackErrorSource = 'sweep' | 'handler' | 'timers';
+/** An audit event as the bus delivers it: EventBridge's envelope around lambdas/broker/audit.ts's detail. */
+export interface AuditEnvelope extends Omit<EventEnvelope, 'detail'> {
+  detail: AuditDetail;
+}
+
+/** Where a failure outside a handler's own error handling happened: a sweep, an API invocation, the timers' pollers, or the audit poller. */
+export type StackErrorSource = 'sweep' | 'handler' | 'timers' | 'audit';
 
 export interface StackOptions {
   region?: string;
@@ -121,9 +137,12 @@ export interface StackOptions {
   gatewayTimeoutMs?: number;
   onRequest?: (log: GatewayRequestLog) => void;
   onSweep?: (summary: SweepSummary) => void;
+  /** Each audit event, as the EventBridge stub accepts it (in order). */
+  onAuditEvent?: (event: AuditEnvelope) => void;
   /**
    * A sweep or a handler invocation failed outside the handler's own error handling, or a timer poller
-   * failed (a stream or queue read, a dropped stream batch, a timer batch that threw, a failed delete).
+   * failed (a stream or queue read, a dropped stream batch, a timer batch that threw, a failed delete), or the
+   * audit poller did (a stream read, a dropped batch).
    */
   onError?: (error: unknown, where: StackErrorSource) => void;
   /**
@@ -152,11 +171,15 @@ export interface Stack {
   timers: StackTimers;
   /** The file written for scripts, when `stateDir` was given. */
   stackFile: string | undefined;
+  /** The audit events published so far (by this stack, oldest first), as the bus delivered them. */
+  events(): AuditEnvelope[];
+  /** The EventBridge stub the audit events go to. */
+  audit: StackAudit;
   /** Runs one sweep now (after the one in flight). */
   sweep(): Promise<SweepSummary>;
   /**
-   * Stops everything: the timer pollers (after their batches in flight), sweeper, gateway (after requests in
-   * flight), SQS stub, emulator, servers, DynamoDB Local. Idempotent.
+   * Stops everything: the audit poller and the timer pollers (after their batches in flight), sweeper, gateway
+   * (after requests in flight), EventBridge and SQS stubs, emulator, servers, DynamoDB Local. Idempotent.
    */
   stop(): Promise<void>;
 }
@@ -168,6 +191,20 @@ export interface StackTimers {
    * sweeper ends those leases) or stops them (after their batches in flight). Resolves when done.
    */
   setEnabled(enabled: boolean): Promise<void>;
+}
+
+export interface StackAudit {
+  /** What `AWS_ENDPOINT_URL_EVENTBRIDGE` is set to. */
+  endpoint: string;
+  /** What `AUDIT_BUS_NAME` is set to. */
+  busName: string;
+  /** `<stateDir>/events.jsonl`, when `stateDir` was given: every event, one JSON line each. */
+  eventsFile: string | undefined;
+  /** Faults of the EventBridge stub (dev/eventbridge-stub.ts); `{}` lifts them. */
+  setFaults(faults: EventBridgeFaults): void;
+  /** PutEvents requests received, in order, since start or the last reset. */
+  calls(): PutEventsCall[];
+  resetCalls(): void;
 }
 
 export interface StackSqs {
@@ -260,12 +297,14 @@ export function handlersFrom(load: (path: string) => unknown): StackHandlers {
   const sweeper = module('sweeper') as typeof SweeperModule;
   const timerArm = module('timer-arm') as typeof TimerArmModule;
   const timerFire = module('timer-fire') as typeof TimerFireModule;
+  const audit = module('audit') as typeof AuditModule;
   return {
     read: read.handler as ApiHandler,
     write: write.handler as ApiHandler,
     sweeper: sweeper.handler,
     timerArm: timerArm.handler,
     timerFire: timerFire.handler,
+    audit: audit.handler,
   };
 }
 
@@ -413,6 +452,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => sqsStub.stop());
     const timerQueues = await createTimerQueues(sqsStub, localCredentials, prefix);
 
+    const eventsFile = options.stateDir && join(options.stateDir, EVENTS_FILE);
+    const eventBridge = await startEventBridgeStub({
+      host,
+      region,
+      credentials: localCredentials,
+      busName: prefix,
+      ...(eventsFile && { eventsFile }),
+      ...(options.onAuditEvent && { onEvent: (event: EventEnvelope) => options.onAuditEvent?.(asAuditEnvelope(event)) }),
+    });
+    cleanups.push(() => eventBridge.stop());
+
     const restoreEnv = applyEnv({
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: LOCAL_AWS_ACCESS_KEY_ID,
@@ -422,12 +472,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       AWS_ENDPOINT_URL_SQS: sqsStub.endpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
       CONNECTIONS_TABLE_NAME: tables.connections,
       IDEMPOTENCY_TABLE_NAME: tables.idempotency,
       REMOTEIT_SECRET_ID: LOCAL_SECRET_ID,
       REMOTEIT_API_URL: remoteitApiUrl,
       TIMER_QUEUE_URL: timerQueues.timerQueueUrl,
+      AUDIT_BUS_NAME: eventBridge.busName,
       BROKER_POLICY: JSON.stringify(policy),
       // Loopback addresses stand in for the internet here (AWS keeps this off).
       ALLOW_PRIVATE_CLIENT_IPS: 'true',
@@ -479,6 +531,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => timers.close());
     if (options.timers ?? true) await timers.setEnabled(true);
 
+    // Audit runs whatever the timers do: every change of a record the stream shows, from now on.
+    const audit = await auditMapping({
+      region,
+      dynamoDbEndpoint,
+      streamArn,
+      credentials: localCredentials,
+      handler: handlers.audit,
+      onError: (error) => options.onError?.(error, 'audit'),
+    });
+    // Pushed after the timers, so stopped before them: its batch in flight ends before the EventBridge stub goes.
+    cleanups.push(() => audit.stop());
+
     let stackFile: string | undefined;
     if (options.stateDir) {
       const file: StackFile = {
@@ -524,6 +588,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         setEnabled: (enabled) => timers.setEnabled(enabled),
       },
       stackFile,
+      events: () => eventBridge.events().map(asAuditEnvelope),
+      audit: {
+        endpoint: eventBridge.endpoint,
+        busName: eventBridge.busName,
+        eventsFile,
+        setFaults: (faults) => eventBridge.setFaults(faults),
+        calls: () => eventBridge.calls(),
+        resetCalls: () => eventBridge.resetCalls(),
+      },
       async sweep() {
         lastSummary = undefined;
         await sweepTimer.runNow();
@@ -663,6 +736,50 @@ function timerMappings(input: TimerMappingsInput): TimerMappings {
           sqs.destroy();
         }
       });
+    },
+  };
+}
+
+/** The audit function's filter: infra's pattern (lambdas/audit/settings.ts), applied as Lambda would. */
+const auditFilter = patternFilter(AUDIT_FILTER_PATTERN);
+
+/** The only events on the local bus are the audit function's: their detail is an AuditDetail. */
+const asAuditEnvelope = (event: EventEnvelope) => event as unknown as AuditEnvelope;
+
+/** Lambda's event source mapping of the audit function: the connections table's stream into the audit handler. */
+async function auditMapping(input: {
+  region: string;
+  dynamoDbEndpoint: string;
+  streamArn: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  handler: StackHandlers['audit'];
+  onError: (error: unknown) => void;
+}): Promise<{ stop(): Promise<void> }> {
+  const streams = new DynamoDBStreamsClient({ endpoint: input.dynamoDbEndpoint, region: input.region, credentials: input.credentials });
+  let poller: StreamPoller;
+  try {
+    poller = await startStreamPoller({
+      client: streams,
+      streamArn: input.streamArn,
+      handler: input.handler,
+      filter: auditFilter,
+      retryAttempts: AUDIT_RETRY_ATTEMPTS === -1 ? Number.POSITIVE_INFINITY : AUDIT_RETRY_ATTEMPTS,
+      region: input.region,
+      functionName: 'remoteit-broker-local-audit',
+      timeoutMs: AUDIT_TIMEOUT_MS,
+      onError: input.onError,
+    });
+  } catch (error) {
+    streams.destroy();
+    throw error;
+  }
+  return {
+    async stop() {
+      try {
+        await poller.stop();
+      } finally {
+        streams.destroy();
+      }
     },
   };
 }

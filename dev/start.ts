@@ -11,6 +11,7 @@ import { JavaMissingError } from './dynamodb-local';
 import type { GatewayRequestLog } from './gateway';
 import type { LocalIdentity } from './identities';
 import {
+  type AuditEnvelope,
   DEFAULT_POLICY_FILE,
   DEFAULT_SERVICES_FILE,
   loadPolicyFile,
@@ -40,6 +41,8 @@ const USAGE = `Usage: npm start -- [options]
   --dynamodb-port N     DynamoDB Local port (default ${DEFAULT_PORTS.dynamodb})
   --policy FILE         broker policy document (default dev/local-policy.json)
   --services FILE       services registered in the emulator (default dev/local-services.json)
+  --events              print each audit event (one JSON line) as it is published; they are
+                        always appended to .local/events.jsonl
   --quiet               no line per request or sweep
   --help                this text
 
@@ -59,6 +62,8 @@ export interface StartArgs {
   reset: boolean;
   help: boolean;
   quiet: boolean;
+  /** Print each audit event as it is published. */
+  events: boolean;
   sweepSeconds: number;
   /** Lease timers (the stream and queue pollers); `--no-timers` turns them off. */
   timers: boolean;
@@ -89,6 +94,7 @@ export function parseStartArgs(argv: readonly string[]): StartArgs {
     reset: values.reset ?? false,
     help: values.help ?? false,
     quiet: values.quiet ?? false,
+    events: values.events ?? false,
     sweepSeconds: numberOption('sweep-seconds', values['sweep-seconds'], 10, (value) => value > 0 && value <= 3600, 'a number of seconds in (0, 3600]'),
     timers: !(values['no-timers'] ?? false),
     apiPort: numberOption('api-port', values['api-port'], DEFAULT_PORTS.api, isPort, 'a port number'),
@@ -108,6 +114,7 @@ function parse(argv: readonly string[]) {
       reset: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       quiet: { type: 'boolean', short: 'q' },
+      events: { type: 'boolean' },
       'sweep-seconds': { type: 'string' },
       'no-timers': { type: 'boolean' },
       'api-port': { type: 'string' },
@@ -145,6 +152,8 @@ export interface BannerInput {
   sweepSeconds: number;
   /** The lease timers: their queue, and whether the pollers run (absent: not shown). */
   timers?: { queueUrl: string; enabled: boolean };
+  /** The audit events: the local bus, the file they go to, and whether they are printed (absent: not shown). */
+  audit?: { busName: string; eventsFile: string | undefined; printed: boolean };
 }
 
 /** What runs where, and the first commands to try. */
@@ -169,6 +178,12 @@ export function formatBanner(input: BannerInput): string {
         ]
       : []),
     `  sweeper                                 every ${input.sweepSeconds} s`,
+    ...(input.audit
+      ? [
+          `  audit events                            ${input.audit.eventsFile ?? 'in memory'} (EventBridge bus ${input.audit.busName}; ` +
+            `${input.audit.printed ? 'printed here too' : '--events prints them here'})`,
+        ]
+      : []),
     ...(input.stackFile ? [`  for scripts                             ${input.stackFile}`] : []),
     '',
     'Identities (local throwaway keys):',
@@ -221,6 +236,11 @@ export function formatBanner(input: BannerInput): string {
 export function formatRequestLog(log: GatewayRequestLog): string {
   const who = log.identity ?? (log.refused ? `refused: ${log.refused}` : '-');
   return `[gateway] ${log.method} ${log.path} ${log.status} ${log.durationMs} ms (${who})`;
+}
+
+/** An audit event as one line: the envelope EventBridge delivers, as JSON. */
+export function formatEventLog(event: AuditEnvelope): string {
+  return `[event] ${JSON.stringify(event)}`;
 }
 
 /** A line when the sweep did something, nothing for an idle tick. */
@@ -309,6 +329,7 @@ async function main(): Promise<void> {
           if (line) console.log(line);
         },
       }),
+      ...(args.events && { onAuditEvent: (event: AuditEnvelope) => console.log(formatEventLog(event)) }),
       onError: (error, where) => console.error(`[${where}] ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`),
     });
   } catch (error) {
@@ -329,6 +350,7 @@ async function main(): Promise<void> {
       services: stack.services,
       sweepSeconds: args.sweepSeconds,
       timers: { queueUrl: stack.sqs.timerQueueUrl, enabled: stack.timersEnabled },
+      audit: { busName: stack.audit.busName, eventsFile: stack.audit.eventsFile, printed: args.events },
     }),
   );
 

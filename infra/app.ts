@@ -4,6 +4,7 @@
  *   -c policyFile=policy.json                  the broker policy document (default: deny everything)
  *   -c secretArn=arn:aws:secretsmanager:...    an existing remote.it credentials secret (complete ARN)
  *   -c alarmTopicArn=arn:aws:sns:...           the SNS topic alarms notify
+ *   -c eventBusArn=arn:aws:events:...          the EventBridge bus audit events go to (default: a new one)
  *   -c stackName=RemoteitBroker
  */
 import { App } from 'aws-cdk-lib';

@@ -17,6 +17,7 @@ export function createBrokerStack(app: App): BrokerStack {
   const policyFile = context('policyFile');
   const secretArn = context('secretArn');
   const alarmTopicArn = context('alarmTopicArn');
+  const eventBusArn = context('eventBusArn');
 
   const stack = new BrokerStack(app, context('stackName') ?? DEFAULT_STACK_NAME, {
     description: 'remote.it connection broker: short-lived proxy connections behind an IAM-authorised API',
@@ -26,6 +27,7 @@ export function createBrokerStack(app: App): BrokerStack {
     broker: policyFile ? { policy: JSON.parse(readFileSync(policyFile, 'utf8')) as BrokerPolicyInput } : {},
     ...(secretArn && { secretArn }),
     ...(alarmTopicArn && { alarmTopicArn }),
+    ...(eventBusArn && { eventBusArn }),
   });
   if (!policyFile) {
     Annotations.of(stack).addWarningV2(

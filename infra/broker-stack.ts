@@ -2,18 +2,22 @@
  * The deployable unit: one ConnectionBroker and the outputs an operator and the client need.
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { ConnectionBroker, type ConnectionBrokerProps } from './connection-broker';
+import { dashboardUrl } from './dashboard';
 
 export interface BrokerStackProps extends StackProps {
   /** Construct props other than the imported resources below. @default - the construct's defaults */
-  readonly broker?: Omit<ConnectionBrokerProps, 'secret' | 'alarmTopic'>;
+  readonly broker?: Omit<ConnectionBrokerProps, 'secret' | 'alarmTopic' | 'eventBus'>;
   /** Complete ARN of an existing remote.it credentials secret. @default - the construct creates a placeholder */
   readonly secretArn?: string;
   /** SNS topic the alarms notify. @default - no notifications */
   readonly alarmTopicArn?: string;
+  /** EventBridge bus audit events go to. @default - the construct creates one */
+  readonly eventBusArn?: string;
 }
 
 export class BrokerStack extends Stack {
@@ -25,6 +29,7 @@ export class BrokerStack extends Stack {
       ...props.broker,
       ...(props.secretArn && { secret: secretsmanager.Secret.fromSecretCompleteArn(this, 'Secret', props.secretArn) }),
       ...(props.alarmTopicArn && { alarmTopic: sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) }),
+      ...(props.eventBusArn && { eventBus: events.EventBus.fromEventBusArn(this, 'EventBus', props.eventBusArn) }),
     });
 
     new CfnOutput(this, 'ApiUrl', {
@@ -48,6 +53,19 @@ export class BrokerStack extends Stack {
     new CfnOutput(this, 'TimerDeadLetterQueueUrl', {
       description: 'Lost lease timers: timers that kept failing, and changes no timer could be armed for (docs/OPERATIONS.md)',
       value: this.broker.timerDeadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'AuditEventBusArn', {
+      description: 'Audit events (docs/EVENTS.md): rules, archives and other accounts read them from this bus',
+      value: this.broker.auditBus.eventBusArn,
+    });
+    new CfnOutput(this, 'AuditEventBusName', { value: this.broker.auditBus.eventBusName });
+    new CfnOutput(this, 'AuditDeadLetterQueueUrl', {
+      description: 'Audit events that were never published: the changes the audit stream mapping gave up on (docs/OPERATIONS.md)',
+      value: this.broker.auditDeadLetterQueue.queueUrl,
+    });
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'The broker\'s CloudWatch dashboard',
+      value: dashboardUrl(this.broker.dashboard),
     });
   }
 }

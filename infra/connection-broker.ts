@@ -1,6 +1,6 @@
 /**
  * The whole broker as one reusable construct: tables, secret, functions, HTTP API, sweeper schedule, lease
- * timers, alarms.
+ * timers, audit events, alarms, dashboard.
  */
 import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
@@ -45,7 +45,9 @@ import {
   TIMER_QUEUE_VISIBILITY_SECONDS,
 } from '../lambdas/timers/settings';
 import { MAX_DELAY_SECONDS } from '../lambdas/timers/sqs-timers';
+import { auditAlarms, createBrokerAudit } from './audit';
 import { BrokerFunction } from './broker-function';
+import { createBrokerDashboard, type BrokerMetric } from './dashboard';
 
 /** The policy document as written (defaults may be left out); validated with the runtime's own schema. */
 export type BrokerPolicyInput = z.input<typeof policyDocumentSchema>;
@@ -97,6 +99,12 @@ export interface ConnectionBrokerProps {
   readonly metricsNamespace?: string;
   /** Where alarms are sent. @default - alarms change state without notifying anyone */
   readonly alarmTopic?: sns.ITopic;
+  /**
+   * The EventBridge bus audit events go to (docs/EVENTS.md). The audit function may put events on it and on
+   * nothing else; a bus in another account must allow this account's PutEvents in its resource policy.
+   * @default - a new bus, named by CDK after the stack and the construct's path
+   */
+  readonly eventBus?: events.IEventBus;
 }
 
 /** A prop the construct cannot deploy: raised at synth time, naming the prop (never a secret value). */
@@ -171,13 +179,18 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
  * off the request path. Timers only make leases end sooner: the sweeper still ends every lease whose timer
  * was lost.
  *
+ * Audit events (infra/audit.ts, docs/EVENTS.md): the same stream invokes an audit function (only for changes of
+ * existing records), which puts one event on an EventBridge bus (the `eventBus` prop, or one it creates) for
+ * every change that opens, renews or ends a connection. It may only put events on that bus: no record, no
+ * secret. Changes it gives up on are recorded in an audit dead-letter queue, and alarmed on.
+ *
  * Secure defaults: AWS_IAM on every route, default-stage throttling, JSON access logs; tables on demand
  * with PITR, deletion protection, RETAIN and TTL; functions traced, logging to retained log groups under
  * roles scoped to their own log group; the sweeper serialised (reserved concurrency 1) with failed runs in
  * an encrypted dead-letter queue; the timer queue and its dead-letter queue encrypted and TLS-only, timers
  * that keep failing (and stream records that could not be armed) kept in that dead-letter queue; alarms on
- * 5xx rate, function errors, failed stops, sweeper lag, both dead-letter queues, timers waiting too long and
- * arming falling behind.
+ * 5xx rate, function errors, failed stops, sweeper lag, every dead-letter queue, timers waiting too long,
+ * arming and audit publishing falling behind; a dashboard of all of it (infra/dashboard.ts).
  */
 export class ConnectionBroker extends Construct {
   readonly api: apigw.HttpApi;
@@ -201,7 +214,15 @@ export class ConnectionBroker extends Construct {
   readonly timerQueue: sqs.Queue;
   /** Timers that kept failing, and the stream mapping's records of changes it could not arm a timer for. */
   readonly timerDeadLetterQueue: sqs.Queue;
+  /** Where audit events go: the `eventBus` prop, or the bus the construct created. */
+  readonly auditBus: events.IEventBus;
+  /** Publishes an audit event for every change of a connection the connections table's stream shows. */
+  readonly auditFunction: BrokerFunction;
+  /** The audit stream mapping's records of changes it gave up on: audit events that were never published. */
+  readonly auditDeadLetterQueue: sqs.Queue;
   readonly alarms: readonly cloudwatch.Alarm[];
+  /** Traffic, remote.it, lease ends, timers, audit and every alarm's state (infra/dashboard.ts). */
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: ConnectionBrokerProps = {}) {
     super(scope, id);
@@ -214,6 +235,11 @@ export class ConnectionBroker extends Construct {
     this.connectionsTable = this.table(connectionsTable);
     this.idempotencyTable = this.table(idempotencyTable);
     this.secret = props.secret ?? this.placeholderSecret();
+    // No name given: EventBridge requires one, and CDK derives it from the construct's path (stack name
+    // included), so two brokers in one account never collide.
+    this.auditBus = props.eventBus ?? new events.EventBus(this, 'AuditBus', {
+      description: 'remote.it broker: audit events, one per change of a connection (docs/EVENTS.md)',
+    });
 
     this.timerDeadLetterQueue = new sqs.Queue(this, 'TimerDeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -251,6 +277,8 @@ export class ConnectionBroker extends Construct {
       SWEEPER_CONCURRENCY: String(props.sweeperConcurrency ?? runtimeDefaults.SWEEPER_CONCURRENCY),
       SWEEPER_SAFETY_MARGIN_MS: String(runtimeDefaults.SWEEPER_SAFETY_MARGIN_MS),
       TIMER_QUEUE_URL: this.timerQueue.queueUrl,
+      // PutEvents takes the bus's name or ARN: the ARN also reaches a bus given from another account.
+      AUDIT_BUS_NAME: this.auditBus.eventBusArn,
     };
     const powertools = {
       POWERTOOLS_SERVICE_NAME: serviceName,
@@ -264,6 +292,7 @@ export class ConnectionBroker extends Construct {
       sweeper: environmentOf('sweeper'),
       'timer-arm': environmentOf('timer-arm'),
       'timer-fire': environmentOf('timer-fire'),
+      audit: environmentOf('audit'),
     };
     validEnvironments(environment);
 
@@ -364,6 +393,14 @@ export class ConnectionBroker extends Construct {
       }),
     );
 
+    const audit = createBrokerAudit(this, {
+      connectionsTable: this.connectionsTable,
+      environment: environment.audit,
+      logRetention,
+    });
+    this.auditFunction = audit.auditFunction;
+    this.auditDeadLetterQueue = audit.deadLetterQueue;
+
     this.grantLeastPrivilege();
     this.api = new apigw.HttpApi(this, 'Api', {
       description: 'remote.it connection broker (AWS_IAM on every route)',
@@ -394,7 +431,24 @@ export class ConnectionBroker extends Construct {
       });
     }
 
-    this.alarms = this.createAlarms({ sweepInterval, serviceName, metricsNamespace, topic: props.alarmTopic });
+    const brokerMetric = brokerMetricOf(metricsNamespace, serviceName);
+    this.alarms = this.createAlarms({ sweepInterval, brokerMetric, topic: props.alarmTopic });
+    this.dashboard = createBrokerDashboard(this, 'Dashboard', {
+      brokerMetric,
+      metricsNamespace,
+      serviceName,
+      sweepInterval,
+      api: this.api,
+      timerQueue: this.timerQueue,
+      deadLetterQueues: { sweeper: this.deadLetterQueue, timer: this.timerDeadLetterQueue, audit: this.auditDeadLetterQueue },
+      auditFunction: this.auditFunction,
+      alarms: this.alarms,
+      alarmLines: {
+        sweeperLag: this.alarmNamed('SweeperLagAlarm'),
+        timerQueueAge: this.alarmNamed('TimerQueueAgeAlarm'),
+        auditIteratorAge: this.alarmNamed('AuditIteratorAgeAlarm'),
+      },
+    });
     this.acknowledgeFindings(props.secret === undefined);
   }
 
@@ -484,23 +538,25 @@ export class ConnectionBroker extends Construct {
     allow(this.timerFireFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
     allow(this.timerFireFunction, ['sqs:SendMessage'], [this.timerQueue.queueArn]);
     this.secret.grantRead(this.timerFireFunction);
+
+    // The stream mapping grants reading the stream and sending its failure records to the audit dead-letter
+    // queue. Publishing is the one other thing audit does, on its bus alone: no record, no secret.
+    allow(this.auditFunction, ['events:PutEvents'], [this.auditBus.eventBusArn]);
+  }
+
+  /** One of the construct's alarms, by id (the dashboard draws some of them on their metric's graph). */
+  private alarmNamed(id: string): cloudwatch.Alarm {
+    const found = this.alarms.find((alarm) => alarm.node.id === id);
+    if (!found) throw new Error(`ConnectionBroker: no alarm ${id}`);
+    return found;
   }
 
   private createAlarms(options: {
     sweepInterval: Duration;
-    serviceName: string;
-    metricsNamespace: string;
+    brokerMetric: BrokerMetric;
     topic: sns.ITopic | undefined;
   }): cloudwatch.Alarm[] {
-    const { sweepInterval, serviceName, metricsNamespace, topic } = options;
-    const brokerMetric = (metricName: string, statistic: string, period = ONE_MINUTE) =>
-      new cloudwatch.Metric({
-        namespace: metricsNamespace,
-        metricName,
-        dimensionsMap: { service: serviceName },
-        statistic,
-        period,
-      });
+    const { sweepInterval, brokerMetric, topic } = options;
     const alarms: cloudwatch.Alarm[] = [];
     const alarm = (id: string, description: string, props: Omit<cloudwatch.AlarmProps, 'alarmDescription'>) => {
       const created = new cloudwatch.Alarm(this, id, {
@@ -533,6 +589,7 @@ export class ConnectionBroker extends Construct {
       ['SweeperFunction', this.sweeperFunction],
       ['TimerArmFunction', this.timerArmFunction],
       ['TimerFireFunction', this.timerFireFunction],
+      ['AuditFunction', this.auditFunction],
     ] as const) {
       alarm(`${id}ErrorsAlarm`, `${id} failed (crash, timeout or bad configuration): see its log group.`, {
         metric: fn.metricErrors({ period: ONE_MINUTE, statistic: 'Sum' }),
@@ -594,12 +651,14 @@ export class ConnectionBroker extends Construct {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
       });
+    const audit = { auditFunction: this.auditFunction, deadLetterQueue: this.auditDeadLetterQueue };
+    for (const spec of auditAlarms(audit, ONE_MINUTE)) alarm(spec.id, spec.description, spec.props);
     return alarms;
   }
 
   /** Each acknowledgement names one finding on one CloudFormation resource and says why it does not apply. */
   private acknowledgeFindings(createdSecret: boolean): void {
-    for (const fn of [this.readFunction, this.writeFunction, this.sweeperFunction, this.timerArmFunction, this.timerFireFunction]) {
+    for (const fn of [this.readFunction, this.writeFunction, this.sweeperFunction, this.timerArmFunction, this.timerFireFunction, this.auditFunction]) {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');
       if (policy) {
         acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]',
@@ -629,6 +688,12 @@ export class ConnectionBroker extends Construct {
       'This queue is the timer dead-letter queue; its messages are alarmed on and read by an operator.');
     acknowledge(this.timerDeadLetterQueue, 'Serverless-SQSRedrivePolicy',
       'This queue is the timer dead-letter queue: nothing consumes it automatically; an operator redrives or purges it (docs/OPERATIONS.md).');
+    acknowledge(this.auditFunction, 'Serverless-LambdaDLQ',
+      'Invoked only by the stream event source mapping, whose on-failure destination (the audit dead-letter queue) records what it could not publish; a function DLQ only serves async invocations.');
+    acknowledge(this.auditDeadLetterQueue, 'AwsSolutions-SQS3',
+      'This queue is the audit dead-letter queue; its messages are alarmed on and read by an operator.');
+    acknowledge(this.auditDeadLetterQueue, 'Serverless-SQSRedrivePolicy',
+      'This queue is the audit dead-letter queue: nothing consumes it automatically; an operator reads the changes it names and purges it (docs/OPERATIONS.md).');
     if (createdSecret) {
       acknowledge(this.secret, 'AwsSolutions-SMG4',
         'remote.it access keys are issued in the remote.it account, which has no rotation API; rotation is a documented manual procedure (docs/OPERATIONS.md).');
@@ -652,7 +717,20 @@ const requiredPlaceholders: Partial<Record<ConfigKey, string>> = {
   REMOTEIT_SECRET_ID: 'secret',
   BROKER_POLICY: '{}',
   TIMER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/timers',
+  AUDIT_BUS_NAME: 'arn:aws:events:us-east-1:123456789012:event-bus/audit',
 };
+
+/** The broker's own metrics: its namespace and `service` dimension (what Powertools publishes them with). */
+function brokerMetricOf(namespace: string, serviceName: string): BrokerMetric {
+  return (metricName, statistic, period = ONE_MINUTE, dimensions = {}) =>
+    new cloudwatch.Metric({
+      namespace,
+      metricName,
+      dimensionsMap: { service: serviceName, ...dimensions },
+      statistic,
+      period,
+    });
+}
 
 /** HTTP API access log, one JSON object a line (`$context` variables of HTTP APIs). */
 const accessLogFormat = AccessLogFormat.custom(

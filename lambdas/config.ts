@@ -1,6 +1,6 @@
 /**
  * Environment, read once at load into one typed config per function. Each function parses only the
- * variables it uses (`readConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`, the timers' two), and the CDK construct
+ * variables it uses (`readConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`, the timers' two, `auditConfigSchema`), and the CDK construct
  * gives each function only the variables of its schema (`FUNCTION_CONFIG`). A missing or bad variable fails
  * the cold start with the variable's name (never its value: none of these is a secret, but the rule keeps
  * it that way).
@@ -87,6 +87,12 @@ const timersShape = {
   TIMER_QUEUE_URL: z.url(),
 };
 
+/** Audit events: the function that publishes them from the connections table's stream. */
+const auditShape = {
+  /** The EventBridge bus the audit events go to: its name or ARN, as PutEvents' `EventBusName` takes it. */
+  AUDIT_BUS_NAME: nonEmptyString,
+};
+
 // Each schema is built in a call marked pure, so esbuild leaves the schemas a handler does not use (and the
 // shapes only they use) out of its bundle.
 /** connections-read: GET /connections, GET /connections/{id}. */
@@ -104,10 +110,14 @@ export const timerArmConfigSchema = /* @__PURE__ */ (() => z.object({ ...timersS
 export const timerFireConfigSchema = /* @__PURE__ */ (() =>
   z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...timersShape }))();
 
+/** audit: publishes an audit event for every change of a connection the connections table's stream shows. */
+export const auditConfigSchema = /* @__PURE__ */ (() => z.object({ ...auditShape }))();
+
 export type ReadConfig = z.infer<typeof readConfigSchema>;
 export type WriteConfig = z.infer<typeof writeConfigSchema>;
 export type SweeperConfig = z.infer<typeof sweeperConfigSchema>;
 export type TimerFireConfig = z.infer<typeof timerFireConfigSchema>;
+export type AuditConfig = z.infer<typeof auditConfigSchema>;
 
 /** Each function (named as its handler file, lambdas/handlers/<name>.ts) and the schema of its environment. */
 export const FUNCTION_CONFIG = {
@@ -116,6 +126,7 @@ export const FUNCTION_CONFIG = {
   sweeper: sweeperConfigSchema,
   'timer-arm': timerArmConfigSchema,
   'timer-fire': timerFireConfigSchema,
+  audit: auditConfigSchema,
 } as const;
 
 export type BrokerFunctionName = keyof typeof FUNCTION_CONFIG;

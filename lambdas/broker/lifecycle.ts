@@ -183,28 +183,32 @@ export const lifecycle = {
     );
   },
 
-  /** A stop claim on the record as read: `stopping` for `reason`, due again when the claim lapses. */
-  claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number): Transition {
-    return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds), { from: record.status, version: record.version });
+  /**
+   * A stop claim on the record as read: `stopping` for `reason`, due again when the claim lapses. `actor`:
+   * the caller who asked for it (DELETE, reason `requested`).
+   */
+  claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number, actor?: string): Transition {
+    return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds, actor), { from: record.status, version: record.version });
   },
 
   /**
    * A stop claim made without reading first (DELETE's common case): only an active record, not past its
    * expiry, and the owner's when `owner` is given.
    */
-  claimActive(id: string, reason: StopReason, nowMs: number, claimSeconds: number, owner?: string): Transition {
-    return build('claim_stop', id, claimChanges(reason, nowMs, claimSeconds), {
+  claimActive(id: string, reason: StopReason, nowMs: number, claimSeconds: number, owner?: string, actor?: string): Transition {
+    return build('claim_stop', id, claimChanges(reason, nowMs, claimSeconds, actor), {
       from: 'active',
       unexpiredAt: epochSeconds(nowMs),
       ...(owner !== undefined && { owner }),
     });
   },
 
-  extendLease(record: ConnectionRecord, leaseEndMs: number): Transition {
+  /** `actor`: the caller who renewed (the API always names one). */
+  extendLease(record: ConnectionRecord, leaseEndMs: number, actor?: string): Transition {
     return build(
       'extend_lease',
       record.id,
-      { leaseExpiresAt: toIso(leaseEndMs), dueAt: dueSecondsOf(leaseEndMs) },
+      { leaseExpiresAt: toIso(leaseEndMs), dueAt: dueSecondsOf(leaseEndMs), changedBy: actor },
       { from: record.status, version: record.version },
     );
   },
@@ -248,6 +252,10 @@ export const lifecycle = {
   },
 };
 
-function claimChanges(reason: StopReason, nowMs: number, claimSeconds: number): ConnectionChanges {
-  return { stopReason: reason, dueAt: epochSeconds(nowMs) + claimSeconds };
+/**
+ * A requested stop names who asked (a claim again of it without a caller, the sweeper's retry, keeps the
+ * name); a claim for any other reason is nobody's request, so it removes the name an earlier renew left.
+ */
+function claimChanges(reason: StopReason, nowMs: number, claimSeconds: number, actor: string | undefined): ConnectionChanges {
+  return { stopReason: reason, dueAt: epochSeconds(nowMs) + claimSeconds, changedBy: reason === 'requested' ? actor : null };
 }

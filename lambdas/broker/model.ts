@@ -87,6 +87,12 @@ export interface ConnectionRecord {
    * Present only while there is sweeper work: the store keys the sparse "due" index on it.
    */
   dueAt?: number;
+  /**
+   * The caller's full principal ARN behind the latest change of the lease or the stop, for audit: who
+   * renewed, or who asked for the stop (DELETE). A claim for any other reason (a lease end) removes it, so
+   * a stop is never put on an earlier renewer; the outcome of a stop keeps it.
+   */
+  changedBy?: string;
   /** Stop attempts made so far (sweeper retry budget). */
   stopAttempts: number;
   /** Optimistic concurrency: every update increments it. */

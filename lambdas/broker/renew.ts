@@ -37,7 +37,7 @@ export async function renewConnection(deps: RenewDeps, caller: Caller, id: strin
   const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000);
   try {
     // Version-checked: a sweeper claim between the read and this write wins, never the renew.
-    return await applyTransition(store, lifecycle.extendLease(record, leaseEndMs));
+    return await applyTransition(store, lifecycle.extendLease(record, leaseEndMs, caller.arn));
   } catch (error) {
     if (!(error instanceof StaleRecordError)) throw error;
     // Stopped or claimed by the sweeper since the read.

@@ -38,7 +38,7 @@ async function claimActive(deps: StopDeps, caller: Caller, id: string): Promise<
   const { stopContext } = deps;
   const admin = isAdmin(deps.policy, caller.principal);
   try {
-    const transition = lifecycle.claimActive(id, 'requested', stopContext.now(), stopContext.claimSeconds, admin ? undefined : caller.principal);
+    const transition = lifecycle.claimActive(id, 'requested', stopContext.now(), stopContext.claimSeconds, admin ? undefined : caller.principal, caller.arn);
     return { claimed: await applyTransition(stopContext.store, transition) };
   } catch (error) {
     if (!(error instanceof StaleRecordError)) throw error;
@@ -89,7 +89,7 @@ export async function stopConnection(deps: StopDeps, caller: Caller, id: string)
 
     // A retry keeps the reason it was first stopped for (lease_ended stays lease_ended).
     const reason: StopReason = record.status === 'stopping' && record.stopReason ? record.stopReason : 'requested';
-    const claimed = await claimForStop(stopContext, record, reason);
+    const claimed = await claimForStop(stopContext, record, reason, caller.arn);
     const done = claimed && (await finishStop(stopContext, claimed));
     if (done) return done;
     // Another writer changed the record first: decide again from what it wrote.

@@ -50,7 +50,8 @@ export const connectionsTable: TableDefinition = {
   logicalName: 'Connections',
   partitionKey: { name: 'id', type: 'S' },
   timeToLiveAttribute: 'expiresAt',
-  // Lease timers are armed from it (lambdas/handlers/timer-arm.ts): both images, to tell a new lease end from the same one.
+  // Read by timer-arm (lease timers) and audit (audit events), AWS's advised most for one stream: both images,
+  // to tell a new lease end from the same one and to name the status a change left.
   stream: 'NEW_AND_OLD_IMAGES',
   globalSecondaryIndexes: [
     {

@@ -1,13 +1,21 @@
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BrokerStack } from '../../infra/broker-stack';
-import type { ConnectionRecord } from '../../lambdas/broker/model';
 import { timerFor } from '../../lambdas/broker/timers';
-import { toItem } from '../../lambdas/store/codec';
 import { connectionsTable, idempotencyTable, projectionOf, type TableDefinition } from '../../lambdas/store/tables';
 import { MAX_DELAY_SECONDS } from '../../lambdas/timers/sqs-timers';
 import { connectionRecord } from '../fixtures/memory-store';
-import { expectResource, expectResourceProperties, functionId, permissionsOf, render, resourcesOfType, testApp } from './support';
+import {
+  expectResource,
+  expectResourceProperties,
+  filterMatches as matches,
+  filterPatternOf,
+  functionId,
+  permissionsOf,
+  render,
+  resourcesOfType,
+  streamRecord,
+  testApp,
+} from './support';
 
 const policy = {
   rules: [{ principals: ['arn:aws:iam::123456789012:role/app-*'], services: ['80:00:00:00:01:*'], maxTtlSeconds: 1800 }],
@@ -16,7 +24,7 @@ const policy = {
 
 // One synth for the whole file (bundling skipped: the smoke test bundles for real).
 let template: Template;
-let ids: { read: string; write: string; sweeper: string; timerArm: string; timerFire: string };
+let ids: { read: string; write: string; sweeper: string; timerArm: string; timerFire: string; audit: string };
 beforeAll(() => {
   const app = testApp({ bundling: false });
   const stack = new BrokerStack(app, 'Broker', { broker: { policy } });
@@ -27,6 +35,7 @@ beforeAll(() => {
     sweeper: functionId(template, 'remote.it broker: stops'),
     timerArm: functionId(template, 'remote.it broker: arms'),
     timerFire: functionId(template, 'remote.it broker: fires'),
+    audit: functionId(template, 'remote.it broker: publishes'),
   };
 });
 
@@ -37,7 +46,7 @@ const tableId = (definition: TableDefinition) => {
   return id as string;
 };
 const functionProps = (id: string) => resourcesOfType(template, 'AWS::Lambda::Function')[id]?.Properties ?? {};
-/** The logical id of the construct's queue `name` (`SweeperDeadLetterQueue`, `TimerQueue`, `TimerDeadLetterQueue`). */
+/** The logical id of the construct's queue `name` (`SweeperDeadLetterQueue`, `TimerQueue`, `TimerDeadLetterQueue`, `AuditDeadLetterQueue`). */
 const queueId = (name: string) => {
   const matches = Object.keys(resourcesOfType(template, 'AWS::SQS::Queue')).filter((id) => new RegExp(`^Broker${name}[0-9A-F]{8}$`).test(id));
   if (matches.length !== 1) throw new Error(`expected one queue ${name}, found ${matches.length}`);
@@ -103,7 +112,7 @@ describe('ConnectionBroker', () => {
   });
 
   describe('functions', () => {
-    it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire'] as const)(
+    it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire', 'audit'] as const)(
       'runs the %s function on Node.js 24, arm64, traced, with source maps and a retained log group',
       (name) => {
         const props = functionProps(ids[name]);
@@ -202,7 +211,8 @@ describe('ConnectionBroker', () => {
       expect(functionProps(ids.sweeper)).toMatchObject({ Timeout: 60, ReservedConcurrentExecutions: 1 });
       expect(functionProps(ids.timerArm)).toMatchObject({ Timeout: 30 });
       expect(functionProps(ids.timerFire)).toMatchObject({ Timeout: 60 });
-      for (const fn of [ids.read, ids.write, ids.timerArm, ids.timerFire]) {
+      expect(functionProps(ids.audit)).toMatchObject({ Timeout: 30 });
+      for (const fn of [ids.read, ids.write, ids.timerArm, ids.timerFire, ids.audit]) {
         expect(functionProps(fn).ReservedConcurrentExecutions).toBeUndefined();
       }
     });
@@ -441,9 +451,9 @@ describe('ConnectionBroker', () => {
         .flatMap((policy) => (policy.Properties?.Queues as unknown[]).map(render));
 
       expect(Object.keys(queues).sort()).toEqual(
-        [queueId('SweeperDeadLetterQueue'), queueId('TimerQueue'), queueId('TimerDeadLetterQueue')].sort(),
+        [queueId('SweeperDeadLetterQueue'), queueId('TimerQueue'), queueId('TimerDeadLetterQueue'), queueId('AuditDeadLetterQueue')].sort(),
       );
-      expect(Object.values(queues).map((queue) => queue.Properties?.SqsManagedSseEnabled)).toEqual([true, true, true]);
+      expect(Object.values(queues).map((queue) => queue.Properties?.SqsManagedSseEnabled)).toEqual([true, true, true, true]);
       expect(tlsOnly.sort()).toEqual(Object.keys(queues).sort());
     });
   });
@@ -489,25 +499,7 @@ describe('ConnectionBroker', () => {
     });
 
     describe('timer-arm\'s stream filter', () => {
-      const pattern = () =>
-        JSON.parse((mappingOf(ids.timerArm).FilterCriteria as { Filters: { Pattern: string }[] }).Filters[0]?.Pattern ?? 'null') as unknown;
-      /** Event filtering's matching for the one operator the filter may use: a list of exact values. */
-      const matches = (filter: unknown, event: unknown): boolean => {
-        if (Array.isArray(filter)) {
-          const values: unknown[] = filter;
-          return values.every((value) => typeof value === 'string') && values.some((value) => value === event);
-        }
-        if (!filter || typeof filter !== 'object' || !event || typeof event !== 'object') return false;
-        return Object.entries(filter).every(([key, sub]) => matches(sub, (event as Record<string, unknown>)[key]));
-      };
-      /** A stream record as DynamoDB writes it for a change of one item, with the items the store writes. */
-      const streamRecord = (eventName: 'INSERT' | 'MODIFY' | 'REMOVE', before?: ConnectionRecord, after?: ConnectionRecord) => ({
-        eventName,
-        dynamodb: {
-          ...(before && { OldImage: marshall(toItem(before, 8)) }),
-          ...(after && { NewImage: marshall(toItem(after, 8)) }),
-        },
-      });
+      const pattern = () => filterPatternOf(mappingOf(ids.timerArm));
       const pending = connectionRecord({ status: 'pending' });
       const active = connectionRecord({ status: 'active', leaseExpiresAt: '2030-01-01T00:15:00.000Z' });
       const renewed = { ...active, leaseExpiresAt: '2030-01-01T00:30:00.000Z' };
@@ -547,8 +539,8 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('maps no other event source to any function', () => {
-      expect(Object.keys(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(2);
+    it('maps no other event source to any function than the timers\' two and audit\'s', () => {
+      expect(Object.keys(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(3);
     });
   });
 
@@ -566,7 +558,7 @@ describe('ConnectionBroker', () => {
       );
     });
 
-    it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire'] as const)('alarms on any error of the %s function', (name) => {
+    it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire', 'audit'] as const)('alarms on any error of the %s function', (name) => {
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
         MetricName: 'Errors',
         Namespace: 'AWS/Lambda',
@@ -651,11 +643,11 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('creates exactly the thirteen alarms, each saying what to do, none notifying when no topic is given', () => {
+    it('creates exactly the sixteen alarms, each saying what to do, none notifying when no topic is given', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(13);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(13).fill(undefined));
+      expect(alarms).toHaveLength(16);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(16).fill(undefined));
       expect(alarms.filter((alarm) => String(alarm.Properties?.AlarmDescription).length < 40)).toEqual([]);
     });
   });

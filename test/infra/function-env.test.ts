@@ -21,6 +21,7 @@ const functionOf: Record<BrokerFunctionName, (broker: ConnectionBroker) => Conne
   sweeper: (broker) => broker.sweeperFunction,
   'timer-arm': (broker) => broker.timerArmFunction,
   'timer-fire': (broker) => broker.timerFireFunction,
+  audit: (broker) => broker.auditFunction,
 };
 
 const deployments = {

@@ -113,8 +113,8 @@ describe('ConnectionBroker props', () => {
     it('notifies the alarm topic from every alarm', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(13);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(13).fill([alarmTopicArn]));
+      expect(alarms).toHaveLength(16);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(16).fill([alarmTopicArn]));
     });
 
     it('applies the throttle to the default stage', () => {

@@ -1,8 +1,8 @@
 /**
  * The deployed attack surface, read from the synthesised template: the HTTP API's routes are exactly the
  * API's, each behind IAM; nothing else can invoke a function (no function URL, no unauthorised route, no other
- * API's permission); the sweeper is reachable only from its schedule, the timer functions only from their
- * event source mappings; no secret value is in any environment.
+ * API's permission); the sweeper is reachable only from its schedule, the timer and audit functions only from
+ * their event source mappings; no secret value is in any environment.
  */
 import { Template } from 'aws-cdk-lib/assertions';
 import { BrokerStack } from '../../infra/broker-stack';
@@ -53,8 +53,12 @@ describe('ConnectionBroker attack surface', () => {
     expect(resourcesOfType(template, 'AWS::Lambda::Url')).toEqual({});
   });
 
-  it('invokes the timer functions only through their event source mappings: no resource policy lets anyone call them', () => {
-    const timerFunctions = [functionId(template, 'remote.it broker: arms'), functionId(template, 'remote.it broker: fires')];
+  it('invokes the timer and audit functions only through their event source mappings: no resource policy lets anyone call them', () => {
+    const mappedFunctions = [
+      functionId(template, 'remote.it broker: arms'),
+      functionId(template, 'remote.it broker: fires'),
+      functionId(template, 'remote.it broker: publishes'),
+    ];
     const permitted = Object.values(resourcesOfType(template, 'AWS::Lambda::Permission')).map((permission) =>
       render(permission.Properties?.FunctionName).replace(/\.Arn$/, ''),
     );
@@ -62,8 +66,8 @@ describe('ConnectionBroker attack surface', () => {
       render(mapping.Properties?.FunctionName),
     );
 
-    expect(permitted.filter((fn) => timerFunctions.includes(fn))).toEqual([]);
-    expect(mapped.sort()).toEqual([...timerFunctions].sort());
+    expect(permitted.filter((fn) => mappedFunctions.includes(fn))).toEqual([]);
+    expect(mapped.sort()).toEqual([...mappedFunctions].sort());
   });
 
   it('puts no secret value into any function\'s environment, only the secret\'s name', () => {

@@ -4,8 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { App } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
+import type { ConnectionRecord } from '../../lambdas/broker/model';
+import { toItem } from '../../lambdas/store/codec';
 
 const cdkJson = JSON.parse(readFileSync(path.resolve(__dirname, '../../cdk.json'), 'utf8')) as {
   context: Record<string, unknown>;
@@ -96,4 +99,35 @@ export function expectResourceProperties(template: Template, type: string, prope
 /** `template.hasResource` (properties plus DeletionPolicy and friends) under a name the linter counts. */
 export function expectResource(template: Template, type: string, resource: unknown): void {
   template.hasResource(type, resource);
+}
+
+/**
+ * Lambda event filtering's matching for the one operator the broker's stream filters use: a list of exact
+ * values (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventfiltering.html).
+ */
+export function filterMatches(filter: unknown, event: unknown): boolean {
+  if (Array.isArray(filter)) {
+    const values: unknown[] = filter;
+    return values.every((value) => typeof value === 'string') && values.some((value) => value === event);
+  }
+  if (!filter || typeof filter !== 'object' || !event || typeof event !== 'object') return false;
+  return Object.entries(filter).every(([key, sub]) => filterMatches(sub, (event as Record<string, unknown>)[key]));
+}
+
+/** A stream record as DynamoDB writes it for a change of one item, with the items the store writes. */
+export function streamRecord(eventName: 'INSERT' | 'MODIFY' | 'REMOVE', before?: ConnectionRecord, after?: ConnectionRecord) {
+  return {
+    eventName,
+    dynamodb: {
+      ...(before && { OldImage: marshall(toItem(before, 8)) }),
+      ...(after && { NewImage: marshall(toItem(after, 8)) }),
+    },
+  };
+}
+
+/** The pattern of the one filter of an event source mapping's `FilterCriteria`, parsed. */
+export function filterPatternOf(mapping: Record<string, unknown>): unknown {
+  const criteria = mapping.FilterCriteria as { Filters: { Pattern: string }[] } | undefined;
+  if (criteria?.Filters.length !== 1) throw new Error('expected exactly one filter');
+  return JSON.parse(criteria.Filters[0]?.Pattern ?? 'null') as unknown;
 }

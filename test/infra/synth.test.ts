@@ -38,9 +38,9 @@ describe('cdk synth', () => {
   afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
   describe('app', () => {
-    it('synthesises one function per config schema (five), each bundled into a minified file with its source map', () => {
+    it('synthesises one function per config schema (six), each bundled into a minified file with its source map', () => {
       expect(functions).toHaveLength(Object.keys(FUNCTION_CONFIG).length);
-      expect(functions).toHaveLength(5);
+      expect(functions).toHaveLength(6);
       for (const fn of functions) {
         const assetDir = assetDirOf(fn);
         const bundle = readFileSync(path.join(assetDir, 'index.js'), 'utf8');

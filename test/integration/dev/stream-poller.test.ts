@@ -47,7 +47,7 @@ let serial = 0;
 const newId = (label: string) => `${label}-${(serial += 1)}-${Date.now()}`;
 
 beforeAll(async () => {
-  tables = await createTestTables('stream');
+  tables = await createTestTables('stream', { streams: true });
   const { Table } = await dynamo.send(new DescribeTableCommand({ TableName: tables.connections }));
   streamArn = Table?.LatestStreamArn ?? '';
   if (!streamArn) throw new Error(`${tables.connections} has no stream`);

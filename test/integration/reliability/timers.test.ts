@@ -28,7 +28,7 @@ const opened: string[] = [];
 
 beforeAll(async () => {
   faults = await startDynamoFaults({ upstream: dynamoEndpoint() });
-  broker = await startBroker({ env: { AWS_ENDPOINT_URL_DYNAMODB: faults.endpoint, DUE_SHARDS: String(DUE_SHARDS), POWERTOOLS_LOG_LEVEL: 'ERROR' } });
+  broker = await startBroker({ streams: true, env: { AWS_ENDPOINT_URL_DYNAMODB: faults.endpoint, DUE_SHARDS: String(DUE_SHARDS), POWERTOOLS_LOG_LEVEL: 'ERROR' } });
   rig = await startTimerRig(broker);
   store = createDynamoConnectionStore({ client: broker.tables.documentClient, tableName: broker.tables.connections, dueShardCount: DUE_SHARDS });
 }, 60_000);

@@ -63,6 +63,8 @@ export interface BrokerOptions {
   idleSeconds?: number;
   /** The secret's shape: access keys (default) or username + password (login tokens). */
   credentials?: 'access_key' | 'password';
+  /** Give the connections table its stream (tests of what reads it: lease timers); off otherwise. */
+  streams?: boolean;
 }
 
 export interface Broker {
@@ -107,7 +109,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     secretAccessKey: randomBytes(32).toString('base64'),
   };
   const login = { username: `broker-${randomBytes(4).toString('hex')}@example.com`, password: randomBytes(18).toString('base64') };
-  const [tables, echo, web] = await Promise.all([createTestTables('api'), startEchoServer(), startHttpDemo()]);
+  const [tables, echo, web] = await Promise.all([createTestTables('api', { streams: options.streams ?? false }), startEchoServer(), startHttpDemo()]);
   const emulator = await startEmulator({
     ...(options.idleSeconds !== undefined && { idleSeconds: options.idleSeconds }),
     accounts: [{ ...secret, ...login }],

@@ -33,12 +33,14 @@ export interface TestTables {
 }
 
 /** Creates the broker's tables under names unique to this call: `<prefix>-<random>-connections`, ... */
-export async function createTestTables(prefix = 'test'): Promise<TestTables> {
+export async function createTestTables(prefix = 'test', options: { streams?: boolean } = {}): Promise<TestTables> {
   const base = `${prefix}-${randomUUID().slice(0, 8)}`;
   const names = { connections: `${base}-connections`, idempotency: `${base}-idempotency` };
   const client = createTestDynamoClient();
   const documentClient = createTestDocumentClient();
-  await createTables(client, names);
+  // Without a stream unless the test reads it: DynamoDB Local slows down as stream records pile up, and the
+  // test files share one DynamoDB Local (dev/dynamodb-local.ts).
+  await createTables(client, names, { streams: options.streams ?? false });
   return {
     ...names,
     documentClient,

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { parseCommandLine } from '../../../client/cli/args';
-import { assertPortsFree, curlCommand, DEFAULT_PORTS, describeStartError, formatBanner, formatSweepLog, parseStartArgs, UsageError, type BannerInput } from '../../../dev/start';
+import { assertPortsFree, curlCommand, DEFAULT_PORTS, describeStartError, formatBanner, formatEventLog, formatSweepLog, parseStartArgs, UsageError, type BannerInput } from '../../../dev/start';
+import type { AuditEnvelope } from '../../../dev/stack';
 import { JavaMissingError } from '../../../dev/dynamodb-local';
 import type { SweepSummary } from '../../../lambdas/broker/sweeper';
 
@@ -40,6 +41,7 @@ describe('start', () => {
         reset: false,
         help: false,
         quiet: false,
+        events: false,
         sweepSeconds: 10,
         apiPort: DEFAULT_PORTS.api,
         emulatorPort: DEFAULT_PORTS.emulator,
@@ -48,6 +50,10 @@ describe('start', () => {
         servicesFile: undefined,
         timers: true,
       });
+    });
+
+    it('prints the audit events with --events', () => {
+      expect(parseStartArgs(['--events'])).toMatchObject({ events: true });
     });
 
     it('runs the sweeper alone with --no-timers', () => {
@@ -84,7 +90,37 @@ describe('start', () => {
     });
   });
 
+  describe('formatEventLog', () => {
+    it('prints an audit event as one line: its envelope as JSON', () => {
+      const event = {
+        version: '0',
+        id: 'e-1',
+        'detail-type': 'Connection Stopped',
+        source: 'remoteit-broker',
+        account: '000000000000',
+        time: '2030-01-01T00:00:00Z',
+        region: 'us-east-1',
+        resources: [],
+        detail: { connectionId: '01JDTESTCONNECTION00000001', stopReason: 'requested', actor: 'arn:aws:sts::000000000000:assumed-role/local-app/local' },
+      } as unknown as AuditEnvelope;
+
+      const line = formatEventLog(event);
+
+      expect(line).not.toContain('\n');
+      expect(line.startsWith('[event] ')).toBe(true);
+      expect(JSON.parse(line.slice('[event] '.length))).toEqual(event);
+    });
+  });
+
   describe('formatBanner', () => {
+    it('names where the audit events go, and how to see them', () => {
+      const quiet = formatBanner(banner({ audit: { busName: 'remoteit-broker-local', eventsFile: '/repo/.local/events.jsonl', printed: false } }));
+      const printed = formatBanner(banner({ audit: { busName: 'remoteit-broker-local', eventsFile: '/repo/.local/events.jsonl', printed: true } }));
+
+      expect(quiet).toContain('  audit events                            /repo/.local/events.jsonl (EventBridge bus remoteit-broker-local; --events prints them here)');
+      expect(printed).toContain('/repo/.local/events.jsonl (EventBridge bus remoteit-broker-local; printed here too)');
+    });
+
     it('offers rbroker commands that the CLI accepts', () => {
       // Arrange
       const text = formatBanner(banner());

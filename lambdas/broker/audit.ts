@@ -1,0 +1,124 @@
+/**
+ * Audit events: who opened, renewed and stopped what, and how each connection ended. Each is derived from one
+ * change of a record (its image before and after, as the table's stream carries them), so an event exists
+ * for every change that was written, whichever function wrote it and whether or not that function lived to
+ * answer. Pure: the stream consumer (lambdas/handlers/audit.ts) publishes what this returns.
+ *
+ * An event carries ids, principals, the service, the mode, times and reasons: never a proxy address (a
+ * latching proxy's address is a capability) and never a secret (none is in a record).
+ */
+import type { ConnectionMode, ConnectionRecord, ConnectionStatus, StopReason } from './model';
+
+/** The EventBridge `source` of every audit event. */
+export const AUDIT_SOURCE = 'remoteit-broker';
+
+/** EventBridge `detail-type`s, one per kind of change. */
+export const AUDIT_EVENT_TYPES = {
+  opened: 'Connection Opened',
+  renewed: 'Connection Renewed',
+  stopped: 'Connection Stopped',
+  expired: 'Connection Expired',
+  failed: 'Connection Failed',
+  stopFailed: 'Connection Stop Failed',
+} as const;
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[keyof typeof AUDIT_EVENT_TYPES];
+
+export interface AuditDetail {
+  connectionId: string;
+  /** The owner's principal (a role ARN) and the full ARN of the caller who opened it. */
+  owner: string;
+  callerArn: string;
+  /**
+   * Who made this change, as a full caller ARN: the opener (Opened), the renewer (Renewed), the caller of the
+   * DELETE behind a stop and its outcome (an ending with `stopReason` `requested`, or what that stop came
+   * to). Absent when nobody asked: a lease end (timer or sweeper), a failed connect, an override.
+   */
+  actor?: string;
+  serviceId: string;
+  mode: ConnectionMode;
+  /** What was asked, when remote.it's proxy differs (an http service's reverse proxy is public). */
+  requestedMode?: ConnectionMode;
+  hostIp: string;
+  status: ConnectionStatus;
+  /** The status before this change; absent for a record first seen in this state. */
+  previousStatus?: ConnectionStatus;
+  createdAt: string;
+  leaseExpiresAt: string;
+  /** The lease end before a renew. */
+  previousLeaseExpiresAt?: string;
+  stoppedAt?: string;
+  stopReason?: StopReason;
+  failureReason?: string;
+  stopAttempts: number;
+  remoteConnectionId?: string;
+  /** When the change was written (the record's `updatedAt`). */
+  at: string;
+  /** The record's version after the change: with `connectionId`, a consumer's deduplication key. */
+  version: number;
+}
+
+export interface AuditEvent {
+  detailType: AuditEventType;
+  /** When it happened: the change's `updatedAt`. */
+  time: string;
+  detail: AuditDetail;
+}
+
+/** The event a change of record is, if any: claims, retries and writes that change no outcome are none. */
+export function auditEventFor(before: ConnectionRecord | undefined, after: ConnectionRecord | undefined): AuditEvent | undefined {
+  if (!after) return undefined;
+  const detailType = typeOf(before, after);
+  if (!detailType) return undefined;
+  const actor = actorOf(detailType, before, after);
+  const detail: AuditDetail = {
+    connectionId: after.id,
+    owner: after.owner,
+    callerArn: after.callerArn,
+    ...(actor !== undefined && { actor }),
+    serviceId: after.serviceId,
+    mode: after.mode,
+    ...(after.requestedMode !== undefined && { requestedMode: after.requestedMode }),
+    hostIp: after.hostIp,
+    status: after.status,
+    ...(before && { previousStatus: before.status }),
+    createdAt: after.createdAt,
+    leaseExpiresAt: after.leaseExpiresAt,
+    ...(detailType === AUDIT_EVENT_TYPES.renewed && before && { previousLeaseExpiresAt: before.leaseExpiresAt }),
+    ...(after.stoppedAt !== undefined && { stoppedAt: after.stoppedAt }),
+    ...(after.stopReason !== undefined && { stopReason: after.stopReason }),
+    ...(after.failureReason !== undefined && { failureReason: after.failureReason }),
+    stopAttempts: after.stopAttempts,
+    ...(after.remoteConnectionId !== undefined && { remoteConnectionId: after.remoteConnectionId }),
+    at: after.updatedAt,
+    version: after.version,
+  };
+  return { detailType, time: after.updatedAt, detail };
+}
+
+const ENDINGS: Partial<Record<ConnectionStatus, AuditEventType>> = {
+  stopped: AUDIT_EVENT_TYPES.stopped,
+  expired: AUDIT_EVENT_TYPES.expired,
+  failed: AUDIT_EVENT_TYPES.failed,
+  stop_failed: AUDIT_EVENT_TYPES.stopFailed,
+};
+
+/**
+ * Opened: the opener. Renewed: the renewer (`changedBy`, which the renew wrote). An ending: `changedBy` only
+ * when it ends a stop (the record was `stopping`): the claim that began that stop wrote or removed it, so an
+ * earlier renewer is never reported as the stopper (an override ends an active record directly).
+ */
+function actorOf(detailType: AuditEventType, before: ConnectionRecord | undefined, after: ConnectionRecord): string | undefined {
+  if (detailType === AUDIT_EVENT_TYPES.opened) return after.callerArn;
+  if (detailType === AUDIT_EVENT_TYPES.renewed || before?.status === 'stopping') return after.changedBy;
+  return undefined;
+}
+
+function typeOf(before: ConnectionRecord | undefined, after: ConnectionRecord): AuditEventType | undefined {
+  if (after.status === 'active') {
+    if (before?.status !== 'active') return AUDIT_EVENT_TYPES.opened;
+    return before.leaseExpiresAt === after.leaseExpiresAt ? undefined : AUDIT_EVENT_TYPES.renewed;
+  }
+  if (before?.status === after.status) return undefined;
+  return ENDINGS[after.status];
+}
