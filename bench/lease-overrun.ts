@@ -157,6 +157,9 @@ async function runOnce(bench: BenchStack, options: LeaseOverrunOptions, localAdd
       ended = closedAt();
     }
 
+    // The sweep in flight (it may have closed the last proxies) is counted before the figures are.
+    sweeping = false;
+    await sweeps;
     const overruns: number[] = [];
     let early = 0;
     for (const lease of leases) {
