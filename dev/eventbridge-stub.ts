@@ -24,7 +24,8 @@ import { appendFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen } from './listen';
-import { verifySigV4, type SigV4FailureKind, type SigningKey } from './sigv4';
+import { type SigV4FailureKind, type SigningKey } from './sigv4';
+import { readBody, sigV4FailureOf } from './stub-http';
 
 export const EVENTBRIDGE_TARGET_PREFIX = 'AWSEvents.';
 export const EVENTBRIDGE_JSON_CONTENT_TYPE = 'application/x-amz-json-1.1';
@@ -37,7 +38,6 @@ export const EVENTBRIDGE_LIMITS = {
 
 const MAX_REQUEST_BYTES = 1024 * 1024;
 /** SigV4 services other than API Gateway accept an `X-Amz-Date` up to 15 minutes off. */
-const MAX_SKEW_SECONDS = 15 * 60;
 const DEFAULT_ACCOUNT_ID = '000000000000';
 
 /** Status and `__type` of each error the stub answers a whole request with. */
@@ -181,23 +181,6 @@ const missingArgument = (name: string): EntryResult => ({
   ErrorMessage: `Parameter ${name} is not valid. Reason: ${name} is a required argument.`,
 });
 
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BYTES) throw new EventBridgeError('RequestEntityTooLarge', `Request body larger than ${MAX_REQUEST_BYTES} bytes.`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function flattenHeaders(headers: NodeJS.Dict<string[]>): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) flat[name.toLowerCase()] = value.join(',');
-  return flat;
-}
-
 function writeAnswer(response: ServerResponse, status: number, requestId: string, body: unknown, close = false): void {
   if (response.destroyed || response.writableEnded) return;
   const bytes = Buffer.from(JSON.stringify(body), 'utf8');
@@ -317,22 +300,11 @@ export async function startEventBridgeStub(options: EventBridgeStubOptions): Pro
   }
 
   async function authenticate(request: IncomingMessage, body: Buffer): Promise<void> {
-    const url = request.url ?? '/';
-    const queryStart = url.indexOf('?');
-    const verdict = await verifySigV4(
-      {
-        method: (request.method ?? 'POST').toUpperCase(),
-        path: queryStart < 0 ? url : url.slice(0, queryStart),
-        rawQuery: queryStart < 0 ? '' : url.slice(queryStart + 1),
-        headers: flattenHeaders(request.headersDistinct),
-        body,
-      },
-      { region, service: 'events', lookup: (accessKeyId) => (accessKeyId === key.accessKeyId ? key : undefined), maxSkewSeconds: MAX_SKEW_SECONDS },
-    );
-    if (verdict.ok) return;
-    const { kind, message } = verdict.failure;
-    throw new EventBridgeError(AUTH_ERRORS[kind], kind === 'missing' ? 'Missing Authentication Token' : message);
+    const failure = await sigV4FailureOf(request, body, { region, service: 'events', key });
+    if (!failure) return;
+    throw new EventBridgeError(AUTH_ERRORS[failure.kind], failure.kind === 'missing' ? 'Missing Authentication Token' : failure.message);
   }
+
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const requestId = randomUUID();
@@ -341,7 +313,7 @@ export async function startEventBridgeStub(options: EventBridgeStubOptions): Pro
     const call: PutEventsCall = { action, status: 200, entries: 0, failedEntryCount: 0 };
     callLog.push(call);
     try {
-      const body = await readBody(request);
+      const body = await readBody(request, MAX_REQUEST_BYTES, () => new EventBridgeError('RequestEntityTooLarge', `Request body larger than ${MAX_REQUEST_BYTES} bytes.`));
       await authenticate(request, body);
       const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
       if (request.method !== 'POST' || contentType !== EVENTBRIDGE_JSON_CONTENT_TYPE || typeof target !== 'string' || !target.startsWith(EVENTBRIDGE_TARGET_PREFIX)) {

@@ -9,12 +9,13 @@
  */
 import { listen } from './listen';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ApiEvent } from '../lambdas/handlers/http/request';
 import type { ApiFunctionName, ApiRoute } from '../lambdas/handlers/routes';
 import { LOCAL_ACCOUNT_ID, type LocalIdentity } from './identities';
 import { verifySigV4, type SigV4Failure } from './sigv4';
+import { flattenHeaders, readBody } from './stub-http';
 
 export const EXECUTE_API = 'execute-api';
 /** API Gateway's integration timeout. */
@@ -95,19 +96,7 @@ export interface EventInput {
   receivedAt: Date;
 }
 
-/**
- * Node's header object -> lower-case names with repeated values joined by `,` (as payload 2.0 and SigV4's
- * canonical headers join them). Pass `request.headersDistinct`: `request.headers` has already joined most
- * repeats with `, ` and dropped repeats of some headers.
- */
-export function flattenHeaders(headers: IncomingHttpHeaders | NodeJS.Dict<string[]>): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    flat[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
-  }
-  return flat;
-}
+export { flattenHeaders };
 
 /** Node reports IPv4 peers of a dual-stack socket as `::ffff:a.b.c.d`; API Gateway reports `a.b.c.d`. */
 export function normaliseSourceIp(address: string | undefined): string {
@@ -313,17 +302,6 @@ class BodyTooLargeError extends Error {
   readonly code = 'gateway_body_too_large';
 }
 
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limit) throw new BodyTooLargeError(`body larger than ${limit} bytes`);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 /** API Gateway request ids look like `JZ9c3gk3IAMEVdw=`. */
 const newRequestId = () => randomBytes(10).toString('base64');
@@ -380,7 +358,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
     let body: Buffer;
     try {
-      body = await readBody(request, MAX_BODY_BYTES);
+      body = await readBody(request, MAX_BODY_BYTES, () => new BodyTooLargeError(`body larger than ${MAX_BODY_BYTES} bytes`));
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         log.refused = 'body_too_large';

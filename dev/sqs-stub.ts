@@ -21,7 +21,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen } from './listen';
-import { verifySigV4, type SigV4FailureKind, type SigningKey } from './sigv4';
+import { type SigV4FailureKind, type SigningKey } from './sigv4';
+import { readBody, sigV4FailureOf } from './stub-http';
 
 export const SQS_TARGET_PREFIX = 'AmazonSQS.';
 export const SQS_JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
@@ -40,7 +41,6 @@ export const SQS_LIMITS = {
 
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 /** SigV4 services other than API Gateway accept an `X-Amz-Date` up to 15 minutes off. */
-const MAX_SKEW_SECONDS = 15 * 60;
 const DEFAULT_ACCOUNT_ID = '000000000000';
 
 /** Status, `__type` and the query code (`x-amzn-query-error`) SQS answers each error with. */
@@ -386,23 +386,6 @@ function selectAttributes(attributes: Record<string, AttributeValue>, names: rea
     if (wanted) selected[name] = value;
   }
   return selected;
-}
-
-async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BYTES) throw new SqsError('RequestEntityTooLarge', `Request body larger than ${MAX_REQUEST_BYTES} bytes.`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function flattenHeaders(headers: NodeJS.Dict<string[]>): Record<string, string> {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) flat[name.toLowerCase()] = value.join(',');
-  return flat;
 }
 
 function writeAnswer(response: ServerResponse, answer: Answer): void {
@@ -913,22 +896,11 @@ export async function startSqsStub(options: SqsStubOptions): Promise<SqsStub> {
   // --- HTTP ---
 
   async function authenticate(request: IncomingMessage, body: Buffer): Promise<void> {
-    const url = request.url ?? '/';
-    const queryStart = url.indexOf('?');
-    const verdict = await verifySigV4(
-      {
-        method: (request.method ?? 'POST').toUpperCase(),
-        path: queryStart < 0 ? url : url.slice(0, queryStart),
-        rawQuery: queryStart < 0 ? '' : url.slice(queryStart + 1),
-        headers: flattenHeaders(request.headersDistinct),
-        body,
-      },
-      { region, service: 'sqs', lookup: (accessKeyId) => (accessKeyId === key.accessKeyId ? key : undefined), maxSkewSeconds: MAX_SKEW_SECONDS },
-    );
-    if (verdict.ok) return;
-    const { kind, message } = verdict.failure;
-    throw new SqsError(AUTH_ERRORS[kind], kind === 'missing' ? 'Missing Authentication Token' : message);
+    const failure = await sigV4FailureOf(request, body, { region, service: 'sqs', key });
+    if (!failure) return;
+    throw new SqsError(AUTH_ERRORS[failure.kind], failure.kind === 'missing' ? 'Missing Authentication Token' : failure.message);
   }
+
 
   function injectFault(action: string): void {
     if (faults.actions !== undefined && !faults.actions.includes(action)) return;
@@ -940,7 +912,7 @@ export async function startSqsStub(options: SqsStubOptions): Promise<SqsStub> {
   async function handle(request: IncomingMessage, signal: AbortSignal): Promise<Answer> {
     const requestId = randomUUID();
     try {
-      const body = await readBody(request);
+      const body = await readBody(request, MAX_REQUEST_BYTES, () => new SqsError('RequestEntityTooLarge', `Request body larger than ${MAX_REQUEST_BYTES} bytes.`));
       const target = request.headers['x-amz-target'];
       const action = typeof target === 'string' && target.startsWith(SQS_TARGET_PREFIX) ? target.slice(SQS_TARGET_PREFIX.length) : undefined;
       if (action !== undefined) callCounts.set(action, (callCounts.get(action) ?? 0) + 1);
