@@ -128,9 +128,8 @@ async function runOnce(bench: BenchStack, options: LeaseOverrunOptions, localAdd
       if (shorten) {
         const record = await store.get(id);
         if (!record) throw new Error(`connection ${id} is not in the store`);
-        leaseEndMs = Date.now() + options.leaseSeconds * 1000;
-        await applyTransition(store, lifecycle.extendLease(record, leaseEndMs));
-        leaseEndMs = Date.parse(new Date(leaseEndMs).toISOString());
+        const renewed = await applyTransition(store, lifecycle.extendLease(record, Date.now() + options.leaseSeconds * 1000));
+        leaseEndMs = Date.parse(renewed.leaseExpiresAt);
       }
       leases.push({ id, leaseEndMs });
     });

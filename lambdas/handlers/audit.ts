@@ -13,24 +13,19 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { auditEventFor, type AuditEvent } from '../broker/audit';
-import type { ConnectionRecord } from '../broker/model';
 import { createEventBridgeAuditPublisher } from '../audit/eventbridge';
 import { auditConfigSchema, loadConfig } from '../config';
-import { toRecord } from '../store/codec';
+import { recordOfImage } from '../store/stream-images';
 import { logger, metrics } from './telemetry';
 
 const config = loadConfig(auditConfigSchema);
 const publisher = createEventBridgeAuditPublisher({ client: new EventBridgeClient({}), busName: config.AUDIT_BUS_NAME });
 
-const imageOf = (image: Record<string, unknown> | undefined): ConnectionRecord | undefined =>
-  image && toRecord(unmarshall(image as Record<string, AttributeValue>));
 
 const eventOf = (change: DynamoDBRecord): AuditEvent | undefined =>
-  auditEventFor(imageOf(change.dynamodb?.OldImage), imageOf(change.dynamodb?.NewImage));
+  auditEventFor(recordOfImage(change.dynamodb?.OldImage), recordOfImage(change.dynamodb?.NewImage));
 
 export async function handler(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
   logger.addContext(context);

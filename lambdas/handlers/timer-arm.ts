@@ -10,13 +10,10 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import type { ConnectionRecord } from '../broker/model';
 import { timerFor } from '../broker/timers';
 import { loadConfig, timerArmConfigSchema } from '../config';
-import { toRecord } from '../store/codec';
+import { recordOfImage } from '../store/stream-images';
 import { createSqsLeaseTimers } from '../timers/sqs-timers';
 import { clock, logger, metrics } from './telemetry';
 
@@ -24,13 +21,11 @@ const config = loadConfig(timerArmConfigSchema);
 const timers = createSqsLeaseTimers({ client: new SQSClient({}), queueUrl: config.TIMER_QUEUE_URL, now: clock });
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
-const imageOf = (image: Record<string, unknown> | undefined): ConnectionRecord | undefined =>
-  image && toRecord(unmarshall(image as Record<string, AttributeValue>));
 
 async function armFor(change: DynamoDBRecord): Promise<void> {
-  const after = imageOf(change.dynamodb?.NewImage);
+  const after = recordOfImage(change.dynamodb?.NewImage);
   if (!after) return;
-  const timer = timerFor(imageOf(change.dynamodb?.OldImage), after);
+  const timer = timerFor(recordOfImage(change.dynamodb?.OldImage), after);
   if (!timer) return;
   try {
     await timers.arm(timer);
