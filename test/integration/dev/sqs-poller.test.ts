@@ -9,26 +9,11 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSC
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { SqsBatchFailedError, startSqsPoller, type SqsHandler, type SqsPoller, type SqsPollerOptions } from '../../../dev/sqs-poller';
 import { startSqsStub, type SqsStub } from '../../../dev/sqs-stub';
+import { gate, sleep, waitUntil } from '../support/wait';
 
 const REGION = 'us-east-1';
 const credentials = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') };
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, timeoutMs = 8_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
-function gate(): { wait: Promise<void>; open(): void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { wait, open };
-}
+const waitFor = (condition: () => boolean, timeoutMs = 8_000) => waitUntil(condition, timeoutMs);
 
 let stub: SqsStub;
 let sqs: SQSClient;

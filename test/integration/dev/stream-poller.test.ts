@@ -16,26 +16,10 @@ import {
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { patternFilter, StreamBatchDroppedError, startStreamPoller, timerArmFilter, type StreamHandler, type StreamPoller, type StreamPollerOptions } from '../../../dev/stream-poller';
 import { createTestDynamoClient, createTestTables, dynamoEndpoint, type TestTables } from '../support/dynamo';
+import { gate, sleep, waitUntil } from '../support/wait';
 
 const REGION = 'eu-west-1';
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
-
-/** A promise the test resolves when it chooses: holds a handler mid-batch. */
-function gate(): { wait: Promise<void>; open(): void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { wait, open };
-}
+const waitFor = (condition: () => boolean, timeoutMs = 5_000) => waitUntil(condition, timeoutMs);
 
 let tables: TestTables;
 const dynamo = createTestDynamoClient();
