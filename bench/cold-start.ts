@@ -32,9 +32,18 @@ require('@aws-sdk/util-dynamodb');
 module.exports = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });`,
   },
   {
+    name: 'connections-open',
+    entry: 'lambdas/handlers/connections-open.ts',
+    // Powertools idempotency's DynamoDB layer and the store marshal with util-dynamodb.
+    sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
+const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
+const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
+require('@aws-sdk/util-dynamodb');
+module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({})];`,
+  },
+  {
     name: 'connections-write',
     entry: 'lambdas/handlers/connections-write.ts',
-    // Powertools idempotency's DynamoDB layer and the store marshal with util-dynamodb.
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
 const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');

@@ -23,6 +23,7 @@ import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/pol
 import type { SweepSummary } from '../lambdas/broker/sweeper';
 import type * as AuditModule from '../lambdas/handlers/audit';
 import type * as ReadModule from '../lambdas/handlers/connections-read';
+import type * as OpenModule from '../lambdas/handlers/connections-open';
 import type * as WriteModule from '../lambdas/handlers/connections-write';
 import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
 import type * as SweeperModule from '../lambdas/handlers/sweeper';
@@ -89,6 +90,7 @@ export interface StackService {
 
 export interface StackHandlers {
   read: ApiHandler;
+  open: ApiHandler;
   write: ApiHandler;
   sweeper: (event: unknown, context: Context) => Promise<SweepSummary>;
   timerArm: (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
@@ -284,6 +286,11 @@ export function remoteitSecretFrom(apiUrl: string, secretJson: string | undefine
   return secretJson;
 }
 
+/** The API functions by name, as the gateway routes to them. */
+export function apiHandlersOf(handlers: Pick<StackHandlers, 'read' | 'open' | 'write'>): Record<ApiFunctionName, ApiHandler> {
+  return { 'connections-read': handlers.read, 'connections-open': handlers.open, 'connections-write': handlers.write };
+}
+
 let handlersRequired = false;
 
 /**
@@ -293,6 +300,7 @@ let handlersRequired = false;
 export function handlersFrom(load: (path: string) => unknown): StackHandlers {
   const module = (name: string) => load(join(__dirname, '..', 'lambdas', 'handlers', name));
   const read = module('connections-read') as typeof ReadModule;
+  const open = module('connections-open') as typeof OpenModule;
   const write = module('connections-write') as typeof WriteModule;
   const sweeper = module('sweeper') as typeof SweeperModule;
   const timerArm = module('timer-arm') as typeof TimerArmModule;
@@ -300,6 +308,7 @@ export function handlersFrom(load: (path: string) => unknown): StackHandlers {
   const audit = module('audit') as typeof AuditModule;
   return {
     read: read.handler as ApiHandler,
+    open: open.handler as ApiHandler,
     write: write.handler as ApiHandler,
     sweeper: sweeper.handler,
     timerArm: timerArm.handler,
@@ -497,7 +506,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const gateway = await startGateway({
       routes: API_ROUTES,
-      handlers: { 'connections-read': handlers.read, 'connections-write': handlers.write } satisfies Record<ApiFunctionName, ApiHandler>,
+      handlers: apiHandlersOf(handlers),
       identities,
       region,
       host,

@@ -30,13 +30,13 @@ import {
   FUNCTION_CONFIG,
   loadConfig,
   sweeperConfigSchema,
-  writeConfigSchema,
+  openConfigSchema,
   type BrokerFunctionName,
   type ConfigKey,
   type ConfigSchema,
 } from '../lambdas/config';
 import { connectionsTable, idempotencyTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
-import { API_ROUTES } from '../lambdas/handlers/routes';
+import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
 import {
   TIMER_ARM_FILTER_PATTERN,
   TIMER_ARM_RETRY_ATTEMPTS,
@@ -162,10 +162,11 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
  *
  * Functions: one per access level, not one per route. `GET` routes run in a read function whose role can
  * only read the connections table: it holds neither the remote.it secret nor any write permission, so a bug
- * or an injection in the read path can neither open connections nor change records. The open / renew / stop
- * routes share a write function (they need the same secret and tables, and one warm function serves them
- * all). The sweeper has its own function with exactly what sweeping needs. Per-route functions would add
- * cold starts and deployment weight without narrowing any permission further. Each function's environment
+ * or an injection in the read path can neither open connections nor change records. Opening runs in an open
+ * function, the only one that creates connection records and uses the idempotency table; renew and stop share
+ * a write function that updates records and calls remote.it but creates nothing. Splitting open from the rest
+ * narrows both roles and keeps each bundle within its budget (the idempotency engine is most of the open
+ * function's). The sweeper has its own function with exactly what sweeping needs. Each function's environment
  * holds only the variables its own config schema parses (`FUNCTION_CONFIG` in lambdas/config.ts): the read
  * function is not even told the secret's name.
  *
@@ -201,6 +202,9 @@ export class ConnectionBroker extends Construct {
   readonly idempotencyTable: dynamodb.TableV2;
   readonly secret: secretsmanager.ISecret;
   readonly readFunction: BrokerFunction;
+  /** POST /connections. */
+  readonly openFunction: BrokerFunction;
+  /** POST /connections/{id}/renew, DELETE /connections/{id}. */
   readonly writeFunction: BrokerFunction;
   readonly sweeperFunction: BrokerFunction;
   readonly sweepSchedule: events.Rule;
@@ -260,7 +264,7 @@ export class ConnectionBroker extends Construct {
     // Every variable the construct sets, once; each function gets those its schema parses (FUNCTION_CONFIG).
     const runtimeDefaults = {
       ...sweeperConfigSchema.parse(requiredPlaceholders),
-      ...writeConfigSchema.parse(requiredPlaceholders),
+      ...openConfigSchema.parse(requiredPlaceholders),
     };
     const settings: Partial<Record<ConfigKey, string>> = {
       CONNECTIONS_TABLE_NAME: this.connectionsTable.tableName,
@@ -271,7 +275,7 @@ export class ConnectionBroker extends Construct {
       BROKER_POLICY: policyJson,
       DUE_SHARDS: String(props.dueShards ?? runtimeDefaults.DUE_SHARDS),
       DEFAULT_TTL_SECONDS: String(props.defaultLease?.toSeconds() ?? runtimeDefaults.DEFAULT_TTL_SECONDS),
-      // The write function stops too (DELETE) and writes pending records: it shares these with the sweeper.
+      // The API functions stop too (DELETE, a refused open) and write pending records: they share these with the sweeper.
       SWEEPER_MAX_ATTEMPTS: String(props.sweeperMaxAttempts ?? runtimeDefaults.SWEEPER_MAX_ATTEMPTS),
       PENDING_GRACE_SECONDS: String(props.pendingGrace?.toSeconds() ?? runtimeDefaults.PENDING_GRACE_SECONDS),
       SWEEPER_CONCURRENCY: String(props.sweeperConcurrency ?? runtimeDefaults.SWEEPER_CONCURRENCY),
@@ -288,6 +292,7 @@ export class ConnectionBroker extends Construct {
     const environmentOf = (name: BrokerFunctionName) => ({ ...pickSettings(settings, FUNCTION_CONFIG[name]), ...powertools });
     const environment: Record<BrokerFunctionName, Record<string, string>> = {
       'connections-read': environmentOf('connections-read'),
+      'connections-open': environmentOf('connections-open'),
       'connections-write': environmentOf('connections-write'),
       sweeper: environmentOf('sweeper'),
       'timer-arm': environmentOf('timer-arm'),
@@ -303,13 +308,22 @@ export class ConnectionBroker extends Construct {
       timeout: Duration.seconds(10),
       logRetention,
     });
-    this.writeFunction = new BrokerFunction(this, 'WriteFunction', {
-      entry: 'lambdas/handlers/connections-write.ts',
-      description: 'remote.it broker: POST /connections, POST /connections/{id}/renew, DELETE /connections/{id}',
-      environment: environment['connections-write'],
+    this.openFunction = new BrokerFunction(this, 'OpenFunction', {
+      entry: 'lambdas/handlers/connections-open.ts',
+      description: 'remote.it broker: opens connections (POST /connections)',
+      environment: environment['connections-open'],
       // API Gateway answers the caller after 30 s, but the function must outlive that: a connect (remote.it
       // waits for the proxy) followed by a compensating stop with retries can take about a minute, and a
       // timeout in between would leave a live proxy unrecorded.
+      timeout: Duration.seconds(90),
+      logRetention,
+    });
+    this.writeFunction = new BrokerFunction(this, 'WriteFunction', {
+      entry: 'lambdas/handlers/connections-write.ts',
+      description: 'remote.it broker: renews and stops connections (POST /connections/{id}/renew, DELETE /connections/{id})',
+      environment: environment['connections-write'],
+      // A stop retries remote.it within the call; the function outlives API Gateway's 30 s so that a stop in
+      // flight is recorded rather than left for the sweeper.
       timeout: Duration.seconds(90),
       logRetention,
     });
@@ -420,14 +434,17 @@ export class ConnectionBroker extends Construct {
       },
     });
     this.url = this.stage.url;
-    const readIntegration = new HttpLambdaIntegration('ReadIntegration', this.readFunction);
-    const writeIntegration = new HttpLambdaIntegration('WriteIntegration', this.writeFunction);
+    const integrations = {
+      'connections-read': new HttpLambdaIntegration('ReadIntegration', this.readFunction),
+      'connections-open': new HttpLambdaIntegration('OpenIntegration', this.openFunction),
+      'connections-write': new HttpLambdaIntegration('WriteIntegration', this.writeFunction),
+    } satisfies Record<ApiFunctionName, HttpLambdaIntegration>;
     // The route table is shared with the handlers (which dispatch on these route keys) and the local gateway.
     for (const route of API_ROUTES) {
       this.api.addRoutes({
         path: route.path,
         methods: [apigw.HttpMethod[route.method]],
-        integration: route.function === 'connections-read' ? readIntegration : writeIntegration,
+        integration: integrations[route.function],
       });
     }
 
@@ -510,19 +527,23 @@ export class ConnectionBroker extends Construct {
     allow(this.readFunction, ['dynamodb:GetItem'], [connections]);
     allow(this.readFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
 
-    allow(this.writeFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [connections]);
+    allow(this.openFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [connections]);
     // Reuse reads the owner's connections, the quota its live ones; marking an overridden connection walks the day index.
     allow(
-      this.writeFunction,
+      this.openFunction,
       ['dynamodb:Query'],
       [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex), index(CONNECTIONS.liveIndex)],
     );
     // Powertools idempotency: read, claim, complete and release records.
     allow(
-      this.writeFunction,
+      this.openFunction,
       ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
       [this.idempotencyTable.tableArn],
     );
+    this.secret.grantRead(this.openFunction);
+
+    // Renew and stop read and update existing records: no PutItem, no index, no idempotency table.
+    allow(this.writeFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
     this.secret.grantRead(this.writeFunction);
 
     allow(this.sweeperFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
@@ -585,6 +606,7 @@ export class ConnectionBroker extends Construct {
     });
     for (const [id, fn] of [
       ['ReadFunction', this.readFunction],
+      ['OpenFunction', this.openFunction],
       ['WriteFunction', this.writeFunction],
       ['SweeperFunction', this.sweeperFunction],
       ['TimerArmFunction', this.timerArmFunction],
@@ -658,14 +680,14 @@ export class ConnectionBroker extends Construct {
 
   /** Each acknowledgement names one finding on one CloudFormation resource and says why it does not apply. */
   private acknowledgeFindings(createdSecret: boolean): void {
-    for (const fn of [this.readFunction, this.writeFunction, this.sweeperFunction, this.timerArmFunction, this.timerFireFunction, this.auditFunction]) {
+    for (const fn of [this.readFunction, this.openFunction, this.writeFunction, this.sweeperFunction, this.timerArmFunction, this.timerFireFunction, this.auditFunction]) {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');
       if (policy) {
         acknowledge(policy, 'AwsSolutions-IAM5[Resource::*]',
           'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions.');
       }
     }
-    for (const fn of [this.readFunction, this.writeFunction]) {
+    for (const fn of [this.readFunction, this.openFunction, this.writeFunction]) {
       acknowledge(fn, 'Serverless-LambdaDLQ',
         'Invoked synchronously by API Gateway: the caller gets the error; a DLQ only serves async invocations.');
     }

@@ -1,6 +1,6 @@
 /**
  * Environment, read once at load into one typed config per function. Each function parses only the
- * variables it uses (`readConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`, the timers' two, `auditConfigSchema`), and the CDK construct
+ * variables it uses (`readConfigSchema`, `openConfigSchema`, `writeConfigSchema`, `sweeperConfigSchema`, the timers' two, `auditConfigSchema`), and the CDK construct
  * gives each function only the variables of its schema (`FUNCTION_CONFIG`). A missing or bad variable fails
  * the cold start with the variable's name (never its value: none of these is a secret, but the rule keeps
  * it that way).
@@ -51,14 +51,14 @@ const remoteitShape = {
   SECRET_CACHE_SECONDS: positiveInt(300),
 };
 
-/** Stopping and settling connections: the write function (DELETE, pending records) and the sweeper alike. */
+/** Stopping and settling connections: the API functions (DELETE, a refused or abandoned open) and the sweeper alike. */
 const stoppingShape = {
   SWEEPER_MAX_ATTEMPTS: positiveInt(8),
   /** A pending record older than this was left by an invocation that died mid-connect. */
   PENDING_GRACE_SECONDS: positiveInt(120),
 };
 
-/** Opening connections: the write function alone. */
+/** Opening connections: the open function alone. */
 const openingShape = {
   IDEMPOTENCY_TABLE_NAME: nonEmptyString,
   /** How long an idempotency record (and so a replayed answer) lives. */
@@ -97,9 +97,12 @@ const auditShape = {
 // shapes only they use) out of its bundle.
 /** connections-read: GET /connections, GET /connections/{id}. */
 export const readConfigSchema = /* @__PURE__ */ (() => z.object({ ...connectionsShape, ...policyShape }))();
-/** connections-write: POST /connections, POST /connections/{id}/renew, DELETE /connections/{id}. */
-export const writeConfigSchema = /* @__PURE__ */ (() =>
+/** connections-open: POST /connections. */
+export const openConfigSchema = /* @__PURE__ */ (() =>
   z.object({ ...connectionsShape, ...policyShape, ...remoteitShape, ...stoppingShape, ...openingShape }))();
+/** connections-write: POST /connections/{id}/renew, DELETE /connections/{id}. */
+export const writeConfigSchema = /* @__PURE__ */ (() =>
+  z.object({ ...connectionsShape, ...policyShape, ...remoteitShape, ...stoppingShape }))();
 /** sweeper: stops connections whose lease has ended. */
 export const sweeperConfigSchema = /* @__PURE__ */ (() =>
   z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...sweepingShape }))();
@@ -114,6 +117,7 @@ export const timerFireConfigSchema = /* @__PURE__ */ (() =>
 export const auditConfigSchema = /* @__PURE__ */ (() => z.object({ ...auditShape }))();
 
 export type ReadConfig = z.infer<typeof readConfigSchema>;
+export type OpenConfig = z.infer<typeof openConfigSchema>;
 export type WriteConfig = z.infer<typeof writeConfigSchema>;
 export type SweeperConfig = z.infer<typeof sweeperConfigSchema>;
 export type TimerFireConfig = z.infer<typeof timerFireConfigSchema>;
@@ -122,6 +126,7 @@ export type AuditConfig = z.infer<typeof auditConfigSchema>;
 /** Each function (named as its handler file, lambdas/handlers/<name>.ts) and the schema of its environment. */
 export const FUNCTION_CONFIG = {
   'connections-read': readConfigSchema,
+  'connections-open': openConfigSchema,
   'connections-write': writeConfigSchema,
   sweeper: sweeperConfigSchema,
   'timer-arm': timerArmConfigSchema,

@@ -14,6 +14,8 @@ export type BrokerErrorCode =
   | 'stop_failed'
   | 'service_not_found'
   | 'quota_exceeded'
+  | 'locked'
+  | 'lock_not_found'
   | 'upstream_refused'
   | 'upstream_timeout'
   | 'upstream_unavailable';
@@ -46,7 +48,7 @@ export class InvalidRequestError extends BrokerError {
 }
 
 /** Why a policy said no; also the `reason` dimension of the policyDenied metric. */
-export type PolicyDenialReason = 'no_matching_rule' | 'mode_not_allowed' | 'ttl_above_max' | 'public_not_allowed';
+export type PolicyDenialReason = 'no_matching_rule' | 'mode_not_allowed' | 'ttl_above_max' | 'public_not_allowed' | 'policy_unavailable';
 
 /** The policy does not let this caller do this. The message says what was denied (never which rules exist). */
 export class PolicyDeniedError extends BrokerError {

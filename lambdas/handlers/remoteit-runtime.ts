@@ -1,5 +1,5 @@
 /**
- * What the functions that talk to remote.it (write, sweeper, timer-fire) add to ./runtime, once per cold start: the
+ * What the functions that talk to remote.it (open, write, sweeper, timer-fire) add to ./runtime, once per cold start: the
  * Secrets Manager client, the cached remote.it credentials, the remote.it client and the stop context.
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';

@@ -2,7 +2,7 @@
  * The API's routes and which function serves each, defined once: the handlers dispatch on these route
  * keys, the CDK construct creates exactly these routes, and the local gateway matches the same ones.
  */
-export type ApiFunctionName = 'connections-read' | 'connections-write';
+export type ApiFunctionName = 'connections-read' | 'connections-open' | 'connections-write';
 
 export interface ApiRoute {
   method: 'GET' | 'POST' | 'DELETE';
@@ -21,7 +21,7 @@ const route = (method: ApiRoute['method'], path: string, fn: ApiFunctionName): A
 });
 
 export const API_ROUTES: readonly ApiRoute[] = [
-  route('POST', '/connections', 'connections-write'),
+  route('POST', '/connections', 'connections-open'),
   route('GET', '/connections', 'connections-read'),
   route('GET', '/connections/{id}', 'connections-read'),
   route('DELETE', '/connections/{id}', 'connections-write'),

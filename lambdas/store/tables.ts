@@ -81,6 +81,25 @@ export const connectionsTable: TableDefinition = {
   ],
 };
 
+/**
+ * Operators' locks (lambdas/broker/locks.ts), all in one partition (`pk` is always LOCKS.partition): the lock
+ * check reads every live lock with one bounded query. Lifted locks stay (with who lifted them) until their
+ * TTL removes them. The stream feeds the audit function (lock placed, lock lifted).
+ */
+export const LOCKS = {
+  partitionKey: 'pk',
+  partition: 'lock',
+} as const;
+
+export const locksTable: TableDefinition = {
+  logicalName: 'Locks',
+  partitionKey: { name: LOCKS.partitionKey, type: 'S' },
+  sortKey: { name: 'id', type: 'S' },
+  timeToLiveAttribute: 'expiresAt',
+  stream: 'NEW_AND_OLD_IMAGES',
+  globalSecondaryIndexes: [],
+};
+
 /** Powertools idempotency's DynamoDB persistence layer with its default attribute names. */
 export const idempotencyTable: TableDefinition = {
   logicalName: 'Idempotency',

@@ -24,14 +24,15 @@ const policy = {
 
 // One synth for the whole file (bundling skipped: the smoke test bundles for real).
 let template: Template;
-let ids: { read: string; write: string; sweeper: string; timerArm: string; timerFire: string; audit: string };
+let ids: { read: string; open: string; write: string; sweeper: string; timerArm: string; timerFire: string; audit: string };
 beforeAll(() => {
   const app = testApp({ bundling: false });
   const stack = new BrokerStack(app, 'Broker', { broker: { policy } });
   template = Template.fromStack(stack);
   ids = {
     read: functionId(template, 'remote.it broker: GET'),
-    write: functionId(template, 'remote.it broker: POST'),
+    open: functionId(template, 'remote.it broker: opens'),
+    write: functionId(template, 'remote.it broker: renews'),
     sweeper: functionId(template, 'remote.it broker: stops'),
     timerArm: functionId(template, 'remote.it broker: arms'),
     timerFire: functionId(template, 'remote.it broker: fires'),
@@ -69,7 +70,7 @@ describe('ConnectionBroker', () => {
       expect(routes.map((route) => route.Properties?.AuthorizationType)).toEqual(Array(5).fill('AWS_IAM'));
     });
 
-    it('sends reads to the read function and changes to the write function when routes are mapped', () => {
+    it('sends reads to the read function, opens to the open function and changes to the write function when routes are mapped', () => {
       const integrations = resourcesOfType(template, 'AWS::ApiGatewayV2::Integration');
       const functionOf = (target: unknown) => {
         const integrationId = render(target).replace('integrations/', '');
@@ -86,7 +87,7 @@ describe('ConnectionBroker', () => {
       expect(routing).toEqual({
         'GET /connections': ids.read,
         'GET /connections/{id}': ids.read,
-        'POST /connections': ids.write,
+        'POST /connections': ids.open,
         'POST /connections/{id}/renew': ids.write,
         'DELETE /connections/{id}': ids.write,
       });
@@ -160,8 +161,8 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('gives the write function its tables, the policy, remote.it and the stop settings', () => {
-      const environment = environmentOf(ids.write);
+    it('gives the open function its tables, the policy, remote.it and the stop settings', () => {
+      const environment = environmentOf(ids.open);
 
       expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
         ...wrapperAndPowertools,
@@ -171,6 +172,20 @@ describe('ConnectionBroker', () => {
         DUE_SHARDS: '8',
         BROKER_POLICY: deployedPolicy,
         DEFAULT_TTL_SECONDS: '900',
+        SWEEPER_MAX_ATTEMPTS: '8',
+        PENDING_GRACE_SECONDS: '120',
+      });
+    });
+
+    it('gives the write function the connections table, the policy, remote.it and the stop settings, but not the idempotency table', () => {
+      const environment = environmentOf(ids.write);
+
+      expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
+        ...wrapperAndPowertools,
+        ...remoteitSettings(),
+        CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
+        DUE_SHARDS: '8',
+        BROKER_POLICY: deployedPolicy,
         SWEEPER_MAX_ATTEMPTS: '8',
         PENDING_GRACE_SECONDS: '120',
       });
@@ -242,14 +257,14 @@ describe('ConnectionBroker', () => {
       expect(managedPolicies).toEqual([]);
     });
 
-    it('lets the write function change connections, use idempotency records and read the secret', () => {
+    it('lets the open function create and change connections, use idempotency records and read the secret', () => {
       const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
       const idempotencyArn = `${tableId(idempotencyTable)}.Arn`;
 
-      const { actions, managedPolicies } = permissionsOf(template, ids.write);
+      const { actions, managedPolicies } = permissionsOf(template, ids.open);
 
       expect(actions).toEqual({
-        ...baseline('write'),
+        ...baseline('open'),
         'dynamodb:GetItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:PutItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:UpdateItem': [connectionsArn(), idempotencyArn].sort(),
@@ -261,8 +276,23 @@ describe('ConnectionBroker', () => {
       expect(managedPolicies).toEqual([]);
     });
 
-    it('gives the write function no SQS permission at all: timers are armed from the stream, off the request path', () => {
-      const { actions } = permissionsOf(template, ids.write);
+    it('lets the write function read and update connections and read the secret: no new record, no index, no idempotency record', () => {
+      const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
+
+      const { actions, managedPolicies } = permissionsOf(template, ids.write);
+
+      expect(actions).toEqual({
+        ...baseline('write'),
+        'dynamodb:GetItem': [connectionsArn()],
+        'dynamodb:UpdateItem': [connectionsArn()],
+        'secretsmanager:DescribeSecret': [secretId],
+        'secretsmanager:GetSecretValue': [secretId],
+      });
+      expect(managedPolicies).toEqual([]);
+    });
+
+    it.each(['open', 'write'] as const)('gives the %s function no SQS permission at all: timers are armed from the stream, off the request path', (fn) => {
+      const { actions } = permissionsOf(template, ids[fn]);
 
       expect(Object.keys(actions).filter((action) => action.startsWith('sqs:'))).toEqual([]);
     });
@@ -643,11 +673,11 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('creates exactly the sixteen alarms, each saying what to do, none notifying when no topic is given', () => {
+    it('creates exactly the seventeen alarms, each saying what to do, none notifying when no topic is given', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(16);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(16).fill(undefined));
+      expect(alarms).toHaveLength(17);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(17).fill(undefined));
       expect(alarms.filter((alarm) => String(alarm.Properties?.AlarmDescription).length < 40)).toEqual([]);
     });
   });

@@ -137,7 +137,7 @@ describe('dashboard', () => {
     const alarmArns = Object.keys(resourcesOfType(deployed.template, 'AWS::CloudWatch::Alarm')).map((id) => `${id}.Arn`);
 
     expect(statusWidgets).toHaveLength(1);
-    expect(alarmArns).toHaveLength(16);
+    expect(alarmArns).toHaveLength(17);
     expect([...(statusWidgets[0]?.properties.alarms ?? [])].sort()).toEqual(alarmArns.sort());
   });
 

@@ -17,6 +17,7 @@ const isPlatformVariable = (name: string) => name === 'NODE_OPTIONS' || /^(POWER
 
 const functionOf: Record<BrokerFunctionName, (broker: ConnectionBroker) => ConnectionBroker['readFunction']> = {
   'connections-read': (broker) => broker.readFunction,
+  'connections-open': (broker) => broker.openFunction,
   'connections-write': (broker) => broker.writeFunction,
   sweeper: (broker) => broker.sweeperFunction,
   'timer-arm': (broker) => broker.timerArmFunction,

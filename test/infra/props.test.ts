@@ -83,10 +83,10 @@ describe('ConnectionBroker props', () => {
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', { MetricName: 'LagSeconds', Period: 300, Threshold: 600 });
     });
 
-    it('passes the log level to every function, the shard count to every function that reads it and the default lease to the write function', () => {
+    it('passes the log level to every function, the shard count to every function that reads it and the default lease to the open function', () => {
       const functions = resourcesOfType(template, 'AWS::Lambda::Function');
       const variablesOf = (id: string) => (functions[id]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
-      const write = functionId(template, 'remote.it broker: POST');
+      const open = functionId(template, 'remote.it broker: opens');
       const readingShards = Object.values(FUNCTION_CONFIG).filter((schema) => (configKeys(schema) as string[]).includes('DUE_SHARDS'));
 
       expect(Object.keys(functions)).toHaveLength(Object.keys(FUNCTION_CONFIG).length);
@@ -94,17 +94,19 @@ describe('ConnectionBroker props', () => {
         expect(variablesOf(id)).toMatchObject({ POWERTOOLS_LOG_LEVEL: 'DEBUG' });
       }
       expect(Object.keys(functions).filter((id) => variablesOf(id).DUE_SHARDS === '16')).toHaveLength(readingShards.length);
-      expect(variablesOf(write)).toMatchObject({ DEFAULT_TTL_SECONDS: '600' });
+      expect(variablesOf(open)).toMatchObject({ DEFAULT_TTL_SECONDS: '600' });
     });
 
     it('uses the existing secret instead of creating one, granting read on it alone', () => {
-      const write = functionId(template, 'remote.it broker: POST');
+      const open = functionId(template, 'remote.it broker: opens');
 
-      const { actions } = permissionsOf(template, write);
+      const { actions } = permissionsOf(template, open);
 
       template.resourceCountIs('AWS::SecretsManager::Secret', 0);
       expect(actions['secretsmanager:GetSecretValue']).toEqual([secretArn]);
-      expect(permissionsOf(template, functionId(template, 'remote.it broker: fires')).actions['secretsmanager:GetSecretValue']).toEqual([secretArn]);
+      for (const fn of ['remote.it broker: renews', 'remote.it broker: fires']) {
+        expect(permissionsOf(template, functionId(template, fn)).actions['secretsmanager:GetSecretValue']).toEqual([secretArn]);
+      }
       expectResourceProperties(template, 'AWS::Lambda::Function', {
         Environment: { Variables: Match.objectLike({ REMOTEIT_SECRET_ID: secretArn }) },
       });
@@ -113,8 +115,8 @@ describe('ConnectionBroker props', () => {
     it('notifies the alarm topic from every alarm', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(16);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(16).fill([alarmTopicArn]));
+      expect(alarms).toHaveLength(17);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(17).fill([alarmTopicArn]));
     });
 
     it('applies the throttle to the default stage', () => {

@@ -35,7 +35,7 @@ describe('ConnectionBroker attack surface', () => {
   it('lets only this API invoke the API functions and only the schedule invoke the sweeper, with no function URL anywhere', () => {
     const [apiId] = Object.keys(resourcesOfType(template, 'AWS::ApiGatewayV2::Api'));
     const sweeper = functionId(template, 'remote.it broker: stops');
-    const apiFunctions = [functionId(template, 'remote.it broker: GET'), functionId(template, 'remote.it broker: POST')];
+    const apiFunctions = [functionId(template, 'remote.it broker: GET'), functionId(template, 'remote.it broker: opens'), functionId(template, 'remote.it broker: renews')];
     const permissions = Object.values(resourcesOfType(template, 'AWS::Lambda::Permission')).map((permission) => ({
       fn: render(permission.Properties?.FunctionName).replace(/\.Arn$/, ''),
       principal: permission.Properties?.Principal,

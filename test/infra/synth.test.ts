@@ -38,9 +38,9 @@ describe('cdk synth', () => {
   afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
   describe('app', () => {
-    it('synthesises one function per config schema (six), each bundled into a minified file with its source map', () => {
+    it('synthesises one function per config schema (seven), each bundled into a minified file with its source map', () => {
       expect(functions).toHaveLength(Object.keys(FUNCTION_CONFIG).length);
-      expect(functions).toHaveLength(6);
+      expect(functions).toHaveLength(7);
       for (const fn of functions) {
         const assetDir = assetDirOf(fn);
         const bundle = readFileSync(path.join(assetDir, 'index.js'), 'utf8');
@@ -115,10 +115,10 @@ describe('cdk synth', () => {
       expect(overBudget).toEqual([]);
     });
 
-    it('deploys the policy file given as context to both API functions (the sweeper reads no policy)', () => {
-      const apiFunctions = functions.filter((fn) => /^remote\.it broker: (GET|POST)/.test(String(fn.Properties.Description)));
+    it('deploys the policy file given as context to the three API functions (the sweeper reads no policy)', () => {
+      const apiFunctions = functions.filter((fn) => /^remote\.it broker: (GET|opens|renews)/.test(String(fn.Properties.Description)));
 
-      expect(apiFunctions).toHaveLength(2);
+      expect(apiFunctions).toHaveLength(3);
       for (const fn of apiFunctions) {
         const variables = (fn.Properties.Environment as { Variables: Record<string, string> }).Variables;
 

@@ -6,7 +6,7 @@ import {
   readConfigSchema,
   requiredConfigKeys,
   sweeperConfigSchema,
-  writeConfigSchema,
+  openConfigSchema,
 } from '../../lambdas/config';
 
 const policyJson = JSON.stringify({ rules: [], admins: [] });
@@ -24,6 +24,21 @@ describe('config', () => {
       ['connections-read', ['BROKER_POLICY', 'CONNECTIONS_TABLE_NAME', 'DUE_SHARDS']],
       [
         'connections-write',
+        [
+          'BROKER_POLICY',
+          'CONNECTIONS_TABLE_NAME',
+          'DUE_SHARDS',
+          'PENDING_GRACE_SECONDS',
+          'REMOTEIT_API_URL',
+          'REMOTEIT_SECRET_ID',
+          'REMOTEIT_SIGNATURE_SCHEME',
+          'REMOTEIT_TIMEOUT_MS',
+          'SECRET_CACHE_SECONDS',
+          'SWEEPER_MAX_ATTEMPTS',
+        ],
+      ],
+      [
+        'connections-open',
         [
           'ALLOW_PRIVATE_CLIENT_IPS',
           'BROKER_POLICY',
@@ -63,7 +78,7 @@ describe('config', () => {
 
     it('requires only the variables without a default', () => {
       expect(requiredConfigKeys(readConfigSchema).sort()).toEqual(['BROKER_POLICY', 'CONNECTIONS_TABLE_NAME']);
-      expect(requiredConfigKeys(writeConfigSchema).sort()).toEqual([
+      expect(requiredConfigKeys(openConfigSchema).sort()).toEqual([
         'BROKER_POLICY',
         'CONNECTIONS_TABLE_NAME',
         'IDEMPOTENCY_TABLE_NAME',
@@ -85,13 +100,13 @@ describe('config', () => {
       expect(config).not.toHaveProperty('BROKER_POLICY');
     });
 
-    it('gives the write function and the sweeper the same defaults for the settings they share', () => {
-      const write = loadConfig(writeConfigSchema, writeEnv);
+    it('gives the open function and the sweeper the same defaults for the settings they share', () => {
+      const open = loadConfig(openConfigSchema, writeEnv);
       const sweeper = loadConfig(sweeperConfigSchema, writeEnv);
-      const shared = configKeys(sweeperConfigSchema).filter((key) => key in write);
+      const shared = configKeys(sweeperConfigSchema).filter((key) => key in open);
 
       expect(shared.length).toBeGreaterThan(0);
-      expect(Object.fromEntries(shared.map((key) => [key, write[key as keyof typeof write]]))).toEqual(
+      expect(Object.fromEntries(shared.map((key) => [key, open[key as keyof typeof open]]))).toEqual(
         Object.fromEntries(shared.map((key) => [key, sweeper[key]])),
       );
     });
@@ -99,7 +114,7 @@ describe('config', () => {
 
   describe('loadConfig', () => {
     it('applies documented defaults when optional variables are absent', () => {
-      const config = loadConfig(writeConfigSchema, writeEnv);
+      const config = loadConfig(openConfigSchema, writeEnv);
 
       expect(config).toMatchObject({
         REMOTEIT_API_URL: 'https://api.remote.it/apv/v27',
@@ -117,7 +132,7 @@ describe('config', () => {
     });
 
     it('names every missing variable when required ones are absent', () => {
-      const attempt = () => loadConfig(writeConfigSchema, { BROKER_POLICY: policyJson });
+      const attempt = () => loadConfig(openConfigSchema, { BROKER_POLICY: policyJson });
 
       expect(attempt).toThrow(ConfigError);
       for (const variable of ['CONNECTIONS_TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'REMOTEIT_SECRET_ID']) {
@@ -145,7 +160,7 @@ describe('config', () => {
     it('rejects a policy rule with an unknown mode, naming its path', () => {
       const policy = { rules: [{ principals: ['*'], services: ['*'], modes: ['tunnel'] }] };
 
-      expect(() => loadConfig(writeConfigSchema, { ...writeEnv, BROKER_POLICY: JSON.stringify(policy) })).toThrow(/BROKER_POLICY\.rules\.0\.modes\.0/);
+      expect(() => loadConfig(openConfigSchema, { ...writeEnv, BROKER_POLICY: JSON.stringify(policy) })).toThrow(/BROKER_POLICY\.rules\.0\.modes\.0/);
     });
 
     it('says what is wrong with a numeric setting that is present but not a number, not that it is required', () => {
@@ -160,11 +175,11 @@ describe('config', () => {
     });
 
     it.each(['59', '86401', '900.5'])('rejects a default lease of %s seconds (whole seconds, 60 to 86400)', (value) => {
-      expect(() => loadConfig(writeConfigSchema, { ...writeEnv, DEFAULT_TTL_SECONDS: value })).toThrow(/DEFAULT_TTL_SECONDS/);
+      expect(() => loadConfig(openConfigSchema, { ...writeEnv, DEFAULT_TTL_SECONDS: value })).toThrow(/DEFAULT_TTL_SECONDS/);
     });
 
     it.each([['60', 60], ['86400', 86_400]])('accepts a default lease of %s seconds', (value, seconds) => {
-      expect(loadConfig(writeConfigSchema, { ...writeEnv, DEFAULT_TTL_SECONDS: value }).DEFAULT_TTL_SECONDS).toBe(seconds);
+      expect(loadConfig(openConfigSchema, { ...writeEnv, DEFAULT_TTL_SECONDS: value }).DEFAULT_TTL_SECONDS).toBe(seconds);
     });
 
     it('ignores a bad value of a variable the function does not parse', () => {

@@ -53,6 +53,8 @@ const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
   idempotency_in_progress: { status: 409, title: 'Request in progress' },
   idempotency_mismatch: { status: 422, title: 'Idempotency key reused' },
   quota_exceeded: { status: 429, title: 'Too many connections' },
+  locked: { status: 403, title: 'Locked by an operator' },
+  lock_not_found: { status: 404, title: 'Lock not found' },
   upstream_refused: { status: 502, title: 'remote.it refused the connection' },
   stop_failed: { status: 502, title: 'remote.it did not confirm the stop' },
   upstream_unavailable: { status: 503, title: 'remote.it unavailable' },

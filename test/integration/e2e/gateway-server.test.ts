@@ -24,7 +24,7 @@ beforeAll(async () => {
   write = jest.fn();
   gateway = await startGateway({
     routes: API_ROUTES,
-    handlers: { 'connections-read': read, 'connections-write': write },
+    handlers: { 'connections-read': read, 'connections-open': write, 'connections-write': write },
     identities: [app],
     region: REGION,
     timeoutMs: 300,

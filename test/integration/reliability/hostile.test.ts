@@ -9,6 +9,7 @@
  *
  * The generators are in hostile-generators.ts, the raw HTTP client in hostile-http.ts.
  */
+import { apiHandlersOf } from '../../../dev/stack';
 import fc from 'fast-check';
 import { startGateway, type Gateway } from '../../../dev/gateway';
 import { generateIdentity, type LocalIdentity } from '../../../dev/identities';
@@ -152,7 +153,7 @@ describe('hostile input over HTTP through the gateway', () => {
   beforeAll(async () => {
     gateway = await startGateway({
       routes: API_ROUTES,
-      handlers: { 'connections-read': broker.handlers.read, 'connections-write': broker.handlers.write },
+      handlers: apiHandlersOf(broker.handlers),
       identities: [identity],
       region: REGION,
     });

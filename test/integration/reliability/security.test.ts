@@ -5,6 +5,7 @@
  * address never handed out; every route refuses an unsigned or wrongly signed call at the gateway; and no
  * secret value reaches a log line anywhere in this file.
  */
+import { apiHandlersOf } from '../../../dev/stack';
 import { request } from 'node:http';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
@@ -182,7 +183,7 @@ describe('IAM at the gateway', () => {
 
   beforeAll(async () => {
     identity = { ...generateIdentity({ name: 'app', admin: false }), principal: 'arn:aws:sts::123456789012:assumed-role/app/gateway' };
-    gateway = await startGateway({ routes: API_ROUTES, handlers: { 'connections-read': broker.handlers.read, 'connections-write': broker.handlers.write }, identities: [identity], region: 'eu-west-1' });
+    gateway = await startGateway({ routes: API_ROUTES, handlers: apiHandlersOf(broker.handlers), identities: [identity], region: 'eu-west-1' });
   });
 
   afterAll(async () => {

@@ -10,7 +10,10 @@ import { startSecretsStub, type SecretsStub } from '../../../dev/secrets-stub';
 import { startEchoServer, startEmulator, startHttpDemo, type DemoService, type Emulator } from '../../../dev/emulator';
 import { apiEvent, lambdaContext, type ApiEventInit } from '../../fixtures/api-events';
 import { createTestTables, type TestTables } from './dynamo';
+import { apiHandlersOf } from '../../../dev/stack';
+import { API_ROUTES } from '../../../lambdas/handlers/routes';
 import type * as ReadModule from '../../../lambdas/handlers/connections-read';
+import type * as OpenModule from '../../../lambdas/handlers/connections-open';
 import type * as WriteModule from '../../../lambdas/handlers/connections-write';
 import type * as SweeperModule from '../../../lambdas/handlers/sweeper';
 
@@ -80,7 +83,7 @@ export interface Broker {
   /** The env the handlers were loaded with (for a handler in a child process). */
   env: Record<string, string>;
   /** The API functions, as a gateway invokes them. */
-  handlers: { read: ApiHandler; write: ApiHandler };
+  handlers: { read: ApiHandler; open: ApiHandler; write: ApiHandler };
   /** Sends an event to the function API Gateway would route it to. */
   call(init: ApiEventInit): Promise<ApiAnswer>;
   sweep(context?: Partial<Context>): Promise<SweepSummary>;
@@ -90,7 +93,6 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-const READ_ROUTES = new Set(['GET /connections', 'GET /connections/{id}']);
 
 function loadSweeper(): SweeperHandler {
   let sweeper: SweeperHandler | undefined;
@@ -139,18 +141,21 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const replaced = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
   Object.assign(process.env, env);
   // Loaded after the env is set, in a registry of their own: each broker is its own cold start.
+  let open: ApiHandler | undefined;
   let write: ApiHandler | undefined;
   let read: ApiHandler | undefined;
   let sweeper: SweeperHandler | undefined;
   jest.isolateModules(() => {
     /* eslint-disable @typescript-eslint/no-require-imports -- required here, after the env they read at load is set */
+    open = (require('../../../lambdas/handlers/connections-open') as typeof OpenModule).handler as ApiHandler;
     write = (require('../../../lambdas/handlers/connections-write') as typeof WriteModule).handler as ApiHandler;
     read = (require('../../../lambdas/handlers/connections-read') as typeof ReadModule).handler as ApiHandler;
     sweeper = (require('../../../lambdas/handlers/sweeper') as typeof SweeperModule).handler;
     /* eslint-enable @typescript-eslint/no-require-imports */
   });
-  if (!write || !read || !sweeper) throw new Error('handlers did not load');
-  const handlers = { write, read, sweeper };
+  if (!open || !write || !read || !sweeper) throw new Error('handlers did not load');
+  const sweeperHandler = sweeper;
+  const apiHandlers = apiHandlersOf({ read, open, write });
 
   return {
     emulator,
@@ -162,10 +167,12 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     login,
     secretId,
     env,
-    handlers: { read, write },
+    handlers: { read, open, write },
     async call(init) {
-      const handler = READ_ROUTES.has(init.routeKey) ? handlers.read : handlers.write;
-      const result = await handler(apiEvent(init), lambdaContext());
+      const route = API_ROUTES.find((candidate) => candidate.routeKey === init.routeKey);
+      if (!route) throw new Error(`no route ${init.routeKey}`);
+      const handler = apiHandlers[route.function];
+      const result = (await handler(apiEvent(init), lambdaContext())) as APIGatewayProxyStructuredResultV2;
       const text = result.body ?? '';
       return {
         status: result.statusCode ?? 200,
@@ -173,7 +180,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
         body: text ? JSON.parse(text) : undefined,
       };
     },
-    sweep: (context = {}) => handlers.sweeper(undefined, lambdaContext(context)),
+    sweep: (context = {}) => sweeperHandler(undefined, lambdaContext(context)),
     newSweeper() {
       const instance = loadSweeper();
       return (context = {}) => instance(undefined, lambdaContext(context));

@@ -1,0 +1,53 @@
+/**
+ * POST /connections: opens a connection. Its own function because it alone needs Powertools idempotency
+ * (and its table) and PutItem on the connections table; renew and stop (./connections-write.ts) need neither,
+ * and each function's bundle stays within its budget (docs/PERFORMANCE.md).
+ */
+import type { Context } from 'aws-lambda';
+import { monotonicFactory } from 'ulid';
+import { openConnection, type OpenDeps } from '../broker/open';
+import { toCaller, type Caller } from '../broker/principal';
+import { loadConfig, openConfigSchema } from '../config';
+import { apiHandler, type RouteHandler } from './http/api';
+import { idempotencyKeyOf, identityOf, parseBody, type ApiEvent } from './http/request';
+import { openConnectionRequestSchema, type OpenConnectionRequest } from './http/schemas';
+import { jsonResponse, toView } from './http/view';
+import { idempotentOperation, type IdempotentInput } from './idempotency';
+import { createStopContext } from './remoteit-runtime';
+import { createStore, dynamodb, logger, metrics } from './runtime';
+
+const config = loadConfig(openConfigSchema);
+const store = createStore(config);
+const stopContext = createStopContext(config, store);
+
+const openDeps: OpenDeps = {
+  policy: config.BROKER_POLICY,
+  newId: monotonicFactory(),
+  defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
+  pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
+  allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
+  stopContext,
+};
+
+const openOnce = idempotentOperation(
+  (input: IdempotentInput<OpenConnectionRequest>, caller: Caller) => openConnection(openDeps, caller, input.request),
+  { tableName: config.IDEMPOTENCY_TABLE_NAME, client: dynamodb, expiresAfterSeconds: config.IDEMPOTENCY_TTL_SECONDS },
+);
+
+const openRoute: RouteHandler = async (event: ApiEvent, context: Context) => {
+  const caller = toCaller(identityOf(event));
+  const request = parseBody(event, openConnectionRequestSchema);
+  const key = idempotencyKeyOf(event);
+  const { connection, reused } = key
+    ? await openOnce(context, { principal: caller.principal, key, request }, caller)
+    : await openConnection(openDeps, caller, request);
+  if (reused) return jsonResponse(200, toView(connection));
+  return jsonResponse(201, toView(connection), { location: `/connections/${connection.id}` });
+};
+
+/** Route keys (lambdas/handlers/routes.ts) this function serves. */
+export const routes: Record<string, RouteHandler> = {
+  'POST /connections': openRoute,
+};
+
+export const handler = apiHandler(routes, { logger, metrics });
