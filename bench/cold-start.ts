@@ -25,11 +25,12 @@ export const FUNCTIONS = [
   {
     name: 'connections-read',
     entry: 'lambdas/handlers/connections-read.ts',
-    // The store unmarshalls the item a failed condition returns with util-dynamodb.
+    // The store unmarshalls the item a failed condition returns with util-dynamodb; the policy comes from AppConfig.
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
+const { AppConfigDataClient } = require('@aws-sdk/client-appconfigdata');
 require('@aws-sdk/util-dynamodb');
-module.exports = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });`,
+module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new AppConfigDataClient({})];`,
   },
   {
     name: 'connections-open',
@@ -38,8 +39,9 @@ module.exports = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallO
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
 const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
+const { AppConfigDataClient } = require('@aws-sdk/client-appconfigdata');
 require('@aws-sdk/util-dynamodb');
-module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({})];`,
+module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({}), new AppConfigDataClient({})];`,
   },
   {
     name: 'connections-write',
@@ -47,8 +49,9 @@ module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshall
     sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
 const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
 const { SecretsManagerClient } = require('@aws-sdk/client-secrets-manager');
+const { AppConfigDataClient } = require('@aws-sdk/client-appconfigdata');
 require('@aws-sdk/util-dynamodb');
-module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({})];`,
+module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SecretsManagerClient({}), new AppConfigDataClient({})];`,
   },
   {
     name: 'sweeper',
@@ -62,10 +65,12 @@ module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshall
   {
     name: 'timer-arm',
     entry: 'lambdas/handlers/timer-arm.ts',
-    // It decodes the stream's images with util-dynamodb and sends with the SQS client; no store, no secret.
-    sdk: `const { SQSClient } = require('@aws-sdk/client-sqs');
+    // It decodes the stream's images with util-dynamodb, reads the live locks, and sends with the SQS client; no secret.
+    sdk: `const { DynamoDBClient } = require('@aws-sdk/client-dynamodb');
+const { DynamoDBDocumentClient } = require('@aws-sdk/lib-dynamodb');
+const { SQSClient } = require('@aws-sdk/client-sqs');
 require('@aws-sdk/util-dynamodb');
-module.exports = new SQSClient({});`,
+module.exports = [DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }), new SQSClient({})];`,
   },
   {
     name: 'timer-fire',
@@ -94,8 +99,11 @@ module.exports = new EventBridgeClient({});`,
 const FUNCTION_ENV: Record<string, string> = {
   CONNECTIONS_TABLE_NAME: 'remoteit-broker-connections',
   IDEMPOTENCY_TABLE_NAME: 'remoteit-broker-idempotency',
+  LOCKS_TABLE_NAME: 'remoteit-broker-locks',
   REMOTEIT_SECRET_ID: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:remoteit-AbCdEf',
-  BROKER_POLICY: JSON.stringify({ rules: [{ principals: ['arn:aws:iam::123456789012:role/app'], services: ['*'] }], admins: [] }),
+  POLICY_APPCONFIG_APPLICATION: 'remoteit-broker',
+  POLICY_APPCONFIG_ENVIRONMENT: 'bench',
+  POLICY_APPCONFIG_PROFILE: 'policy',
   TIMER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/remoteit-broker-timers',
   AUDIT_BUS_NAME: 'remoteit-broker-audit',
   POWERTOOLS_SERVICE_NAME: 'remoteit-broker',

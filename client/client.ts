@@ -10,7 +10,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { BrokerApiError, BrokerUnreachableError, ClientConfigError, CredentialsError, UnexpectedResponseError } from './errors';
 import { DEFAULT_RETRY, nextDelayMs, parseRetryAfter, type RetryOptions } from './retry';
-import type { Connection, ConnectionPage, ListConnectionsQuery, OpenConnectionInput } from './types';
+import type { Connection, ConnectionPage, ListConnectionsQuery, Lock, LockList, OpenConnectionInput, PlaceLockInput, PlacedLock } from './types';
 
 export interface Credentials {
   accessKeyId: string;
@@ -93,6 +93,8 @@ interface CallInit {
   body?: unknown;
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
+  /** false: one attempt only, for a request a repeat could apply twice. */
+  retry?: boolean;
 }
 
 export class BrokerClient {
@@ -179,13 +181,35 @@ export class BrokerClient {
     return { connection: answer.body, pending: answer.status === 202 };
   }
 
+  /**
+   * POST /locks (admins): places an operator's lock, and the broker stops every live connection it covers at
+   * once. Never repeated by the client: a repeat after an answer that may have been applied (a 5xx, a lost
+   * answer) would place a second lock. Check `listLocks()` before placing it again.
+   */
+  async placeLock(input: PlaceLockInput, options: CallOptions = {}): Promise<PlacedLock> {
+    return (await this.call<PlacedLock>('POST', '/locks', { body: input, signal: options.signal, retry: false })).body;
+  }
+
+  /** GET /locks (admins): every live lock, oldest first. */
+  async listLocks(options: CallOptions = {}): Promise<Lock[]> {
+    const answer = await this.call<LockList>('GET', '/locks', { signal: options.signal });
+    if (!Array.isArray(answer.body.items)) throw new UnexpectedResponseError(answer.status, 'GET /locks answered without items');
+    return answer.body.items;
+  }
+
+  /** DELETE /locks/{id} (admins): lifts a live lock; an unknown or already lifted one is a 404 (`lock_not_found`). */
+  async liftLock(id: string, options: CallOptions = {}): Promise<Lock> {
+    if (id === '') throw new RangeError('a lock id must not be empty');
+    return (await this.call<Lock>('DELETE', `/locks/${encodeURIComponent(id)}`, { signal: options.signal })).body;
+  }
+
   private async call<T>(method: string, path: string, init: CallInit): Promise<Answer<T>> {
     const started = Date.now();
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.attempt<T>(method, path, init);
       } catch (error) {
-        if (init.signal?.aborted) throw error;
+        if (init.signal?.aborted || init.retry === false) throw error;
         const delayMs = nextDelayMs(error, attempt, Date.now() - started, this.retry);
         if (delayMs === undefined) throw error;
         this.onRetry?.({ method, path, attempt: attempt + 1, delayMs, error: error as Error });

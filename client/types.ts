@@ -9,6 +9,8 @@ import type {
   openConnectionRequestSchema,
   Problem,
 } from '../lambdas/handlers/http/schemas';
+import type { LockListView, LockView, PlacedLockView } from '../lambdas/handlers/http/lock-responses';
+import type { placeLockRequestSchema } from '../lambdas/handlers/http/lock-schemas';
 
 /** A connection as the API answers it (`Connection` in docs/openapi.yaml). */
 export type Connection = ConnectionView;
@@ -28,6 +30,18 @@ export interface ListConnectionsQuery {
   limit?: number;
   cursor?: string;
 }
+
+/** An operator's lock as the API answers it (`Lock` in docs/openapi.yaml). */
+export type Lock = LockView;
+
+/** The body of POST /locks: at least one of principal and serviceId, a reason, optionally ttlSeconds. */
+export type PlaceLockInput = z.input<typeof placeLockRequestSchema>;
+
+/** POST /locks's answer: the lock, and how many live connections placing it stopped at once. */
+export type PlacedLock = PlacedLockView;
+
+/** GET /locks's answer: every live lock, oldest first. */
+export type LockList = LockListView;
 
 export type ProblemDetails = Problem;
 export type FieldProblem = NonNullable<Problem['errors']>[number];

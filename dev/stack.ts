@@ -6,7 +6,8 @@
  * lease timers: the SQS stub holding the timer queue, the connections table's stream read into the timer-arm
  * handler (dev/stream-poller.ts) and the timer queue read into the timer-fire handler (dev/sqs-poller.ts), as
  * Lambda's event source mappings would; and audit events: the same stream read into the audit handler, which
- * publishes to the EventBridge stub (dev/eventbridge-stub.ts), kept in memory and in `<stateDir>/events.jsonl`.
+ * publishes to the EventBridge stub (dev/eventbridge-stub.ts), kept in memory and in `<stateDir>/events.jsonl`;
+ * and the policy, served by the AppConfig Data stub (dev/appconfig-stub.ts) from a watched file or from memory.
  * Only endpoints differ from AWS: the handlers run unchanged.
  */
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,7 @@ import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { AUDIT_FILTER_PATTERN, AUDIT_RETRY_ATTEMPTS } from '../lambdas/audit/settings';
+import { AUDIT_FILTER_PATTERN, AUDIT_LOCKS_FILTER_PATTERN, AUDIT_RETRY_ATTEMPTS } from '../lambdas/audit/settings';
 import type { AuditDetail } from '../lambdas/broker/audit';
 import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
 import type { SweepSummary } from '../lambdas/broker/sweeper';
@@ -30,6 +31,7 @@ import type * as SweeperModule from '../lambdas/handlers/sweeper';
 import type * as TimerArmModule from '../lambdas/handlers/timer-arm';
 import type * as TimerFireModule from '../lambdas/handlers/timer-fire';
 import { parseRemoteitCredentials } from '../lambdas/remoteit/credentials';
+import { startAppConfigStub, type AppConfigFaults, type DeployResult, type PolicyInput } from './appconfig-stub';
 import { createTables, startDynamoDbLocal } from './dynamodb-local';
 import { startEventBridgeStub, type EventBridgeFaults, type EventEnvelope, type PutEventsCall } from './eventbridge-stub';
 import { startEchoServer, startEmulator, startHttpDemo, type Emulator, type Faults } from './emulator';
@@ -117,7 +119,7 @@ export interface StackOptions {
   dynamoDb?: { endpoint: string } | { port?: number; dataDir?: string };
   /** Directory for `stack.json` (removed again on stop) and the identities kept between runs; nothing is written without it. */
   stateDir?: string;
-  /** Table names are `<prefix>-connections` and `<prefix>-idempotency`. */
+  /** Table names are `<prefix>-connections`, `<prefix>-idempotency` and `<prefix>-locks`. */
   tablePrefix?: string;
   /** Period of the sweeper timer. */
   sweepIntervalMs?: number;
@@ -126,8 +128,12 @@ export interface StackOptions {
    * False starts neither (the sweeper alone ends leases); the timer queue exists either way.
    */
   timers?: boolean;
-  /** Defaults to dev/local-policy.json. */
-  policy?: PolicyDocument;
+  /** The policy, deployed in memory (as version 1); without it or `policyFile`, dev/local-policy.json is watched. */
+  policy?: PolicyInput;
+  /** Serve this file's policy, watched: each valid edit is deployed within a second or so, an invalid one refused. */
+  policyFile?: string;
+  /** The AppConfig stub's console lines: `policy <file> deployed as version N`, refusals. */
+  onPolicyLog?: (line: string) => void;
   /** Services registered in the emulator; defaults to dev/local-services.json. */
   services?: LocalServiceConfig[];
   /** Talk to this remote.it endpoint instead of starting the emulator (`REMOTEIT_API_URL`). */
@@ -162,7 +168,7 @@ export interface Stack {
   remoteitApiUrl: string;
   dynamoDbEndpoint: string;
   secretsEndpoint: string;
-  tables: { connections: string; idempotency: string };
+  tables: { connections: string; idempotency: string; locks: string };
   identities: LocalIdentity[];
   services: StackService[];
   /** The SQS stub and the lease timer queues on it. */
@@ -177,6 +183,8 @@ export interface Stack {
   events(): AuditEnvelope[];
   /** The EventBridge stub the audit events go to. */
   audit: StackAudit;
+  /** The AppConfig stub the functions read the policy from. */
+  policy: StackPolicy;
   /** Runs one sweep now (after the one in flight). */
   sweep(): Promise<SweepSummary>;
   /**
@@ -207,6 +215,19 @@ export interface StackAudit {
   /** PutEvents requests received, in order, since start or the last reset. */
   calls(): PutEventsCall[];
   resetCalls(): void;
+}
+
+export interface StackPolicy {
+  /** What `AWS_ENDPOINT_URL_APPCONFIGDATA` is set to. */
+  endpoint: string;
+  /** The watched file, when the policy comes from one. */
+  file: string | undefined;
+  /** The version served. */
+  version(): number;
+  /** Validates and deploys a policy as the next version (refused, the last good kept, when invalid). */
+  deploy(content: PolicyInput | string): DeployResult;
+  /** Faults of the AppConfig stub (dev/appconfig-stub.ts); `{}` lifts them. */
+  setFaults(faults: AppConfigFaults): void;
 }
 
 export interface StackSqs {
@@ -357,7 +378,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const region = options.region ?? DEFAULT_REGION;
   const host = options.host ?? '127.0.0.1';
   const prefix = options.tablePrefix ?? 'remoteit-broker-local';
-  const tables = { connections: `${prefix}-connections`, idempotency: `${prefix}-idempotency` };
+  const tables = { connections: `${prefix}-connections`, idempotency: `${prefix}-idempotency`, locks: `${prefix}-locks` };
   // Undone in reverse on stop, or at once when a later step fails.
   const cleanups: Array<() => Promise<void> | void> = [() => {
     running = false;
@@ -380,7 +401,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       options.stateDir && join(options.stateDir, IDENTITIES_FILE),
       options.identities ?? DEFAULT_IDENTITIES,
     );
-    const policy = options.policy ?? (await loadPolicyFile(DEFAULT_POLICY_FILE));
     const remoteSecret = options.remoteit && remoteitSecretFrom(options.remoteit.apiUrl, options.remoteit.secretJson);
 
     // DynamoDB first: it is the slow part (a JVM), and nothing else depends on it until the handlers load.
@@ -403,15 +423,20 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       credentials: { accessKeyId: LOCAL_AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_SECRET_ACCESS_KEY },
     });
     let streamArn: string | undefined;
+    let locksStreamArn: string | undefined;
     try {
       await createTables(tableClient, tables);
       // Lease timers are armed from this stream (createTables enables it, on kept tables too).
       const { Table } = await tableClient.send(new DescribeTableCommand({ TableName: tables.connections }));
       streamArn = Table?.LatestStreamArn;
+      // Locks placed and lifted are audited from this one.
+      const locksTable = await tableClient.send(new DescribeTableCommand({ TableName: tables.locks }));
+      locksStreamArn = locksTable.Table?.LatestStreamArn;
     } finally {
       tableClient.destroy();
     }
     if (!streamArn) throw new Error(`${tables.connections} has no stream: lease timers cannot be armed`);
+    if (!locksStreamArn) throw new Error(`${tables.locks} has no stream: locks cannot be audited`);
 
     let emulator: Emulator | undefined;
     let services: StackService[] = [];
@@ -472,6 +497,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     cleanups.push(() => eventBridge.stop());
 
+    let lastPolicyLine: string | undefined;
+    const policyFile = options.policyFile ?? (options.policy === undefined ? DEFAULT_POLICY_FILE : undefined);
+    const appConfig = await startAppConfigStub({
+      host,
+      region,
+      credentials: localCredentials,
+      application: 'remoteit-broker',
+      environment: 'local',
+      profile: 'policy',
+      ...(policyFile ? { file: policyFile } : options.policy !== undefined && { content: options.policy }),
+      log: (line) => {
+        lastPolicyLine = line;
+        options.onPolicyLog?.(line);
+      },
+    });
+    cleanups.push(() => appConfig.stop());
+    if (appConfig.version() === 0) throw new StackConfigError(lastPolicyLine ?? 'no valid policy to serve');
+
     const restoreEnv = applyEnv({
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: LOCAL_AWS_ACCESS_KEY_ID,
@@ -485,11 +528,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
       CONNECTIONS_TABLE_NAME: tables.connections,
       IDEMPOTENCY_TABLE_NAME: tables.idempotency,
+      LOCKS_TABLE_NAME: tables.locks,
       REMOTEIT_SECRET_ID: LOCAL_SECRET_ID,
       REMOTEIT_API_URL: remoteitApiUrl,
       TIMER_QUEUE_URL: timerQueues.timerQueueUrl,
       AUDIT_BUS_NAME: eventBridge.busName,
-      BROKER_POLICY: JSON.stringify(policy),
+      AWS_ENDPOINT_URL_APPCONFIGDATA: appConfig.endpoint,
+      POLICY_APPCONFIG_APPLICATION: appConfig.application,
+      POLICY_APPCONFIG_ENVIRONMENT: appConfig.environment,
+      POLICY_APPCONFIG_PROFILE: appConfig.profile,
+      // Short locally, so an edit of the policy file takes effect within seconds (AWS: 60).
+      POLICY_MAX_AGE_SECONDS: '2',
       // Loopback addresses stand in for the internet here (AWS keeps this off).
       ALLOW_PRIVATE_CLIENT_IPS: 'true',
       DEFAULT_TTL_SECONDS: '300',
@@ -540,17 +589,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     cleanups.push(() => timers.close());
     if (options.timers ?? true) await timers.setEnabled(true);
 
-    // Audit runs whatever the timers do: every change of a record the stream shows, from now on.
-    const audit = await auditMapping({
-      region,
-      dynamoDbEndpoint,
-      streamArn,
-      credentials: localCredentials,
-      handler: handlers.audit,
-      onError: (error) => options.onError?.(error, 'audit'),
-    });
-    // Pushed after the timers, so stopped before them: its batch in flight ends before the EventBridge stub goes.
-    cleanups.push(() => audit.stop());
+    // Audit runs whatever the timers do: every change of a record (and of a lock) the streams show, from now on.
+    for (const [arn, filter, name] of [
+      [streamArn, auditFilter, 'audit'],
+      [locksStreamArn, auditLocksFilter, 'audit-locks'],
+    ] as const) {
+      const audit = await auditMapping({
+        region,
+        dynamoDbEndpoint,
+        streamArn: arn,
+        filter,
+        functionName: `remoteit-broker-local-${name}`,
+        credentials: localCredentials,
+        handler: handlers.audit,
+        onError: (error) => options.onError?.(error, 'audit'),
+      });
+      // Pushed after the timers, so stopped before them: its batch in flight ends before the EventBridge stub goes.
+      cleanups.push(() => audit.stop());
+    }
 
     let stackFile: string | undefined;
     if (options.stateDir) {
@@ -605,6 +661,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         setFaults: (faults) => eventBridge.setFaults(faults),
         calls: () => eventBridge.calls(),
         resetCalls: () => eventBridge.resetCalls(),
+      },
+      policy: {
+        endpoint: appConfig.endpoint,
+        file: appConfig.file,
+        version: () => appConfig.version(),
+        deploy: (content) => appConfig.deploy(content),
+        setFaults: (faults) => appConfig.setFaults(faults),
       },
       async sweep() {
         lastSummary = undefined;
@@ -749,17 +812,20 @@ function timerMappings(input: TimerMappingsInput): TimerMappings {
   };
 }
 
-/** The audit function's filter: infra's pattern (lambdas/audit/settings.ts), applied as Lambda would. */
+/** The audit function's filters: infra's patterns (lambdas/audit/settings.ts), applied as Lambda would. */
 const auditFilter = patternFilter(AUDIT_FILTER_PATTERN);
+const auditLocksFilter = patternFilter(AUDIT_LOCKS_FILTER_PATTERN);
 
 /** The only events on the local bus are the audit function's: their detail is an AuditDetail. */
 const asAuditEnvelope = (event: EventEnvelope) => event as unknown as AuditEnvelope;
 
-/** Lambda's event source mapping of the audit function: the connections table's stream into the audit handler. */
+/** One of Lambda's event source mappings of the audit function: a table's stream into the audit handler. */
 async function auditMapping(input: {
   region: string;
   dynamoDbEndpoint: string;
   streamArn: string;
+  filter: typeof auditFilter;
+  functionName: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   handler: StackHandlers['audit'];
   onError: (error: unknown) => void;
@@ -771,10 +837,10 @@ async function auditMapping(input: {
       client: streams,
       streamArn: input.streamArn,
       handler: input.handler,
-      filter: auditFilter,
+      filter: input.filter,
       retryAttempts: AUDIT_RETRY_ATTEMPTS === -1 ? Number.POSITIVE_INFINITY : AUDIT_RETRY_ATTEMPTS,
       region: input.region,
-      functionName: 'remoteit-broker-local-audit',
+      functionName: input.functionName,
       timeoutMs: AUDIT_TIMEOUT_MS,
       onError: input.onError,
     });

@@ -1,6 +1,8 @@
 /**
  * `npm start`: the whole broker on loopback (dev/stack.ts), what runs where, a first command to try, and a
- * clean stop on Ctrl-C / SIGTERM. State (DynamoDB data, local keys) lives in `.local/` between runs.
+ * clean stop on Ctrl-C / SIGTERM. State (DynamoDB data, local keys) lives in `.local/` between runs. The policy
+ * file (`--policy`) is served through the AppConfig stub and watched: an edit takes effect within seconds, an
+ * invalid one is refused with a `[policy]` line and the last good policy stays.
  */
 import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -14,7 +16,6 @@ import {
   type AuditEnvelope,
   DEFAULT_POLICY_FILE,
   DEFAULT_SERVICES_FILE,
-  loadPolicyFile,
   loadServicesFile,
   StackAlreadyRunningError,
   StackConfigError,
@@ -39,7 +40,8 @@ const USAGE = `Usage: npm start -- [options]
   --api-port N          gateway port (default ${DEFAULT_PORTS.api}; 0 = any free port)
   --emulator-port N     remote.it emulator port (default ${DEFAULT_PORTS.emulator})
   --dynamodb-port N     DynamoDB Local port (default ${DEFAULT_PORTS.dynamodb})
-  --policy FILE         broker policy document (default dev/local-policy.json)
+  --policy FILE         broker policy document (default dev/local-policy.json), served as AppConfig would
+                        and watched: edits take effect within 5 s, invalid ones are refused (last good stays)
   --services FILE       services registered in the emulator (default dev/local-services.json)
   --events              print each audit event (one JSON line) as it is published; they are
                         always appended to .local/events.jsonl
@@ -154,6 +156,8 @@ export interface BannerInput {
   timers?: { queueUrl: string; enabled: boolean };
   /** The audit events: the local bus, the file they go to, and whether they are printed (absent: not shown). */
   audit?: { busName: string; eventsFile: string | undefined; printed: boolean };
+  /** The policy file the AppConfig stub serves and watches (absent: not shown). */
+  policyFile?: string;
 }
 
 /** What runs where, and the first commands to try. */
@@ -184,6 +188,7 @@ export function formatBanner(input: BannerInput): string {
             `${input.audit.printed ? 'printed here too' : '--events prints them here'})`,
         ]
       : []),
+    ...(input.policyFile ? [`  policy (AppConfig stub)                 ${input.policyFile} (watched: an edit takes effect within 5 s)`] : []),
     ...(input.stackFile ? [`  for scripts                             ${input.stackFile}`] : []),
     '',
     'Identities (local throwaway keys):',
@@ -236,6 +241,11 @@ export function formatBanner(input: BannerInput): string {
 export function formatRequestLog(log: GatewayRequestLog): string {
   const who = log.identity ?? (log.refused ? `refused: ${log.refused}` : '-');
   return `[gateway] ${log.method} ${log.path} ${log.status} ${log.durationMs} ms (${who})`;
+}
+
+/** A line of the AppConfig stub: a policy version deployed, or an edit refused. */
+export function formatPolicyLog(line: string): string {
+  return `[policy] ${line}`;
 }
 
 /** An audit event as one line: the envelope EventBridge delivers, as JSON. */
@@ -319,7 +329,9 @@ async function main(): Promise<void> {
       emulatorPort: args.emulatorPort,
       sweepIntervalMs: args.sweepSeconds * 1000,
       timers: args.timers,
-      policy: await loadPolicyFile(args.policyFile ? resolve(args.policyFile) : DEFAULT_POLICY_FILE),
+      policyFile: args.policyFile ? resolve(args.policyFile) : DEFAULT_POLICY_FILE,
+      // Always printed, --quiet or not: a refused edit must not go unnoticed.
+      onPolicyLog: (line: string) => console.log(formatPolicyLog(line)),
       services: await loadServicesFile(args.servicesFile ? resolve(args.servicesFile) : DEFAULT_SERVICES_FILE),
       ...(remoteitApiUrl && { remoteit: { apiUrl: remoteitApiUrl, secretJson: process.env.REMOTEIT_SECRET_JSON } }),
       ...(!args.quiet && {
@@ -351,6 +363,7 @@ async function main(): Promise<void> {
       sweepSeconds: args.sweepSeconds,
       timers: { queueUrl: stack.sqs.timerQueueUrl, enabled: stack.timersEnabled },
       audit: { busName: stack.audit.busName, eventsFile: stack.audit.eventsFile, printed: args.events },
+      ...(stack.policy.file && { policyFile: stack.policy.file }),
     }),
   );
 

@@ -1,9 +1,10 @@
 /**
  * Audit events, the AWS side: every change of a connection that is an event (lambdas/broker/audit.ts) is put on
- * an EventBridge bus by the `audit` function, which reads the connections table's stream. The stream holds every
- * written change for 24 hours, whichever function wrote it and whether or not that function lived to answer,
- * so delivery is at least once (docs/EVENTS.md). What the construct wires here: the function, its stream
- * mapping and its dead-letter queue, the settings they follow, and the audit alarms.
+ * an EventBridge bus by the `audit` function, which reads the connections table's stream, and so is every lock
+ * placed or lifted, from the locks table's stream. A stream holds every written change for 24 hours, whichever
+ * function wrote it and whether or not that function lived to answer, so delivery is at least once
+ * (docs/EVENTS.md). What the construct wires here: the function, its two stream mappings and their dead-letter
+ * queue, the settings they follow, and the audit alarms.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -14,7 +15,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 // Shared with the local stack's stream poller (dev/stack.ts), as the timers' settings are.
-import { AUDIT_FILTER_PATTERN, AUDIT_MAX_RECORD_AGE_SECONDS, AUDIT_RETRY_ATTEMPTS } from '../lambdas/audit/settings';
+import { AUDIT_FILTER_PATTERN, AUDIT_LOCKS_FILTER_PATTERN, AUDIT_MAX_RECORD_AGE_SECONDS, AUDIT_RETRY_ATTEMPTS } from '../lambdas/audit/settings';
 import { BrokerFunction } from './broker-function';
 
 /**
@@ -40,6 +41,8 @@ const AUDIT_TIMEOUT = Duration.seconds(30);
 export interface BrokerAuditProps {
   /** The connections table; it has a stream with new and old images (lambdas/store/tables.ts). */
   readonly connectionsTable: dynamodb.ITableV2;
+  /** The locks table; it has a stream with new and old images too. */
+  readonly locksTable: dynamodb.ITableV2;
   /** The function's environment: its config schema's variables (FUNCTION_CONFIG `audit`) and Powertools'. */
   readonly environment: Record<string, string>;
   readonly logRetention: logs.RetentionDays;
@@ -51,10 +54,11 @@ export interface BrokerAudit {
 }
 
 /**
- * The audit function on the connections table's stream, and the dead-letter queue its mapping records the
- * changes it gave up on in. Permissions: the mapping grants reading the stream (on the stream's ARN alone) and
- * sending to the dead-letter queue; `events:PutEvents` on the bus is granted with the construct's other grants.
- * The function reads no record and holds no secret.
+ * The audit function on the connections table's stream and the locks table's, and the dead-letter queue its
+ * mappings record the changes they gave up on in. Both mappings are retried, halved and bounded alike; each
+ * stream's shards keep their own order. Permissions: each mapping grants reading its stream (on the stream's ARN
+ * alone) and sending to the dead-letter queue; `events:PutEvents` on the bus is granted with the construct's
+ * other grants. The function reads no record and holds no secret.
  *
  * The table's stream then has two readers, timer-arm and audit: AWS advises at most two per stream (more are
  * throttled), so a further consumer must share one of these functions or go through EventBridge (the audit
@@ -68,29 +72,39 @@ export function createBrokerAudit(scope: Construct, props: BrokerAuditProps): Br
   });
   const auditFunction = new BrokerFunction(scope, 'AuditFunction', {
     entry: 'lambdas/handlers/audit.ts',
-    description: 'remote.it broker: publishes an audit event for every change of a connection on the connections table stream',
+    description: 'remote.it broker: publishes an audit event for every change of a connection or a lock on the connections and locks table streams',
     environment: props.environment,
     timeout: AUDIT_TIMEOUT,
     logRetention: props.logRetention,
   });
+  const streamSettings = () => ({
+    // From the oldest record the stream holds: a change written while the stack deploys is still published.
+    // A mapping created again (a new logical id) publishes up to 24 hours of changes again: consumers
+    // deduplicate (docs/EVENTS.md).
+    startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+    batchSize: 100,
+    // The handler answers with the first record it could not publish and every later one (a shard's events
+    // stay in order); a batch that fails whole is halved, without using up retries, until the failing
+    // record is alone.
+    reportBatchItemFailures: true,
+    bisectBatchOnError: true,
+    retryAttempts: AUDIT_RETRY_ATTEMPTS,
+    maxRecordAge: AUDIT_MAX_RECORD_AGE,
+    onFailure: new SqsDlq(deadLetterQueue),
+  });
   auditFunction.addEventSource(
     new DynamoEventSource(props.connectionsTable, {
-      // From the oldest record the stream holds: a change written while the stack deploys is still published.
-      // A mapping created again (a new logical id) publishes up to 24 hours of changes again: consumers
-      // deduplicate on connectionId + version (docs/EVENTS.md).
-      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
-      batchSize: 100,
+      ...streamSettings(),
       // MODIFY only: a record is created pending (an INSERT is never an event) and leaves through the TTL (a
       // REMOVE is none either); which changes are events is auditEventFor's to decide.
       filters: [lambda.FilterCriteria.filter(AUDIT_FILTER_PATTERN)],
-      // The handler answers with the first record it could not publish and every later one (a shard's events
-      // stay in order); a batch that fails whole is halved, without using up retries, until the failing
-      // record is alone.
-      reportBatchItemFailures: true,
-      bisectBatchOnError: true,
-      retryAttempts: AUDIT_RETRY_ATTEMPTS,
-      maxRecordAge: AUDIT_MAX_RECORD_AGE,
-      onFailure: new SqsDlq(deadLetterQueue),
+    }),
+  );
+  // The locks table's one reader: a lock placed (INSERT) or lifted (MODIFY) is an event.
+  auditFunction.addEventSource(
+    new DynamoEventSource(props.locksTable, {
+      ...streamSettings(),
+      filters: [lambda.FilterCriteria.filter(AUDIT_LOCKS_FILTER_PATTERN)],
     }),
   );
   return { auditFunction, deadLetterQueue };
@@ -123,7 +137,7 @@ export function auditAlarms(audit: BrokerAudit, period: Duration): AlarmSpec[] {
     },
     {
       id: 'AuditIteratorAgeAlarm',
-      description: `The audit function is more than ${AUDIT_MAX_ITERATOR_AGE.toMinutes()} minutes behind the connections table's stream for 3 minutes: audit events are late, and after ${AUDIT_MAX_RECORD_AGE.toHours()} hours they are dropped. Check its errors and logs ("audit events not published": EventBridge failing, or its permission on the bus), and the bus.`,
+      description: `The audit function is more than ${AUDIT_MAX_ITERATOR_AGE.toMinutes()} minutes behind the connections or locks table's stream for 3 minutes: audit events are late, and after ${AUDIT_MAX_RECORD_AGE.toHours()} hours they are dropped. Check its errors and logs ("audit events not published": EventBridge failing, or its permission on the bus), and the bus.`,
       props: {
         // Lambda publishes IteratorAge in milliseconds.
         metric: audit.auditFunction.metric('IteratorAge', { period, statistic: 'Maximum' }),

@@ -42,6 +42,16 @@ export class BrokerStack extends Stack {
     });
     new CfnOutput(this, 'ConnectionsTableName', { value: this.broker.connectionsTable.tableName });
     new CfnOutput(this, 'IdempotencyTableName', { value: this.broker.idempotencyTable.tableName });
+    new CfnOutput(this, 'LocksTableName', { value: this.broker.locksTable.tableName });
+    // What `aws appconfig create-hosted-configuration-version` and `start-deployment` take (docs/OPERATIONS.md).
+    const policy = this.broker.policyConfig;
+    new CfnOutput(this, 'PolicyApplicationId', {
+      description: 'AppConfig application of the broker policy (docs/OPERATIONS.md, "Changing the policy")',
+      value: policy.application.applicationId,
+    });
+    new CfnOutput(this, 'PolicyEnvironmentId', { value: policy.environment.environmentId });
+    new CfnOutput(this, 'PolicyConfigurationProfileId', { value: policy.profile.configurationProfileId });
+    new CfnOutput(this, 'PolicyDeploymentStrategyId', { value: policy.strategy.deploymentStrategyId });
     new CfnOutput(this, 'SecretArn', {
       description: 'Put the remote.it credentials JSON here (docs/OPERATIONS.md)',
       value: this.broker.secret.secretArn,

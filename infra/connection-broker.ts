@@ -1,6 +1,6 @@
 /**
- * The whole broker as one reusable construct: tables, secret, functions, HTTP API, sweeper schedule, lease
- * timers, audit events, alarms, dashboard.
+ * The whole broker as one reusable construct: tables, secret, policy (AppConfig), functions, HTTP API, sweeper
+ * schedule, lease timers, audit events, alarms, dashboard.
  */
 import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
@@ -23,7 +23,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
 import type { z } from 'zod';
 import { MIN_TTL_SECONDS } from '../lambdas/broker/model';
-import { policyDocumentSchema } from '../lambdas/broker/policy';
+import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
 import {
   ConfigError,
   configKeys,
@@ -35,7 +35,7 @@ import {
   type ConfigKey,
   type ConfigSchema,
 } from '../lambdas/config';
-import { connectionsTable, idempotencyTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
+import { connectionsTable, idempotencyTable, locksTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
 import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
 import {
   TIMER_ARM_FILTER_PATTERN,
@@ -48,6 +48,7 @@ import { MAX_DELAY_SECONDS } from '../lambdas/timers/sqs-timers';
 import { auditAlarms, createBrokerAudit } from './audit';
 import { BrokerFunction } from './broker-function';
 import { createBrokerDashboard, type BrokerMetric } from './dashboard';
+import { BrokerPolicyConfig, POLICY_LOAD_FAILURE_REASONS } from './policy-config';
 
 /** The policy document as written (defaults may be left out); validated with the runtime's own schema. */
 export type BrokerPolicyInput = z.input<typeof policyDocumentSchema>;
@@ -56,11 +57,20 @@ export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface ConnectionBrokerProps {
   /**
-   * Who may open what (see `lambdas/broker/policy.ts`). Validated at synth time with the same schema the
-   * functions use at cold start, so a bad policy fails `cdk synth`, not the first request.
+   * Who may open what (see `lambdas/broker/policy.ts`): the first version of the policy's AppConfig hosted
+   * configuration (infra/policy-config.ts), deployed with the stack. Validated at synth time with the same
+   * schema the functions parse it with, so a bad policy fails `cdk synth`, not a deployment. Later changes go
+   * through AppConfig (docs/OPERATIONS.md, "Changing the policy"); a stack deployment with a different policy
+   * deploys it again, over them.
    * @default - deny everything: no rules, no admins
    */
   readonly policy?: BrokerPolicyInput;
+  /**
+   * How long a function uses a policy it loaded before asking AppConfig again: a deployed change reaches every
+   * function within this (after AppConfig's rollout). Whole seconds, 1 to 60.
+   * @default Duration.seconds(60) (the runtime's default)
+   */
+  readonly policyMaxAge?: Duration;
   /**
    * The remote.it credentials secret (JSON, see docs/OPERATIONS.md). Import an existing one with
    * `Secret.fromSecretCompleteArn` (and its KMS key, if customer-managed).
@@ -115,9 +125,6 @@ export class ConnectionBrokerPropsError extends Error {
     this.name = 'ConnectionBrokerPropsError';
   }
 }
-
-/** Lambda caps the whole environment at 4 KB; the policy must leave room for the other variables. */
-const MAX_POLICY_BYTES = 3072;
 
 /** Alarm metrics are published per minute by Lambda, API Gateway and Powertools alike. */
 const ONE_MINUTE = Duration.minutes(1);
@@ -182,8 +189,16 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
  *
  * Audit events (infra/audit.ts, docs/EVENTS.md): the same stream invokes an audit function (only for changes of
  * existing records), which puts one event on an EventBridge bus (the `eventBus` prop, or one it creates) for
- * every change that opens, renews or ends a connection. It may only put events on that bus: no record, no
- * secret. Changes it gives up on are recorded in an audit dead-letter queue, and alarmed on.
+ * every change that opens, renews or ends a connection; the locks table's stream invokes it too, for every lock
+ * placed or lifted. It may only put events on that bus: no record, no secret. Changes it gives up on are
+ * recorded in an audit dead-letter queue, and alarmed on.
+ *
+ * The policy (infra/policy-config.ts) is live data in AWS AppConfig: the API functions read the deployed version
+ * (on that configuration alone), at most `policyMaxAge` old; a change is validated against the policy's JSON
+ * Schema before it is deployed, rolled out over minutes, and rolled back on the API's 5xx alarm, the API
+ * functions' error alarms or the policy-load alarm. Operators' locks live in a locks table: the open and write
+ * functions check them, the write function places and lifts them (and stops the connections a new lock
+ * covers), the sweeper and timer-arm read them to enforce them.
  *
  * Secure defaults: AWS_IAM on every route, default-stage throttling, JSON access logs; tables on demand
  * with PITR, deletion protection, RETAIN and TTL; functions traced, logging to retained log groups under
@@ -200,11 +215,15 @@ export class ConnectionBroker extends Construct {
   readonly url: string;
   readonly connectionsTable: dynamodb.TableV2;
   readonly idempotencyTable: dynamodb.TableV2;
+  /** Operators' locks (lambdas/broker/locks.ts), one partition, with a stream the audit function reads. */
+  readonly locksTable: dynamodb.TableV2;
+  /** The policy in AppConfig: application, profile (with its validator), environment, strategy. */
+  readonly policyConfig: BrokerPolicyConfig;
   readonly secret: secretsmanager.ISecret;
   readonly readFunction: BrokerFunction;
   /** POST /connections. */
   readonly openFunction: BrokerFunction;
-  /** POST /connections/{id}/renew, DELETE /connections/{id}. */
+  /** POST /connections/{id}/renew, DELETE /connections/{id}, and the lock routes. */
   readonly writeFunction: BrokerFunction;
   readonly sweeperFunction: BrokerFunction;
   readonly sweepSchedule: events.Rule;
@@ -231,13 +250,16 @@ export class ConnectionBroker extends Construct {
   constructor(scope: Construct, id: string, props: ConnectionBrokerProps = {}) {
     super(scope, id);
     const sweepInterval = validSweepInterval(props.sweepInterval ?? Duration.minutes(1));
-    const policyJson = validPolicyJson(props.policy ?? {});
+    const policy = validPolicy(props.policy ?? {});
+    const policyMaxAge = validPolicyMaxAge(props.policyMaxAge);
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const serviceName = props.serviceName ?? 'remoteit-broker';
     const metricsNamespace = props.metricsNamespace ?? 'RemoteitBroker';
 
     this.connectionsTable = this.table(connectionsTable);
     this.idempotencyTable = this.table(idempotencyTable);
+    this.locksTable = this.table(locksTable);
+    this.policyConfig = new BrokerPolicyConfig(this, 'PolicyConfig', { policy });
     this.secret = props.secret ?? this.placeholderSecret();
     // No name given: EventBridge requires one, and CDK derives it from the construct's path (stack name
     // included), so two brokers in one account never collide.
@@ -272,7 +294,12 @@ export class ConnectionBroker extends Construct {
       REMOTEIT_SECRET_ID: this.secret.secretArn,
       REMOTEIT_API_URL: props.remoteitApiUrl ?? runtimeDefaults.REMOTEIT_API_URL,
       REMOTEIT_SIGNATURE_SCHEME: props.signatureScheme ?? runtimeDefaults.REMOTEIT_SIGNATURE_SCHEME,
-      BROKER_POLICY: policyJson,
+      POLICY_APPCONFIG_APPLICATION: this.policyConfig.application.applicationId,
+      // By name: the environment's id would make the functions depend on it, and it depends on their alarms.
+      POLICY_APPCONFIG_ENVIRONMENT: this.policyConfig.environmentName,
+      POLICY_APPCONFIG_PROFILE: this.policyConfig.profile.configurationProfileId,
+      POLICY_MAX_AGE_SECONDS: String(policyMaxAge?.toSeconds() ?? runtimeDefaults.POLICY_MAX_AGE_SECONDS),
+      LOCKS_TABLE_NAME: this.locksTable.tableName,
       DUE_SHARDS: String(props.dueShards ?? runtimeDefaults.DUE_SHARDS),
       DEFAULT_TTL_SECONDS: String(props.defaultLease?.toSeconds() ?? runtimeDefaults.DEFAULT_TTL_SECONDS),
       // The API functions stop too (DELETE, a refused open) and write pending records: they share these with the sweeper.
@@ -320,7 +347,7 @@ export class ConnectionBroker extends Construct {
     });
     this.writeFunction = new BrokerFunction(this, 'WriteFunction', {
       entry: 'lambdas/handlers/connections-write.ts',
-      description: 'remote.it broker: renews and stops connections (POST /connections/{id}/renew, DELETE /connections/{id})',
+      description: 'remote.it broker: renews and stops connections (POST /connections/{id}/renew, DELETE /connections/{id}), places and lifts locks (/locks)',
       environment: environment['connections-write'],
       // A stop retries remote.it within the call; the function outlives API Gateway's 30 s so that a stop in
       // flight is recorded rather than left for the sweeper.
@@ -409,6 +436,7 @@ export class ConnectionBroker extends Construct {
 
     const audit = createBrokerAudit(this, {
       connectionsTable: this.connectionsTable,
+      locksTable: this.locksTable,
       environment: environment.audit,
       logRetention,
     });
@@ -450,6 +478,16 @@ export class ConnectionBroker extends Construct {
 
     const brokerMetric = brokerMetricOf(metricsNamespace, serviceName);
     this.alarms = this.createAlarms({ sweepInterval, brokerMetric, topic: props.alarmTopic });
+    // A policy deployment rolls back on what a bad policy would trip: the API answering 5xx, an API function
+    // failing, or the functions failing to load it.
+    this.policyConfig.deployTo(
+      ['Api5xxRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm'].map(
+        (alarmId) => this.alarmNamed(alarmId),
+      ),
+    );
+    this.policyConfig.grantRead(
+      [this.readFunction, this.openFunction, this.writeFunction].map((fn) => fn.role).filter((role) => role !== undefined),
+    );
     this.dashboard = createBrokerDashboard(this, 'Dashboard', {
       brokerMetric,
       metricsNamespace,
@@ -461,6 +499,7 @@ export class ConnectionBroker extends Construct {
       auditFunction: this.auditFunction,
       alarms: this.alarms,
       alarmLines: {
+        policyLoadFailures: this.alarmNamed('PolicyLoadFailuresAlarm'),
         sweeperLag: this.alarmNamed('SweeperLagAlarm'),
         timerQueueAge: this.alarmNamed('TimerQueueAgeAlarm'),
         auditIteratorAge: this.alarmNamed('AuditIteratorAgeAlarm'),
@@ -520,6 +559,7 @@ export class ConnectionBroker extends Construct {
   /** Explicit actions on explicit index ARNs: no `index/*`, no `Scan`, no batch or transaction actions. */
   private grantLeastPrivilege(): void {
     const connections = this.connectionsTable.tableArn;
+    const locks = this.locksTable.tableArn;
     const index = (name: string) => `${connections}/index/${name}`;
     const allow = (fn: BrokerFunction, actions: string[], resources: string[]) =>
       fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
@@ -542,17 +582,29 @@ export class ConnectionBroker extends Construct {
     );
     this.secret.grantRead(this.openFunction);
 
-    // Renew and stop read and update existing records: no PutItem, no index, no idempotency table.
+    // Opening checks the live locks: one query of their partition.
+    allow(this.openFunction, ['dynamodb:Query'], [locks]);
+
+    // Renew and stop read and update existing records: no PutItem, no idempotency table.
     allow(this.writeFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
+    // Placing a lock finds the live connections it covers (the due index holds every live record) and stops them.
+    allow(this.writeFunction, ['dynamodb:Query'], [index(CONNECTIONS.dueIndex)]);
+    // Renew checks the live locks; the lock routes place (PutItem), read, list and lift (UpdateItem) them: no
+    // DeleteItem, a lifted lock stays until its TTL.
+    allow(this.writeFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'], [locks]);
     this.secret.grantRead(this.writeFunction);
 
     allow(this.sweeperFunction, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [connections]);
     allow(this.sweeperFunction, ['dynamodb:Query'], [index(CONNECTIONS.dueIndex)]);
+    // Stops the live connections a lock covers: it reads the live locks.
+    allow(this.sweeperFunction, ['dynamodb:Query'], [locks]);
     this.secret.grantRead(this.sweeperFunction);
 
     // The stream mapping grants reading the table's stream (on the stream's ARN alone) and sending its failure
-    // records to the timer dead-letter queue. No record access and no secret: arming needs only the stream.
+    // records to the timer dead-letter queue. No connection record and no secret: arming needs only the stream,
+    // and the live locks (a lease under a lock is ended at once).
     allow(this.timerArmFunction, ['sqs:SendMessage'], [this.timerQueue.queueArn]);
+    allow(this.timerArmFunction, ['dynamodb:Query'], [locks]);
 
     // The queue mapping grants receiving, deleting and hiding timers. Sending is deliberate: a lease longer
     // than SQS's longest delay is armed again, on the same queue, for the rest.
@@ -560,8 +612,9 @@ export class ConnectionBroker extends Construct {
     allow(this.timerFireFunction, ['sqs:SendMessage'], [this.timerQueue.queueArn]);
     this.secret.grantRead(this.timerFireFunction);
 
-    // The stream mapping grants reading the stream and sending its failure records to the audit dead-letter
-    // queue. Publishing is the one other thing audit does, on its bus alone: no record, no secret.
+    // The stream mappings (connections and locks) grant reading the two streams and sending failure records to
+    // the audit dead-letter queue. Publishing is the one other thing audit does, on its bus alone: no record, no
+    // secret.
     allow(this.auditFunction, ['events:PutEvents'], [this.auditBus.eventBusArn]);
   }
 
@@ -626,6 +679,22 @@ export class ConnectionBroker extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
     });
+    alarm('PolicyLoadFailuresAlarm',
+      'The API functions could not load the policy from AppConfig (unreachable, refused by the runtime schema, or none deployed) in 2 of the last 3 minutes: a function that never loaded one refuses every request; the others keep their last good policy. Check the functions\' logs and the policy\'s AppConfig deployments (docs/OPERATIONS.md, "Changing the policy"). A policy deployment in progress rolls back on this alarm.', {
+        metric: new cloudwatch.MathExpression({
+          // One series per reason (the metric's dimension), summed: CloudWatch alarms name exact dimensions.
+          expression: POLICY_LOAD_FAILURE_REASONS.join(' + '),
+          usingMetrics: Object.fromEntries(
+            POLICY_LOAD_FAILURE_REASONS.map((reason) => [reason, brokerMetric('PolicyLoadFailures', 'Sum', ONE_MINUTE, { reason })]),
+          ),
+          label: 'policy loads failed',
+          period: ONE_MINUTE,
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+      });
     const maxLagSeconds = 2 * sweepInterval.toSeconds();
     alarm('SweeperLagAlarm', `The oldest due connection waited more than ${maxLagSeconds} s (two sweep intervals), or the sweeper stopped reporting.`, {
       // One period per sweep interval: each holds exactly one run's datapoint.
@@ -716,6 +785,11 @@ export class ConnectionBroker extends Construct {
       'This queue is the audit dead-letter queue; its messages are alarmed on and read by an operator.');
     acknowledge(this.auditDeadLetterQueue, 'Serverless-SQSRedrivePolicy',
       'This queue is the audit dead-letter queue: nothing consumes it automatically; an operator reads the changes it names and purges it (docs/OPERATIONS.md).');
+    const monitorRole = this.policyConfig.monitorRole();
+    if (monitorRole) {
+      acknowledge(monitorRole, 'AwsSolutions-IAM5[Resource::*]',
+        'AppConfig reads its monitors\' alarm states with this role: cloudwatch:DescribeAlarms on "*", read-only, the permission AWS AppConfig documents for rollback on CloudWatch alarms (docs/OPERATIONS.md, "Changing the policy").');
+    }
     if (createdSecret) {
       acknowledge(this.secret, 'AwsSolutions-SMG4',
         'remote.it access keys are issued in the remote.it account, which has no rotation API; rotation is a documented manual procedure (docs/OPERATIONS.md).');
@@ -737,7 +811,10 @@ const requiredPlaceholders: Partial<Record<ConfigKey, string>> = {
   CONNECTIONS_TABLE_NAME: 'connections',
   IDEMPOTENCY_TABLE_NAME: 'idempotency',
   REMOTEIT_SECRET_ID: 'secret',
-  BROKER_POLICY: '{}',
+  LOCKS_TABLE_NAME: 'locks',
+  POLICY_APPCONFIG_APPLICATION: 'abc1234',
+  POLICY_APPCONFIG_ENVIRONMENT: 'live',
+  POLICY_APPCONFIG_PROFILE: 'def5678',
   TIMER_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/timers',
   AUDIT_BUS_NAME: 'arn:aws:events:us-east-1:123456789012:event-bus/audit',
 };
@@ -780,17 +857,23 @@ function validSweepInterval(interval: Duration): Duration {
   return interval;
 }
 
-function validPolicyJson(policy: BrokerPolicyInput): string {
+/** The policy as the functions will parse it (defaults filled in), or the fields the runtime schema refuses. */
+function validPolicy(policy: BrokerPolicyInput): PolicyDocument {
   const result = policyDocumentSchema.safeParse(policy);
   if (!result.success) {
     const detail = result.error.issues.map((issue) => `${issue.path.join('.') || '(document)'}: ${issue.message}`).join('; ');
     throw new ConnectionBrokerPropsError('policy', `is invalid: ${detail}`);
   }
-  const json = JSON.stringify(result.data);
-  if (Buffer.byteLength(json) > MAX_POLICY_BYTES) {
-    throw new ConnectionBrokerPropsError('policy', `is ${Buffer.byteLength(json)} bytes as JSON; at most ${MAX_POLICY_BYTES} fit in the Lambda environment`);
+  return result.data;
+}
+
+function validPolicyMaxAge(maxAge: Duration | undefined): Duration | undefined {
+  if (maxAge === undefined) return undefined;
+  const seconds = maxAge.toMilliseconds() / 1000;
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 60) {
+    throw new ConnectionBrokerPropsError('policyMaxAge', 'must be whole seconds from 1 to 60');
   }
-  return json;
+  return maxAge;
 }
 
 /** The settings `schema` parses, and no other: a function never receives a variable it does not read. */

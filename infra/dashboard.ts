@@ -1,5 +1,5 @@
 /**
- * The broker's CloudWatch dashboard: traffic, remote.it, leases ending on time, timers, audit, and the state of
+ * The broker's CloudWatch dashboard: traffic, remote.it, policy and locks, leases ending on time, timers, audit, and the state of
  * every alarm, from the metrics the functions publish (docs/OPERATIONS.md lists them) and those API Gateway,
  * Lambda and SQS publish for the broker's resources. Built from the construct's own metric helper, so a custom
  * namespace or service name (props `metricsNamespace`, `serviceName`) is followed here too.
@@ -14,6 +14,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { REMOTEIT_FAILURE_KINDS } from '../lambdas/broker/ports';
+import { POLICY_LOAD_FAILURE_REASONS } from './policy-config';
 
 /**
  * One of the broker's own metrics: the construct's namespace and `service` dimension, plus `dimensions` for a
@@ -40,6 +41,7 @@ export interface BrokerDashboardProps {
   readonly alarms: readonly cloudwatch.IAlarm[];
   /** Alarms drawn as a line on the graph of the metric they watch. */
   readonly alarmLines: {
+    readonly policyLoadFailures: cloudwatch.Alarm;
     readonly sweeperLag: cloudwatch.Alarm;
     readonly timerQueueAge: cloudwatch.Alarm;
     readonly auditIteratorAge: cloudwatch.Alarm;
@@ -89,7 +91,7 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
     graph('API latency p95 (ms)', [labelled(api.metricLatency({ period: ONE_MINUTE, statistic: 'p95' }), 'latency p95')]),
   );
 
-  // remote.it and the policy.
+  // remote.it.
   dashboard.addWidgets(
     graph(
       'remote.it errors by kind (per minute)',
@@ -97,9 +99,21 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
       REMOTEIT_FAILURE_KINDS.map((kind) => labelled(brokerMetric('RemoteitErrors', 'Sum', ONE_MINUTE, { kind }), kind)),
       { width: WIDTH / 2 },
     ),
-    // Lock refusals join this graph once locks exist (issue 16): their metric does not exist yet, so none is drawn.
-    graph('Policy denials (per minute)', [labelled(brokerMetric('PolicyDenied', 'Sum'), 'denied by policy')], { width: WIDTH / 4 }),
-    graph('Stops given up (StopFailed)', [labelled(brokerMetric('StopFailed', 'Sum'), 'stop_failed')], { width: WIDTH / 4 }),
+    graph('Stops given up (StopFailed)', [labelled(brokerMetric('StopFailed', 'Sum'), 'stop_failed')], { width: WIDTH / 2 }),
+  );
+
+  // The policy and operators' locks.
+  dashboard.addWidgets(
+    graph('Policy denials and lock refusals (per minute)', [
+      labelled(brokerMetric('PolicyDenied', 'Sum'), 'denied by policy'),
+      labelled(brokerMetric('LockRefusals', 'Sum'), 'refused by a lock (open, renew)'),
+    ]),
+    graph('Connections stopped by a lock (per minute)', [labelled(brokerMetric('LockStops', 'Sum'), 'stopped by a lock')]),
+    graph(
+      'Policy loads failed by reason (per minute)',
+      POLICY_LOAD_FAILURE_REASONS.map((reason) => labelled(brokerMetric('PolicyLoadFailures', 'Sum', ONE_MINUTE, { reason }), reason)),
+      { leftAnnotations: [line(props.alarmLines.policyLoadFailures, 'PolicyLoadFailuresAlarm')] },
+    ),
   );
 
   // Leases ending on time.

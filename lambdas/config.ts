@@ -9,24 +9,9 @@
  */
 import * as z from './zod';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS } from './broker/model';
-import { policyDocumentSchema } from './broker/policy';
 
 const positiveInt = /* @__NO_SIDE_EFFECTS__ */ (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 const nonEmptyString = z.string().check(z.minLength(1));
-
-/** The policy document arrives as JSON text: parsed here, so a bad document names BROKER_POLICY. */
-const jsonText = z.pipe(
-  z.string(),
-  z.transform((text: string, payload) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      payload.issues.push({ code: 'custom', message: 'is not valid JSON', input: text });
-      return z.NEVER;
-    }
-  }),
-);
-const policyJson = z.pipe(jsonText, policyDocumentSchema);
 
 /** The connection records: every function. */
 const connectionsShape = {
@@ -34,9 +19,22 @@ const connectionsShape = {
   DUE_SHARDS: positiveInt(8),
 };
 
-/** Who may do what: the API functions (the sweeper acts on records, not on callers). */
+/**
+ * Who may do what: the API functions (the sweeper acts on records, not on callers). The policy is live data in
+ * AWS AppConfig, read through Powertools' AppConfig provider (lambdas/handlers/policy-source.ts).
+ */
 const policyShape = {
-  BROKER_POLICY: policyJson,
+  /** AppConfig application, environment and configuration profile of the policy: ids or names. */
+  POLICY_APPCONFIG_APPLICATION: nonEmptyString,
+  POLICY_APPCONFIG_ENVIRONMENT: nonEmptyString,
+  POLICY_APPCONFIG_PROFILE: nonEmptyString,
+  /** How long a loaded policy is used before AppConfig is asked again, seconds: a deployed change takes effect within this. */
+  POLICY_MAX_AGE_SECONDS: z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(60)), 60),
+};
+
+/** Operators' locks (lambdas/broker/locks.ts): the functions that check them or enforce them. */
+const locksShape = {
+  LOCKS_TABLE_NAME: nonEmptyString,
 };
 
 /** Talking to remote.it: the functions that open or stop connections. */
@@ -99,16 +97,16 @@ const auditShape = {
 export const readConfigSchema = /* @__PURE__ */ (() => z.object({ ...connectionsShape, ...policyShape }))();
 /** connections-open: POST /connections. */
 export const openConfigSchema = /* @__PURE__ */ (() =>
-  z.object({ ...connectionsShape, ...policyShape, ...remoteitShape, ...stoppingShape, ...openingShape }))();
-/** connections-write: POST /connections/{id}/renew, DELETE /connections/{id}. */
+  z.object({ ...connectionsShape, ...policyShape, ...locksShape, ...remoteitShape, ...stoppingShape, ...openingShape }))();
+/** connections-write: POST /connections/{id}/renew, DELETE /connections/{id}, and the lock routes. */
 export const writeConfigSchema = /* @__PURE__ */ (() =>
-  z.object({ ...connectionsShape, ...policyShape, ...remoteitShape, ...stoppingShape }))();
+  z.object({ ...connectionsShape, ...policyShape, ...locksShape, ...remoteitShape, ...stoppingShape }))();
 /** sweeper: stops connections whose lease has ended. */
 export const sweeperConfigSchema = /* @__PURE__ */ (() =>
-  z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...sweepingShape }))();
+  z.object({ ...connectionsShape, ...locksShape, ...remoteitShape, ...stoppingShape, ...sweepingShape }))();
 
 /** timer-arm: arms a lease timer for every lease end the connections table's stream shows. */
-export const timerArmConfigSchema = /* @__PURE__ */ (() => z.object({ ...timersShape }))();
+export const timerArmConfigSchema = /* @__PURE__ */ (() => z.object({ ...timersShape, ...locksShape }))();
 /** timer-fire: stops a connection when its lease timer fires (or arms the timer again for the rest of a long lease). */
 export const timerFireConfigSchema = /* @__PURE__ */ (() =>
   z.object({ ...connectionsShape, ...remoteitShape, ...stoppingShape, ...timersShape }))();

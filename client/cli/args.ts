@@ -35,7 +35,10 @@ export type Command =
   | { name: 'ls'; status: ConnectionStatus | undefined; serviceId: string | undefined; limit: number }
   | { name: 'get'; id: string }
   | { name: 'renew'; id: string; ttlSeconds: number }
-  | { name: 'stop'; id: string };
+  | { name: 'stop'; id: string }
+  | { name: 'lock'; principal: string | undefined; serviceId: string | undefined; reason: string; ttlSeconds: number | undefined }
+  | { name: 'locks' }
+  | { name: 'unlock'; id: string };
 
 export type Invocation = { help: true } | { help: false; command: Command; options: GlobalOptions };
 
@@ -57,6 +60,8 @@ const OPTIONS = {
   status: { type: 'string' },
   service: { type: 'string' },
   limit: { type: 'string' },
+  principal: { type: 'string' },
+  reason: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -70,6 +75,9 @@ const COMMANDS = {
   get: { options: [], positional: '<id>' },
   renew: { options: ['ttl'], positional: '<id>' },
   stop: { options: [], positional: '<id>' },
+  lock: { options: ['principal', 'service', 'reason', 'ttl'], positional: undefined },
+  locks: { options: [], positional: undefined },
+  unlock: { options: [], positional: '<id>' },
 } as const satisfies Record<Command['name'], { options: readonly OptionName[]; positional: string | undefined }>;
 
 const isCommandName = (value: string): value is Command['name'] => Object.hasOwn(COMMANDS, value);
@@ -149,8 +157,19 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       if (ttlSeconds === undefined) throw new UsageError('renew needs --ttl <duration> (the new lease, from now)');
       command = { name, id: target, ttlSeconds };
       break;
+    case 'lock':
+      if (values.principal === undefined && values.service === undefined) {
+        throw new UsageError('lock needs --principal GLOB or --service GLOB (or both): what the lock covers');
+      }
+      if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('lock needs --reason TEXT (shown to every caller it refuses)');
+      command = { name, principal: values.principal, serviceId: values.service, reason: values.reason, ttlSeconds };
+      break;
+    case 'locks':
+      command = { name };
+      break;
     case 'get':
     case 'stop':
+    case 'unlock':
       command = { name, id: target };
       break;
   }
@@ -182,6 +201,15 @@ Commands:
   renew <id> --ttl D    the lease ends D from now (never past remote.it's expiry)
   stop <id>             stop it (idempotent)
 
+Admins (emergency locks):
+  lock                  refuse every open and renew a lock covers, and stop its live connections now
+      --principal GLOB    role ARN glob, as in the policy (e.g. 'arn:aws:iam::123456789012:role/ci-*')
+      --service GLOB      service id glob (e.g. '80:00:00:00:01:*'); with --principal: only both together
+      --reason TEXT       why: shown to every caller the lock refuses (required)
+      --ttl D             the lock lapses D from now (default: until unlocked); 1m to 30 days
+  locks                 the live locks, oldest first
+  unlock <id>           lift a lock
+
 Options:
   --endpoint URL|local  the broker API (env RBROKER_ENDPOINT); default: the local stack when it runs
   --stack FILE          the local stack's file (env RBROKER_STACK_FILE; default .local/stack.json)
@@ -197,7 +225,7 @@ Exit codes:
   0  done (--exec: the command's own exit code)
   1  other failure (broker error, unreachable endpoint, conflict, quota)
   2  usage: bad arguments, or the API rejected the input (400)
-  3  not allowed: no or bad credentials, unsigned (403), denied by policy
-  4  not found: unknown connection id (or another caller's), unknown service
+  3  not allowed: no or bad credentials, unsigned (403), denied by policy, locked, not an admin
+  4  not found: unknown connection id (or another caller's), unknown service, unknown lock
   5  remote.it failed: refused (502), unavailable or throttling (503), timed out (504)
   130, 143  interrupted (SIGINT, SIGTERM); with --exec the connection is stopped first`;

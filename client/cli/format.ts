@@ -3,7 +3,7 @@
  * few lines, and no table library is a dependency.
  */
 import type { BrokerApiError } from '../errors';
-import type { Connection } from '../types';
+import type { Connection, Lock } from '../types';
 
 /** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -77,6 +77,40 @@ export function formatConnectionTable(connections: readonly Connection[], now: n
     LIVE.has(connection.status) ? `ends ${relativeTime(connection.leaseExpiresAt, now)}` : '-',
     relativeTime(connection.createdAt, now),
     ...(showOwner ? [connection.owner] : []),
+  ]);
+  return formatTable(header, rows);
+}
+
+/** What a lock covers: `principal P on services S`, either part `any`. */
+export function lockScope(lock: Pick<Lock, 'principal' | 'serviceId'>): string {
+  return `${lock.principal ?? 'any principal'} on ${lock.serviceId === undefined ? 'any service' : `services ${lock.serviceId}`}`;
+}
+
+/** One lock as `label  value` lines. */
+export function formatLock(lock: Lock, now: number): string {
+  const lines: Array<[string, string]> = [
+    ['id', lock.id],
+    ['principal', lock.principal ?? '* (any)'],
+    ['service', lock.serviceId ?? '* (any)'],
+    ['reason', lock.reason],
+    ['created', `${lock.createdAt} (${relativeTime(lock.createdAt, now)}) by ${lock.createdBy}`],
+    ['lapses', lock.expiresAt ? `${lock.expiresAt} (${relativeTime(lock.expiresAt, now)})` : 'never (until unlocked)'],
+  ];
+  if (lock.liftedAt) lines.push(['lifted', `${lock.liftedAt} by ${lock.liftedBy ?? '?'}`]);
+  const width = Math.max(...lines.map(([label]) => label.length));
+  return lines.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** Locks as a table, oldest first as the API answers them. */
+export function formatLockTable(locks: readonly Lock[], now: number): string {
+  const header = ['ID', 'PRINCIPAL', 'SERVICE', 'LAPSES', 'CREATED', 'REASON'];
+  const rows = locks.map((lock) => [
+    lock.id,
+    lock.principal ?? '*',
+    lock.serviceId ?? '*',
+    lock.expiresAt ? relativeTime(lock.expiresAt, now) : 'never',
+    relativeTime(lock.createdAt, now),
+    lock.reason,
   ]);
   return formatTable(header, rows);
 }

@@ -5,11 +5,11 @@
 import { createSpinner, type Spinner } from 'nanospinner';
 import { BrokerClient, type RetryEvent } from '../client';
 import { BrokerApiError } from '../errors';
-import type { Connection, OpenConnectionInput } from '../types';
+import type { Connection, OpenConnectionInput, PlaceLockInput } from '../types';
 import { parseCommandLine, USAGE, UsageError, type Command } from './args';
 import { runWithConnection } from './exec';
 import { EXIT, exitCodeOf } from './exit-codes';
-import { formatApiError, formatConnection, formatConnectionTable, proxyText } from './format';
+import { formatApiError, formatConnection, formatConnectionTable, formatLock, formatLockTable, lockScope, proxyText } from './format';
 import { resolveTarget } from './target';
 
 /** GET /connections's largest page. */
@@ -162,6 +162,34 @@ async function runCommand(command: Command, client: BrokerClient, ui: Ui): Promi
       const { connection, pending } = await ui.working(`stopping connection ${command.id}`, () => client.stop(command.id), () => `stopped ${command.id}`);
       ui.print(connection, formatConnection(connection, now()));
       if (pending) ui.info('remote.it could not be reached: the connection is stopping; the broker retries the stop');
+      return EXIT.ok;
+    }
+    case 'lock': {
+      const input: PlaceLockInput = {
+        ...(command.principal !== undefined && { principal: command.principal }),
+        ...(command.serviceId !== undefined && { serviceId: command.serviceId }),
+        reason: command.reason,
+        ...(command.ttlSeconds !== undefined && { ttlSeconds: command.ttlSeconds }),
+      };
+      const placed = await ui.working(
+        `locking ${lockScope(input)} and stopping its connections`,
+        () => client.placeLock(input),
+        (lock) => `locked ${lock.id}: ${lock.enforcement.stopped} connection(s) stopped`,
+      );
+      const { enforcement, ...lock } = placed;
+      ui.print(placed, formatLock(lock, now()));
+      ui.info(`stopped ${enforcement.stopped} live connection(s) at once${enforcement.remaining > 0 ? `; ${enforcement.remaining} more are stopped by the broker shortly` : ''}`);
+      ui.info(`lift it with: rbroker unlock ${lock.id}`);
+      return EXIT.ok;
+    }
+    case 'locks': {
+      const locks = await client.listLocks();
+      ui.print(locks, locks.length === 0 ? 'No live locks.' : formatLockTable(locks, now()));
+      return EXIT.ok;
+    }
+    case 'unlock': {
+      const lock = await client.liftLock(command.id);
+      ui.print(lock, formatLock(lock, now()));
       return EXIT.ok;
     }
   }

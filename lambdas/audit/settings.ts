@@ -13,6 +13,14 @@ export const AUDIT_FILTER_PATTERN = {
 };
 
 /**
+ * The audit mapping of the locks table's stream: a lock is placed (INSERT) or lifted (MODIFY); a REMOVE is
+ * the TTL deleting a lock lifted or lapsed long ago, no event.
+ */
+export const AUDIT_LOCKS_FILTER_PATTERN = {
+  eventName: ['INSERT', 'MODIFY'],
+};
+
+/**
  * Retries of a failed batch: -1, no count (Lambda documents no interval between retries, so no count
  * stands for a time). A failure is EventBridge's (throttling, an outage), which passes; the record's age
  * bounds the retrying instead (AUDIT_MAX_RECORD_AGE_SECONDS). Its cost is that a shard's later events wait

@@ -7,6 +7,7 @@
  * An event carries ids, principals, the service, the mode, times and reasons: never a proxy address (a
  * latching proxy's address is a capability) and never a secret (none is in a record).
  */
+import type { Lock } from './locks';
 import type { ConnectionMode, ConnectionRecord, ConnectionStatus, StopReason } from './model';
 
 /** The EventBridge `source` of every audit event. */
@@ -22,7 +23,15 @@ export const AUDIT_EVENT_TYPES = {
   stopFailed: 'Connection Stop Failed',
 } as const;
 
-export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[keyof typeof AUDIT_EVENT_TYPES];
+/** EventBridge `detail-type`s of operators' locks (lambdas/broker/locks.ts), from the locks table's stream. */
+export const LOCK_AUDIT_EVENT_TYPES = {
+  placed: 'Lock Placed',
+  lifted: 'Lock Lifted',
+} as const;
+
+export type ConnectionAuditEventType = (typeof AUDIT_EVENT_TYPES)[keyof typeof AUDIT_EVENT_TYPES];
+export type LockAuditEventType = (typeof LOCK_AUDIT_EVENT_TYPES)[keyof typeof LOCK_AUDIT_EVENT_TYPES];
+export type AuditEventType = ConnectionAuditEventType | LockAuditEventType;
 
 export interface AuditDetail {
   connectionId: string;
@@ -32,7 +41,8 @@ export interface AuditDetail {
   /**
    * Who made this change, as a full caller ARN: the opener (Opened), the renewer (Renewed), the caller of the
    * DELETE behind a stop and its outcome (an ending with `stopReason` `requested`, or what that stop came
-   * to). Absent when nobody asked: a lease end (timer or sweeper), a failed connect, an override.
+   * to), the admin whose lock stopped it (`stopReason` `locked`). Absent when nobody asked: a lease end
+   * (timer or sweeper), a failed connect, an override.
    */
   actor?: string;
   serviceId: string;
@@ -49,6 +59,8 @@ export interface AuditDetail {
   previousLeaseExpiresAt?: string;
   stoppedAt?: string;
   stopReason?: StopReason;
+  /** The lock that stopped it (`stopReason` `locked`): its Lock Placed event says who placed it and why. */
+  lockId?: string;
   failureReason?: string;
   stopAttempts: number;
   remoteConnectionId?: string;
@@ -58,11 +70,62 @@ export interface AuditDetail {
   version: number;
 }
 
-export interface AuditEvent {
-  detailType: AuditEventType;
-  /** When it happened: the change's `updatedAt`. */
-  time: string;
-  detail: AuditDetail;
+/** A lock placed or lifted: who placed it, what it covers, why; and, once lifted, who lifted it. */
+export interface LockAuditDetail {
+  lockId: string;
+  /** Role ARN glob the lock covers, when it names one. */
+  principal?: string;
+  /** Service id glob the lock covers, when it names one. */
+  serviceId?: string;
+  reason: string;
+  createdAt: string;
+  /** The admin who placed it (full caller ARN). */
+  createdBy: string;
+  /** When it lapses by itself, for a lock placed with a ttl. */
+  expiresAt?: string;
+  liftedAt?: string;
+  liftedBy?: string;
+  /** Who made this change: the placer (Lock Placed) or the lifter (Lock Lifted). */
+  actor: string;
+  /** When the change was made. With `lockId` and the detail-type, a consumer's deduplication key. */
+  at: string;
+}
+
+export type AuditEvent =
+  | {
+      detailType: ConnectionAuditEventType;
+      /** When it happened: the change's `updatedAt`. */
+      time: string;
+      detail: AuditDetail;
+    }
+  | { detailType: LockAuditEventType; time: string; detail: LockAuditDetail };
+
+/**
+ * The event a change of lock is, if any: a new lock is placed, a lock that gains `liftedAt` is lifted. A lock
+ * that lapses (its ttl) or that TTL deletes is none: its Lock Placed event already said when it lapses.
+ */
+export function lockAuditEventFor(before: Lock | undefined, after: Lock | undefined): AuditEvent | undefined {
+  if (!after) return undefined;
+  const placed = !before;
+  const lifted = before !== undefined && before.liftedAt === undefined && after.liftedAt !== undefined;
+  if (!placed && !lifted) return undefined;
+  const actor = lifted ? after.liftedBy ?? '' : after.createdBy;
+  const at = lifted ? after.liftedAt ?? after.createdAt : after.createdAt;
+  const detail: LockAuditDetail = {
+    lockId: after.id,
+    ...(after.principal !== undefined && { principal: after.principal }),
+    ...(after.serviceId !== undefined && { serviceId: after.serviceId }),
+    reason: after.reason,
+    createdAt: after.createdAt,
+    createdBy: after.createdBy,
+    // Lifting sets the TTL attribute to the lift time; only a placed lock's own ttl is its lapse time.
+    ...(placed && after.expiresAt !== undefined && { expiresAt: new Date(after.expiresAt * 1000).toISOString() }),
+    ...(after.liftedAt !== undefined && { liftedAt: after.liftedAt }),
+    ...(after.liftedBy !== undefined && { liftedBy: after.liftedBy }),
+    actor,
+    at,
+  };
+  return { detailType: lifted ? LOCK_AUDIT_EVENT_TYPES.lifted : LOCK_AUDIT_EVENT_TYPES.placed, time: at, detail };
 }
 
 /** The event a change of record is, if any: claims, retries and writes that change no outcome are none. */
@@ -87,6 +150,7 @@ export function auditEventFor(before: ConnectionRecord | undefined, after: Conne
     ...(detailType === AUDIT_EVENT_TYPES.renewed && before && { previousLeaseExpiresAt: before.leaseExpiresAt }),
     ...(after.stoppedAt !== undefined && { stoppedAt: after.stoppedAt }),
     ...(after.stopReason !== undefined && { stopReason: after.stopReason }),
+    ...(after.lockId !== undefined && { lockId: after.lockId }),
     ...(after.failureReason !== undefined && { failureReason: after.failureReason }),
     stopAttempts: after.stopAttempts,
     ...(after.remoteConnectionId !== undefined && { remoteConnectionId: after.remoteConnectionId }),
@@ -96,7 +160,7 @@ export function auditEventFor(before: ConnectionRecord | undefined, after: Conne
   return { detailType, time: after.updatedAt, detail };
 }
 
-const ENDINGS: Partial<Record<ConnectionStatus, AuditEventType>> = {
+const ENDINGS: Partial<Record<ConnectionStatus, ConnectionAuditEventType>> = {
   stopped: AUDIT_EVENT_TYPES.stopped,
   expired: AUDIT_EVENT_TYPES.expired,
   failed: AUDIT_EVENT_TYPES.failed,
@@ -108,13 +172,13 @@ const ENDINGS: Partial<Record<ConnectionStatus, AuditEventType>> = {
  * when it ends a stop (the record was `stopping`): the claim that began that stop wrote or removed it, so an
  * earlier renewer is never reported as the stopper (an override ends an active record directly).
  */
-function actorOf(detailType: AuditEventType, before: ConnectionRecord | undefined, after: ConnectionRecord): string | undefined {
+function actorOf(detailType: ConnectionAuditEventType, before: ConnectionRecord | undefined, after: ConnectionRecord): string | undefined {
   if (detailType === AUDIT_EVENT_TYPES.opened) return after.callerArn;
   if (detailType === AUDIT_EVENT_TYPES.renewed || before?.status === 'stopping') return after.changedBy;
   return undefined;
 }
 
-function typeOf(before: ConnectionRecord | undefined, after: ConnectionRecord): AuditEventType | undefined {
+function typeOf(before: ConnectionRecord | undefined, after: ConnectionRecord): ConnectionAuditEventType | undefined {
   if (after.status === 'active') {
     if (before?.status !== 'active') return AUDIT_EVENT_TYPES.opened;
     return before.leaseExpiresAt === after.leaseExpiresAt ? undefined : AUDIT_EVENT_TYPES.renewed;

@@ -16,6 +16,8 @@ export type BrokerErrorCode =
   | 'quota_exceeded'
   | 'locked'
   | 'lock_not_found'
+  | 'admin_required'
+  | 'too_many_locks'
   | 'upstream_refused'
   | 'upstream_timeout'
   | 'upstream_unavailable';

@@ -15,6 +15,8 @@ export type DomainEvent =
   /** The API ended a connection: DELETE, an overridden record, a public proxy the policy forbids. */
   | { type: 'stopped'; record: ConnectionRecord }
   | { type: 'policy_denied'; reason: PolicyDenialReason }
+  /** The policy could not be loaded from its source (the last good one stays in force; with none, all is refused). */
+  | { type: 'policy_load_failed'; reason: 'unreachable' | 'invalid' | 'empty' }
   /** A remote.it call failed (after the adapter's own retries). */
   | { type: 'remoteit_failed'; operation: 'connect' | 'stop'; failure: RemoteitFailure }
   /** A stop failed and is due again after a backoff. */
@@ -31,7 +33,11 @@ export type DomainEvent =
   /** A lease timer fired; `overrunMs` when it stopped the connection (lease end to recorded outcome). */
   | { type: 'timer_fired'; connectionId: string; outcome: TimerOutcome; overrunMs?: number }
   /** Part of the due work could not be read; the rest was swept. */
-  | { type: 'due_read_failed'; part: string; error: unknown };
+  | { type: 'due_read_failed'; part: string; error: unknown }
+  /** An open or renew was refused because an operator's lock covers it. */
+  | { type: 'lock_refused'; lockId: string }
+  /** A connection was stopped because an operator's lock covers it (it ended: stopped, or gone at remote.it). */
+  | { type: 'lock_stopped'; record: ConnectionRecord; lockId: string };
 
 export type EventSink = (event: DomainEvent) => void;
 

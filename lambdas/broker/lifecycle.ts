@@ -187,8 +187,8 @@ export const lifecycle = {
    * A stop claim on the record as read: `stopping` for `reason`, due again when the claim lapses. `actor`:
    * the caller who asked for it (DELETE, reason `requested`).
    */
-  claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number, actor?: string): Transition {
-    return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds, actor), { from: record.status, version: record.version });
+  claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number, actor?: string, lockId?: string): Transition {
+    return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds, actor, lockId), { from: record.status, version: record.version });
   },
 
   /**
@@ -256,6 +256,9 @@ export const lifecycle = {
  * A requested stop names who asked (a claim again of it without a caller, the sweeper's retry, keeps the
  * name); a claim for any other reason is nobody's request, so it removes the name an earlier renew left.
  */
-function claimChanges(reason: StopReason, nowMs: number, claimSeconds: number, actor: string | undefined): ConnectionChanges {
-  return { stopReason: reason, dueAt: epochSeconds(nowMs) + claimSeconds, changedBy: reason === 'requested' ? actor : null };
+function claimChanges(reason: StopReason, nowMs: number, claimSeconds: number, actor: string | undefined, lockId?: string): ConnectionChanges {
+  // Only a stop someone asked for names them: a DELETE's caller, or the admin whose lock covers the connection.
+  const named = reason === 'requested' || reason === 'locked';
+  // A lock's claim names the lock; a retry of it (no lock given) keeps the one the first claim wrote.
+  return { stopReason: reason, dueAt: epochSeconds(nowMs) + claimSeconds, changedBy: named ? actor : null, ...(reason === 'locked' && { lockId }) };
 }

@@ -44,7 +44,8 @@ export type StopReason =
   | 'overridden' // a later connect replaced it at remote.it
   | 'compensation' // remote.it said yes but the result could not be recorded
   | 'public_not_allowed' // remote.it opened a public reverse proxy the caller may not have
-  | 'abandoned'; // a pending record whose API invocation died mid-connect
+  | 'abandoned' // a pending record whose API invocation died mid-connect
+  | 'locked'; // an operator's lock covers it (lambdas/broker/locks.ts)
 
 export interface ConnectionRecord {
   /** ULID: sortable by creation. */
@@ -89,10 +90,12 @@ export interface ConnectionRecord {
   dueAt?: number;
   /**
    * The caller's full principal ARN behind the latest change of the lease or the stop, for audit: who
-   * renewed, or who asked for the stop (DELETE). A claim for any other reason (a lease end) removes it, so
-   * a stop is never put on an earlier renewer; the outcome of a stop keeps it.
+   * renewed, who asked for the stop (DELETE), or the admin whose lock stopped it. A claim for any other
+   * reason (a lease end) removes it, so a stop is never put on an earlier renewer; the outcome of a stop keeps it.
    */
   changedBy?: string;
+  /** The lock that stopped it, when `stopReason` is `locked` (lambdas/broker/locks.ts), for audit. */
+  lockId?: string;
   /** Stop attempts made so far (sweeper retry budget). */
   stopAttempts: number;
   /** Optimistic concurrency: every update increments it. */

@@ -5,6 +5,7 @@
  */
 import { QuotaExceededError } from './errors';
 import { hostIpFor } from './client-ip';
+import { lockFor, LockedError, type Lock, type LockStore } from './locks';
 import { applyTransition, INITIAL_STATUS, lifecycle, SHORT_HORIZON_SECONDS } from './lifecycle';
 import { MIN_TTL_SECONDS, type ConnectionMode, type ConnectionRecord } from './model';
 import { compensate, failPending, markOverridden, MAX_SCAN_PAGES, refusePublic, SCAN_PAGE_SIZE } from './open-recovery';
@@ -16,6 +17,8 @@ import { epochSeconds, toIso } from './time';
 
 export interface OpenDeps {
   policy: PolicyDocument;
+  /** Operators' locks: read once per open, alongside the quota count. */
+  locks: Pick<LockStore, 'live'>;
   /** A new ULID. */
   newId: () => string;
   defaultTtlSeconds: number;
@@ -97,16 +100,30 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
   const ttlSeconds = explicitTtl ? asked : Math.min(asked, decision.maxTtlSeconds);
 
   const startMs = stopContext.now();
+  // The lock check is one bounded read made alongside the others, so a warm open waits for no extra round
+  // trip. A lock placed after this read is enforced on the connection once it is active (lock-enforcement.ts).
+  const locks = deps.locks.live(epochSeconds(startMs));
+  // Settled here too, so a rejection is never unhandled while reuse is still being looked up.
+  locks.catch(() => undefined);
+  const refuseIfLocked = (live: readonly Lock[]): void => {
+    const lock = lockFor(live, { principal: caller.principal, serviceId });
+    if (!lock) return;
+    stopContext.events({ type: 'lock_refused', lockId: lock.id });
+    throw new LockedError(lock);
+  };
   if (request.reuse) {
     const existing = await findReusable(stopContext, caller, { serviceId, mode, hostIp, ttlSeconds }, startMs);
     if (existing) {
+      refuseIfLocked(await locks);
       stopContext.events({ type: 'opened', record: existing, reused: true });
       return { connection: existing, reused: true };
     }
   }
   // Two concurrent opens can both pass this count and exceed the quota by one: an accepted soft limit,
   // since a strict one would need a per-owner counter item written in the same transaction.
-  if ((await stopContext.store.countLive(caller.principal)) >= decision.maxActive) throw new QuotaExceededError(decision.maxActive);
+  const [live, liveLocks] = await Promise.all([stopContext.store.countLive(caller.principal), locks]);
+  refuseIfLocked(liveLocks);
+  if (live >= decision.maxActive) throw new QuotaExceededError(decision.maxActive);
 
   const startSeconds = epochSeconds(startMs);
   // Write-ahead: the record exists before remote.it is asked, so a crash mid-connect leaves a trace.

@@ -1,6 +1,8 @@
 /**
- * Who may open what. The document comes from the deployment (CDK prop -> `BROKER_POLICY` env) and is
- * validated at cold start. Deny by default: a caller no rule matches may open nothing.
+ * Who may open what. The document is live data in AWS AppConfig (lambdas/handlers/policy-source.ts reads it and
+ * validates it with this schema on every load; infra/policy-config.ts deploys it behind a validator generated
+ * from the same schema). Deny by default: a caller no rule matches may open nothing, and with no valid
+ * policy loaded nobody may open anything.
  */
 import * as z from '../zod';
 import { PolicyDeniedError, type PolicyDenialReason } from './errors';

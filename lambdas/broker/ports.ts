@@ -217,10 +217,23 @@ export interface LeaseTimer {
   leaseExpiresAt: string;
 }
 
+/**
+ * A stop owed to a lock: a connection made active while a lock covering it was live is stopped at once, through
+ * the same queue and function as lease timers (lambdas/broker/lock-enforcement.ts).
+ */
+export interface LockStopTimer {
+  id: string;
+  lockId: string;
+  /** The full principal ARN of the admin who placed the lock: the stop is recorded as theirs. */
+  lockedBy: string;
+}
+
+export type Timer = LeaseTimer | LockStopTimer;
+
 export interface LeaseTimers {
   /**
-   * Arms a timer: it is delivered at least once, at its lease end or after the longest delay the timer
-   * service allows, whichever comes first. Throws when it could not be armed.
+   * Arms a timer: it is delivered at least once, at its lease end (a lock stop: at once) or after the longest
+   * delay the timer service allows, whichever comes first. Throws when it could not be armed.
    */
-  arm(timer: LeaseTimer): Promise<void>;
+  arm(timer: Timer): Promise<void>;
 }

@@ -1,17 +1,20 @@
 /** Renew: move an active connection's lease end, within the owner's policy and remote.it's own expiry. */
 import { ConnectionMayBeIdleError, ConnectionNotActiveError, ConnectionNotFoundError } from './errors';
 import type { EventSink } from './events';
+import { lockFor, LockedError, type LockStore } from './locks';
 import { applyTransition, lifecycle } from './lifecycle';
 import type { ConnectionRecord } from './model';
 import { denyByPolicy, evaluatePolicy, type PolicyDocument } from './policy';
 import { StaleRecordError, type ConnectionStore } from './ports';
 import type { Caller } from './principal';
 import { asSeen, readVisible } from './queries';
-import type { Clock } from './time';
+import { epochSeconds, type Clock } from './time';
 
 export interface RenewDeps {
   store: ConnectionStore;
   policy: PolicyDocument;
+  /** Operators' locks: a renew a lock covers is refused. */
+  locks: Pick<LockStore, 'live'>;
   now: Clock;
   events: EventSink;
 }
@@ -33,6 +36,11 @@ export async function renewConnection(deps: RenewDeps, caller: Caller, id: strin
   const mode = record.requestedMode ?? record.mode;
   const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode, ttlSeconds });
   if (!decision.allowed) return denyByPolicy(deps.events, decision.reason, decision.detail);
+  const lock = lockFor(await deps.locks.live(epochSeconds(nowMs)), { principal: record.owner, serviceId: record.serviceId });
+  if (lock) {
+    deps.events({ type: 'lock_refused', lockId: lock.id });
+    throw new LockedError(lock);
+  }
 
   const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000);
   try {

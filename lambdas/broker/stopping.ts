@@ -97,17 +97,19 @@ export async function applyUnlessStale(stopContext: Pick<StopContext, 'store'>, 
  * Claims `record` (as read) for stop with `stopReason`. Allowed from active, stopping (a retry or lapsed
  * claim that is due), pending with a remoteConnectionId, and stop_failed when the reason is `requested` (a
  * DELETE asking for one more attempt). Resolves undefined when the record cannot be claimed or another
- * writer changed it first: the caller re-reads and answers from the record. `actor`: the caller of a DELETE.
+ * writer changed it first: the caller re-reads and answers from the record. `actor`: the caller of a DELETE, or
+ * the admin who placed the lock behind a `locked` stop (`lockId`).
  */
 export async function claimForStop(
   stopContext: StopContext,
   record: ConnectionRecord,
   reason: StopReason,
   actor?: string,
+  lockId?: string,
 ): Promise<ConnectionRecord | undefined> {
   const nowMs = stopContext.now();
   if (!claimable(record, epochSeconds(nowMs), reason)) return undefined;
-  return applyUnlessStale(stopContext, lifecycle.claimStop(record, reason, nowMs, stopContext.claimSeconds, actor));
+  return applyUnlessStale(stopContext, lifecycle.claimStop(record, reason, nowMs, stopContext.claimSeconds, actor, lockId));
 }
 
 /** A stop the API made that ended the connection (stopped, or found gone) is reported once, as the API's. */

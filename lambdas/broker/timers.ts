@@ -5,8 +5,10 @@
  * a timer delivered twice, or racing a DELETE or a sweep, still stops the connection once. Timers are an
  * optimisation of when, never of whether: the sweeper still ends every lease whose timer was lost.
  */
+import { lockCovering, stopForLock } from './lock-enforcement';
+import type { Lock } from './locks';
 import type { ConnectionRecord } from './model';
-import type { LeaseTimer, LeaseTimers } from './ports';
+import type { LeaseTimer, LeaseTimers, LockStopTimer, Timer } from './ports';
 import { claimForStop, stopClaimed, type StopContext, type StopOutcome } from './stopping';
 
 /**
@@ -17,6 +19,20 @@ export function timerFor(before: ConnectionRecord | undefined, after: Connection
   if (after.status !== 'active') return undefined;
   if (before?.status === 'active' && before.leaseExpiresAt === after.leaseExpiresAt) return undefined;
   return { id: after.id, leaseExpiresAt: after.leaseExpiresAt };
+}
+
+/** Whether a change made the record active (an open completed), as opposed to renewing an active one. */
+export function isActivation(before: ConnectionRecord | undefined, after: ConnectionRecord): boolean {
+  return after.status === 'active' && before?.status !== 'active';
+}
+
+/**
+ * The stop a lock owes a connection just made active: the open checked the locks before it connected, so only
+ * a lock placed while it was opening can cover it, and that lock's own enforcement may have found it pending.
+ */
+export function lockStopFor(after: ConnectionRecord, locks: readonly Lock[]): LockStopTimer | undefined {
+  const lock = lockCovering(locks, after);
+  return lock && { id: after.id, lockId: lock.id, lockedBy: lock.createdBy };
 }
 
 /**
@@ -51,10 +67,19 @@ export const DEFAULT_MAX_WAIT_MS = 1_500;
  * Acts on a fired timer. Store failures propagate (the timer is delivered again); a remote.it failure is
  * recorded on the connection by the stop path (retried by the sweeper), never thrown.
  */
-export async function fireTimer(deps: TimerDeps, timer: LeaseTimer): Promise<TimerResult> {
-  const result = await settleTimer(deps, timer);
+export async function fireTimer(deps: TimerDeps, timer: Timer): Promise<TimerResult> {
+  const result = 'lockId' in timer ? await settleLockStop(deps.stopContext, timer) : await settleTimer(deps, timer);
   deps.stopContext.events({ type: 'timer_fired', connectionId: timer.id, ...result });
   return result;
+}
+
+/** A lock stop: the connection is stopped now, as the lock's, unless it already ended or is being stopped. */
+async function settleLockStop(stopContext: StopContext, timer: LockStopTimer): Promise<TimerResult> {
+  const record = await stopContext.store.get(timer.id);
+  if (!record) return { outcome: 'gone' };
+  if (record.status !== 'active') return { outcome: 'settled' };
+  const lock = { id: timer.lockId, createdBy: timer.lockedBy };
+  return { outcome: await stopForLock(stopContext, record, lock) };
 }
 
 async function settleTimer(deps: TimerDeps, timer: LeaseTimer): Promise<TimerResult> {

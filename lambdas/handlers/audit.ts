@@ -1,9 +1,9 @@
 /**
- * Publishes audit events from the connections table's stream: every change of a record that is an event
- * (lambdas/broker/audit.ts) goes to the EventBridge bus AUDIT_BUS_NAME. The stream holds every written
+ * Publishes audit events from the connections table's stream and the locks table's: every change of a
+ * connection or of a lock that is an event (lambdas/broker/audit.ts) goes to the EventBridge bus AUDIT_BUS_NAME. The stream holds every written
  * change for 24 hours, so an event is published even when the function that made the change died before
  * answering; and since a batch is retried until it is published, at least once (a consumer deduplicates on
- * `detail.connectionId` + `detail.version`).
+ * `detail.connectionId` + `detail.version`, or `detail.lockId` + the detail-type).
  *
  * A shard's order is kept: records are decoded and published in order, and from the first record that
  * could not be decoded or whose entry failed, that record and every later record of the batch are reported
@@ -14,18 +14,26 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { auditEventFor, type AuditEvent } from '../broker/audit';
+import { auditEventFor, lockAuditEventFor, type AuditEvent } from '../broker/audit';
 import { createEventBridgeAuditPublisher } from '../audit/eventbridge';
 import { auditConfigSchema, loadConfig } from '../config';
-import { recordOfImage } from '../store/stream-images';
+import { isLockImage, lockOfImage, recordOfImage } from '../store/stream-images';
 import { logger, metrics } from './telemetry';
 
 const config = loadConfig(auditConfigSchema);
 const publisher = createEventBridgeAuditPublisher({ client: new EventBridgeClient({}), busName: config.AUDIT_BUS_NAME });
 
 
-const eventOf = (change: DynamoDBRecord): AuditEvent | undefined =>
-  auditEventFor(recordOfImage(change.dynamodb?.OldImage), recordOfImage(change.dynamodb?.NewImage));
+/** Both tables' streams reach this function: a lock's image is told apart by its partition key. */
+function eventOf(change: DynamoDBRecord): AuditEvent | undefined {
+  const { OldImage, NewImage } = change.dynamodb ?? {};
+  if (isLockImage(NewImage ?? OldImage)) return lockAuditEventFor(lockOfImage(OldImage), lockOfImage(NewImage));
+  return auditEventFor(recordOfImage(OldImage), recordOfImage(NewImage));
+}
+
+/** What names an event's subject in a log line. */
+const subjectOf = (event: AuditEvent | undefined) =>
+  event && ('connectionId' in event.detail ? { connectionId: event.detail.connectionId } : { lockId: event.detail.lockId });
 
 export async function handler(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
   logger.addContext(context);
@@ -61,7 +69,7 @@ export async function handler(event: DynamoDBStreamEvent, context: Context): Pro
         failed: failed.length,
         errorCode: first?.errorCode,
         errorMessage: first?.errorMessage,
-        connectionId: firstEvent?.detail.connectionId,
+        ...subjectOf(firstEvent),
         detailType: firstEvent?.detailType,
       });
       for (const entry of failed) failedFrom = Math.min(failedFrom, recordOf[entry.index] ?? 0);

@@ -13,15 +13,19 @@ import { idempotencyKeyOf, identityOf, parseBody, type ApiEvent } from './http/r
 import { openConnectionRequestSchema, type OpenConnectionRequest } from './http/schemas';
 import { jsonResponse, toView } from './http/view';
 import { idempotentOperation, type IdempotentInput } from './idempotency';
+import { createPolicySource, requirePolicy } from './policy-source';
+import { createDocumentClient } from '../store/clients';
+import { createDynamoLockReader } from '../store/lock-store';
 import { createStopContext } from './remoteit-runtime';
-import { createStore, dynamodb, logger, metrics } from './runtime';
+import { clock, createStore, dynamodb, events, logger, metrics } from './runtime';
 
 const config = loadConfig(openConfigSchema);
 const store = createStore(config);
 const stopContext = createStopContext(config, store);
+const policySource = createPolicySource(config, { events, logger, now: clock });
 
-const openDeps: OpenDeps = {
-  policy: config.BROKER_POLICY,
+const baseDeps: Omit<OpenDeps, 'policy'> = {
+  locks: createDynamoLockReader({ client: createDocumentClient(dynamodb), tableName: config.LOCKS_TABLE_NAME }),
   newId: monotonicFactory(),
   defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
   pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
@@ -29,8 +33,12 @@ const openDeps: OpenDeps = {
   stopContext,
 };
 
+/** Opens under the policy in force now; with none loaded, refused (`policy_unavailable`). */
+const open = async (caller: Caller, request: OpenConnectionRequest) =>
+  openConnection({ ...baseDeps, policy: await requirePolicy(policySource, events) }, caller, request);
+
 const openOnce = idempotentOperation(
-  (input: IdempotentInput<OpenConnectionRequest>, caller: Caller) => openConnection(openDeps, caller, input.request),
+  (input: IdempotentInput<OpenConnectionRequest>, caller: Caller) => open(caller, input.request),
   { tableName: config.IDEMPOTENCY_TABLE_NAME, client: dynamodb, expiresAfterSeconds: config.IDEMPOTENCY_TTL_SECONDS },
 );
 
@@ -40,7 +48,7 @@ const openRoute: RouteHandler = async (event: ApiEvent, context: Context) => {
   const key = idempotencyKeyOf(event);
   const { connection, reused } = key
     ? await openOnce(context, { principal: caller.principal, key, request }, caller)
-    : await openConnection(openDeps, caller, request);
+    : await open(caller, request);
   if (reused) return jsonResponse(200, toView(connection));
   return jsonResponse(201, toView(connection), { location: `/connections/${connection.id}` });
 };

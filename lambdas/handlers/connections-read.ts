@@ -1,6 +1,7 @@
 /**
  * GET /connections and GET /connections/{id}: read-only, no secret, no write access, and no remote.it client
- * in its bundle (./runtime only): the queries need the store, the policy and the clock.
+ * in its bundle (./runtime only): the queries need the store, the policy and the clock. The policy is read per
+ * request from its source (./policy-source); with none loaded nobody is an admin, and owners still see their own.
  */
 import { toCaller } from '../broker/principal';
 import { getConnection, listConnections, type QueryDeps } from '../broker/queries';
@@ -9,19 +10,24 @@ import { apiHandler, type RouteHandler } from './http/api';
 import { connectionIdOf, identityOf, parseQuery } from './http/request';
 import { listConnectionsQuerySchema } from './http/schemas';
 import { jsonResponse, toView } from './http/view';
-import { clock, createStore, logger, metrics } from './runtime';
+import { createPolicySource, NO_POLICY } from './policy-source';
+import { clock, createStore, events, logger, metrics } from './runtime';
 
 const config = loadConfig(readConfigSchema);
-const queries: QueryDeps = { store: createStore(config), policy: config.BROKER_POLICY, now: clock };
+const store = createStore(config);
+const policySource = createPolicySource(config, { events, logger, now: clock });
+
+const queryDeps = async (): Promise<QueryDeps> => ({ store, policy: (await policySource.current()) ?? NO_POLICY, now: clock });
 
 const getRoute: RouteHandler = async (event) => {
   const caller = toCaller(identityOf(event));
-  return jsonResponse(200, toView(await getConnection(queries, caller, connectionIdOf(event))));
+  return jsonResponse(200, toView(await getConnection(await queryDeps(), caller, connectionIdOf(event))));
 };
 
 const listRoute: RouteHandler = async (event) => {
   const caller = toCaller(identityOf(event));
-  const page = await listConnections(queries, caller, parseQuery(event, listConnectionsQuerySchema));
+  const query = parseQuery(event, listConnectionsQuerySchema);
+  const page = await listConnections(await queryDeps(), caller, query);
   return jsonResponse(200, { items: page.items.map(toView), ...(page.cursor && { nextCursor: page.cursor }) });
 };
 

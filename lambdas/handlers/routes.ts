@@ -26,4 +26,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   route('GET', '/connections/{id}', 'connections-read'),
   route('DELETE', '/connections/{id}', 'connections-write'),
   route('POST', '/connections/{id}/renew', 'connections-write'),
+  route('POST', '/locks', 'connections-write'),
+  route('GET', '/locks', 'connections-write'),
+  route('DELETE', '/locks/{id}', 'connections-write'),
 ];

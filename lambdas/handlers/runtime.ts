@@ -49,6 +49,12 @@ export const events: EventSink = (event: DomainEvent) => {
     case 'policy_denied':
       count('PolicyDenied');
       return;
+    case 'policy_load_failed': {
+      const single = metrics.singleMetric();
+      single.addDimension('reason', event.reason);
+      single.addMetric('PolicyLoadFailures', MetricUnit.Count, 1);
+      return;
+    }
     case 'remoteit_failed': {
       const single = metrics.singleMetric();
       single.addDimension('kind', event.failure.kind);
@@ -70,6 +76,14 @@ export const events: EventSink = (event: DomainEvent) => {
       return;
     case 'due_read_failed':
       logger.error('due shard query failed', { part: event.part, error: event.error });
+      return;
+    case 'lock_refused':
+      count('LockRefusals');
+      logger.info('refused by a lock', { lockId: event.lockId });
+      return;
+    case 'lock_stopped':
+      count('LockStops');
+      logger.info('stopped by a lock', { connectionId: event.record.id, lockId: event.lockId });
       return;
   }
 };

@@ -5,7 +5,7 @@
  * address, no secret.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { LeaseTimer, LeaseTimers } from '../broker/ports';
+import type { LeaseTimers, Timer } from '../broker/ports';
 import type { Clock } from '../broker/time';
 import * as z from '../zod';
 
@@ -22,15 +22,21 @@ export function delaySecondsFor(leaseExpiresAt: string, nowMs: number): number {
   return Math.min(MAX_DELAY_SECONDS, Math.max(0, seconds));
 }
 
-/** The message body: versioned, so a later format can tell old timers from new. */
-const timerMessageSchema = z.object({
+const connectionId = z.string().check(z.minLength(1), z.maxLength(64));
+
+/** The message bodies, versioned so a later format can tell old timers from new: a lease timer, or a lock stop. */
+const leaseTimerSchema = z.strictObject({ v: z.literal(1), id: connectionId, leaseExpiresAt: z.iso.datetime() });
+const lockStopSchema = z.strictObject({
   v: z.literal(1),
-  id: z.string().check(z.minLength(1), z.maxLength(64)),
-  leaseExpiresAt: z.iso.datetime(),
+  id: connectionId,
+  lockId: z.string().check(z.minLength(1), z.maxLength(64)),
+  lockedBy: z.string().check(z.minLength(1), z.maxLength(2048)),
 });
 
-export function timerMessage(timer: LeaseTimer): string {
-  return JSON.stringify({ v: 1, id: timer.id, leaseExpiresAt: timer.leaseExpiresAt });
+export function timerMessage(timer: Timer): string {
+  return 'lockId' in timer
+    ? JSON.stringify({ v: 1, id: timer.id, lockId: timer.lockId, lockedBy: timer.lockedBy })
+    : JSON.stringify({ v: 1, id: timer.id, leaseExpiresAt: timer.leaseExpiresAt });
 }
 
 export class InvalidTimerMessageError extends Error {
@@ -42,16 +48,19 @@ export class InvalidTimerMessageError extends Error {
 }
 
 /** A message body as a timer; InvalidTimerMessageError (naming the field, never echoing the body) otherwise. */
-export function parseTimerMessage(body: string): LeaseTimer {
+export function parseTimerMessage(body: string): Timer {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     throw new InvalidTimerMessageError('the body is not JSON');
   }
-  const result = timerMessageSchema.safeParse(parsed);
+  // A body naming a lock is a lock stop; any other is read as a lease timer, so errors name the missing field.
+  const isLockStop = typeof parsed === 'object' && parsed !== null && Object.hasOwn(parsed, 'lockId');
+  const result = (isLockStop ? lockStopSchema : leaseTimerSchema).safeParse(parsed);
   if (!result.success) throw new InvalidTimerMessageError(result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '));
-  return { id: result.data.id, leaseExpiresAt: result.data.leaseExpiresAt };
+  const { v: _version, ...timer } = result.data;
+  return timer;
 }
 
 export function createSqsLeaseTimers(options: { client: SQSClient; queueUrl: string; now: Clock }): LeaseTimers {
@@ -61,7 +70,7 @@ export function createSqsLeaseTimers(options: { client: SQSClient; queueUrl: str
         new SendMessageCommand({
           QueueUrl: options.queueUrl,
           MessageBody: timerMessage(timer),
-          DelaySeconds: delaySecondsFor(timer.leaseExpiresAt, options.now()),
+          DelaySeconds: 'lockId' in timer ? 0 : delaySecondsFor(timer.leaseExpiresAt, options.now()),
         }),
       );
     },

@@ -1,12 +1,13 @@
 /**
  * Audit events, the AWS side (infra/audit.ts): the bus (created, or the one given), the audit function on the
- * connections table's stream (its mapping, its filter, its environment, its permissions), its dead-letter
- * queue, its alarms and the stack's outputs.
+ * connections table's stream and the locks table's (its mappings, their filters, its environment, its
+ * permissions), its dead-letter queue, its alarms and the stack's outputs.
  */
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import { AUDIT_MAX_RECORD_AGE } from '../../infra/audit';
+import { AUDIT_LOCKS_FILTER_PATTERN } from '../../lambdas/audit/settings';
 import { BrokerStack } from '../../infra/broker-stack';
 import { ConnectionBroker } from '../../infra/connection-broker';
 import { auditEventFor } from '../../lambdas/broker/audit';
@@ -41,11 +42,13 @@ const logicalIdOf = (type: string, prefix: string) => {
 const busId = () => logicalIdOf('AWS::Events::EventBus', 'AuditBus');
 const deadLetterId = () => logicalIdOf('AWS::SQS::Queue', 'AuditDeadLetterQueue');
 const tableId = () => logicalIdOf('AWS::DynamoDB::GlobalTable', 'ConnectionsTable');
-const auditMapping = (from: Template, fn: string) => {
+const locksTableId = () => logicalIdOf('AWS::DynamoDB::GlobalTable', 'LocksTable');
+/** The function's event source mapping on the stream of the table `table` (a logical id). */
+const auditMapping = (from: Template, fn: string, table = tableId()) => {
   const mappings = Object.values(resourcesOfType(from, 'AWS::Lambda::EventSourceMapping')).filter(
-    (mapping) => render(mapping.Properties?.FunctionName) === fn,
+    (mapping) => render(mapping.Properties?.FunctionName) === fn && render(mapping.Properties?.EventSourceArn) === `${table}.StreamArn`,
   );
-  if (mappings.length !== 1) throw new Error(`expected one event source mapping for ${fn}, found ${mappings.length}`);
+  if (mappings.length !== 1) throw new Error(`expected one event source mapping for ${fn} on ${table}, found ${mappings.length}`);
   return mappings[0]?.Properties ?? {};
 };
 const environmentOf = (from: Template, fn: string) => {
@@ -121,6 +124,37 @@ describe('audit events', () => {
       });
     });
 
+    it('is read from the locks table\'s stream with the same settings as the connections table\'s: the same retries, halving, age bound and dead-letter queue', () => {
+      const { FilterCriteria, EventSourceArn, ...locks } = auditMapping(template, auditId, locksTableId());
+      const { FilterCriteria: connectionsFilter, EventSourceArn: connectionsSource, ...connections } = auditMapping(template, auditId);
+
+      expect(EventSourceArn).toEqual({ 'Fn::GetAtt': [locksTableId(), 'StreamArn'] });
+      expect(connectionsSource).toEqual({ 'Fn::GetAtt': [tableId(), 'StreamArn'] });
+      expect(locks).toEqual(connections);
+      expect(locks).toMatchObject({ MaximumRetryAttempts: -1, BisectBatchOnFunctionError: true, StartingPosition: 'TRIM_HORIZON' });
+      expect(FilterCriteria).not.toEqual(connectionsFilter);
+    });
+
+    describe('its locks stream filter', () => {
+      const pattern = () => filterPatternOf(auditMapping(template, auditId, locksTableId()));
+
+      it('is exactly: INSERT and MODIFY events', () => {
+        expect(pattern()).toEqual({ eventName: ['INSERT', 'MODIFY'] });
+        expect(pattern()).toEqual(AUDIT_LOCKS_FILTER_PATTERN);
+      });
+
+      it.each([
+        ['a lock placed (INSERT)', 'INSERT'],
+        ['a lock lifted (MODIFY)', 'MODIFY'],
+      ])('passes %s, which is an event', (_, eventName) => {
+        expect(filterMatches(pattern(), { eventName, dynamodb: {} })).toBe(true);
+      });
+
+      it('keeps out a TTL deletion (REMOVE) of a lifted or lapsed lock, which is no event', () => {
+        expect(filterMatches(pattern(), { eventName: 'REMOVE', dynamodb: {} })).toBe(false);
+      });
+    });
+
     it('gets exactly its config schema\'s variable: the bus\'s ARN, which PutEvents takes as its bus name', () => {
       expect(environmentOf(template, auditId)).toEqual({
         NODE_OPTIONS: '--enable-source-maps',
@@ -131,8 +165,8 @@ describe('audit events', () => {
       });
     });
 
-    it('may put events on its bus alone, read the stream and record failures: no record, no secret', () => {
-      const streamArn = `${tableId()}.StreamArn`;
+    it('may put events on its bus alone, read the two streams and record failures: no record, no secret', () => {
+      const streamArns = [`${tableId()}.StreamArn`, `${locksTableId()}.StreamArn`].sort();
       const deadLetterArn = `${deadLetterId()}.Arn`;
       const logGroup = render((resourcesOfType(template, 'AWS::Lambda::Function')[auditId]?.Properties?.LoggingConfig as { LogGroup: unknown }).LogGroup);
 
@@ -144,11 +178,11 @@ describe('audit events', () => {
         'xray:PutTelemetryRecords': ['*'],
         'xray:PutTraceSegments': ['*'],
         'events:PutEvents': [`${busId()}.Arn`],
-        'dynamodb:DescribeStream': [streamArn],
-        'dynamodb:GetRecords': [streamArn],
-        'dynamodb:GetShardIterator': [streamArn],
-        'dynamodb:ListStreams': [streamArn],
-        // The stream mapping's on-failure destination is sent to with the function's role.
+        'dynamodb:DescribeStream': streamArns,
+        'dynamodb:GetRecords': streamArns,
+        'dynamodb:GetShardIterator': streamArns,
+        'dynamodb:ListStreams': streamArns,
+        // Each stream mapping's on-failure destination is sent to with the function's role (one statement for both).
         'sqs:SendMessage': [deadLetterArn],
         'sqs:GetQueueAttributes': [deadLetterArn],
         'sqs:GetQueueUrl': [deadLetterArn],

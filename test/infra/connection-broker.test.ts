@@ -1,7 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BrokerStack } from '../../infra/broker-stack';
 import { timerFor } from '../../lambdas/broker/timers';
-import { connectionsTable, idempotencyTable, projectionOf, type TableDefinition } from '../../lambdas/store/tables';
+import { API_ROUTES } from '../../lambdas/handlers/routes';
+import { connectionsTable, idempotencyTable, locksTable, projectionOf, type TableDefinition } from '../../lambdas/store/tables';
 import { MAX_DELAY_SECONDS } from '../../lambdas/timers/sqs-timers';
 import { connectionRecord } from '../fixtures/memory-store';
 import {
@@ -46,6 +47,12 @@ const tableId = (definition: TableDefinition) => {
   );
   return id as string;
 };
+/** The logical id of the one AppConfig resource of `type`. */
+const appConfigId = (type: string) => {
+  const matches = Object.keys(resourcesOfType(template, type));
+  if (matches.length !== 1) throw new Error(`expected one ${type}, found ${matches.length}`);
+  return matches[0] as string;
+};
 const functionProps = (id: string) => resourcesOfType(template, 'AWS::Lambda::Function')[id]?.Properties ?? {};
 /** The logical id of the construct's queue `name` (`SweeperDeadLetterQueue`, `TimerQueue`, `TimerDeadLetterQueue`, `AuditDeadLetterQueue`). */
 const queueId = (name: string) => {
@@ -66,8 +73,9 @@ describe('ConnectionBroker', () => {
     it('requires AWS_IAM on every route when the API is synthesised', () => {
       const routes = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route'));
 
-      expect(routes).toHaveLength(5);
-      expect(routes.map((route) => route.Properties?.AuthorizationType)).toEqual(Array(5).fill('AWS_IAM'));
+      expect(routes).toHaveLength(API_ROUTES.length);
+      expect(routes).toHaveLength(8);
+      expect(routes.map((route) => route.Properties?.AuthorizationType)).toEqual(Array(8).fill('AWS_IAM'));
     });
 
     it('sends reads to the read function, opens to the open function and changes to the write function when routes are mapped', () => {
@@ -90,6 +98,9 @@ describe('ConnectionBroker', () => {
         'POST /connections': ids.open,
         'POST /connections/{id}/renew': ids.write,
         'DELETE /connections/{id}': ids.write,
+        'POST /locks': ids.write,
+        'GET /locks': ids.write,
+        'DELETE /locks/{id}': ids.write,
       });
     });
 
@@ -142,60 +153,63 @@ describe('ConnectionBroker', () => {
       POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
-    // The validated document, with the schema's defaults filled in.
-    const deployedPolicy = { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxActive: 10 }], admins: policy.admins };
+    // Where the API functions read the policy: the AppConfig application and profile by id, the environment by
+    // name (its id would make the functions depend on the environment, which watches their alarms).
+    const policySettings = () => ({
+      POLICY_APPCONFIG_APPLICATION: appConfigId('AWS::AppConfig::Application'),
+      POLICY_APPCONFIG_ENVIRONMENT: 'live',
+      POLICY_APPCONFIG_PROFILE: appConfigId('AWS::AppConfig::ConfigurationProfile'),
+      POLICY_MAX_AGE_SECONDS: '60',
+    });
     const remoteitSettings = () => ({
       REMOTEIT_SECRET_ID: Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'))[0],
       REMOTEIT_API_URL: 'https://api.remote.it/apv/v27',
       REMOTEIT_SIGNATURE_SCHEME: 'cavage',
     });
 
-    it('gives the read function its table and the policy, and nothing of remote.it or the idempotency table', () => {
-      const environment = environmentOf(ids.read);
-
-      expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
+    it('gives the read function its table and where the policy is, and nothing of remote.it, locks or the idempotency table', () => {
+      expect(environmentOf(ids.read)).toEqual({
         ...wrapperAndPowertools,
+        ...policySettings(),
         CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
         DUE_SHARDS: '8',
-        BROKER_POLICY: deployedPolicy,
       });
     });
 
-    it('gives the open function its tables, the policy, remote.it and the stop settings', () => {
-      const environment = environmentOf(ids.open);
-
-      expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
+    it('gives the open function its tables, where the policy is, the locks table, remote.it and the stop settings', () => {
+      expect(environmentOf(ids.open)).toEqual({
         ...wrapperAndPowertools,
         ...remoteitSettings(),
+        ...policySettings(),
         CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
         IDEMPOTENCY_TABLE_NAME: tableId(idempotencyTable),
+        LOCKS_TABLE_NAME: tableId(locksTable),
         DUE_SHARDS: '8',
-        BROKER_POLICY: deployedPolicy,
         DEFAULT_TTL_SECONDS: '900',
         SWEEPER_MAX_ATTEMPTS: '8',
         PENDING_GRACE_SECONDS: '120',
       });
     });
 
-    it('gives the write function the connections table, the policy, remote.it and the stop settings, but not the idempotency table', () => {
-      const environment = environmentOf(ids.write);
-
-      expect({ ...environment, BROKER_POLICY: JSON.parse(environment.BROKER_POLICY ?? 'null') as unknown }).toEqual({
+    it('gives the write function the connections and locks tables, where the policy is, remote.it and the stop settings, but not the idempotency table', () => {
+      expect(environmentOf(ids.write)).toEqual({
         ...wrapperAndPowertools,
         ...remoteitSettings(),
+        ...policySettings(),
         CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
+        LOCKS_TABLE_NAME: tableId(locksTable),
         DUE_SHARDS: '8',
-        BROKER_POLICY: deployedPolicy,
         SWEEPER_MAX_ATTEMPTS: '8',
         PENDING_GRACE_SECONDS: '120',
       });
     });
 
-    it('gives the sweeper its table, remote.it and its budget settings, but neither the policy nor the idempotency table', () => {
+    it('gives the sweeper its tables, remote.it and its budget settings, but neither the policy nor the idempotency table', () => {
       expect(environmentOf(ids.sweeper)).toEqual({
         ...wrapperAndPowertools,
         ...remoteitSettings(),
         CONNECTIONS_TABLE_NAME: tableId(connectionsTable),
+        LOCKS_TABLE_NAME: tableId(locksTable),
         DUE_SHARDS: '8',
         SWEEPER_MAX_ATTEMPTS: '8',
         PENDING_GRACE_SECONDS: '120',
@@ -204,8 +218,12 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('gives timer-arm the timer queue\'s URL and nothing else: no table, no secret', () => {
-      expect(environmentOf(ids.timerArm)).toEqual({ ...wrapperAndPowertools, TIMER_QUEUE_URL: queueId('TimerQueue') });
+    it('gives timer-arm the timer queue\'s URL and the locks table, and nothing else: no connections table, no secret', () => {
+      expect(environmentOf(ids.timerArm)).toEqual({
+        ...wrapperAndPowertools,
+        TIMER_QUEUE_URL: queueId('TimerQueue'),
+        LOCKS_TABLE_NAME: tableId(locksTable),
+      });
     });
 
     it('gives timer-fire its table, remote.it, the stop settings and the timer queue\'s URL, but neither the policy nor the idempotency table', () => {
@@ -235,6 +253,14 @@ describe('ConnectionBroker', () => {
 
   describe('permissions', () => {
     const connectionsArn = () => `${tableId(connectionsTable)}.Arn`;
+    const locksArn = () => `${tableId(locksTable)}.Arn`;
+    /** The AppConfig configuration the API functions read: application/APP/environment/ENV/configuration/PROFILE. */
+    const policyConfigurationArn = () =>
+      `arn:AWS::Partition:appconfig:AWS::Region:AWS::AccountId:application/${appConfigId('AWS::AppConfig::Application')}/environment/${appConfigId('AWS::AppConfig::Environment')}/configuration/${appConfigId('AWS::AppConfig::ConfigurationProfile')}`;
+    const readsPolicy = () => ({
+      'appconfig:GetLatestConfiguration': [policyConfigurationArn()],
+      'appconfig:StartConfigurationSession': [policyConfigurationArn()],
+    });
     const indexArn = (name: string) => `${connectionsArn()}/index/${name}`;
     const baseline = (fn: keyof typeof ids) => {
       const logGroup = render((functionProps(ids[fn]).LoggingConfig as { LogGroup: unknown }).LogGroup);
@@ -246,18 +272,19 @@ describe('ConnectionBroker', () => {
       };
     };
 
-    it('lets the read function read connections and nothing else: no secret, no write', () => {
+    it('lets the read function read connections and the deployed policy, and nothing else: no secret, no lock, no write', () => {
       const { actions, managedPolicies } = permissionsOf(template, ids.read);
 
       expect(actions).toEqual({
         ...baseline('read'),
+        ...readsPolicy(),
         'dynamodb:GetItem': [connectionsArn()],
         'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner')],
       });
       expect(managedPolicies).toEqual([]);
     });
 
-    it('lets the open function create and change connections, use idempotency records and read the secret', () => {
+    it('lets the open function create and change connections, use idempotency records, query locks, read the policy and the secret', () => {
       const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
       const idempotencyArn = `${tableId(idempotencyTable)}.Arn`;
 
@@ -265,26 +292,30 @@ describe('ConnectionBroker', () => {
 
       expect(actions).toEqual({
         ...baseline('open'),
+        ...readsPolicy(),
         'dynamodb:GetItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:PutItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:UpdateItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:DeleteItem': [idempotencyArn],
-        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner'), indexArn('live-by-owner')],
+        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner'), indexArn('live-by-owner'), locksArn()].sort(),
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
       });
       expect(managedPolicies).toEqual([]);
     });
 
-    it('lets the write function read and update connections and read the secret: no new record, no index, no idempotency record', () => {
+    it('lets the write function update connections, find those a lock covers, place, read and lift locks, read the policy and the secret: no new connection, no idempotency record', () => {
       const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
 
       const { actions, managedPolicies } = permissionsOf(template, ids.write);
 
       expect(actions).toEqual({
         ...baseline('write'),
-        'dynamodb:GetItem': [connectionsArn()],
-        'dynamodb:UpdateItem': [connectionsArn()],
+        ...readsPolicy(),
+        'dynamodb:GetItem': [connectionsArn(), locksArn()].sort(),
+        'dynamodb:UpdateItem': [connectionsArn(), locksArn()].sort(),
+        'dynamodb:PutItem': [locksArn()],
+        'dynamodb:Query': [indexArn('due'), locksArn()].sort(),
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
       });
@@ -297,7 +328,7 @@ describe('ConnectionBroker', () => {
       expect(Object.keys(actions).filter((action) => action.startsWith('sqs:'))).toEqual([]);
     });
 
-    it('lets the sweeper query the due index, update connections, read the secret and dead-letter a run', () => {
+    it('lets the sweeper query the due index and the locks, update connections, read the secret and dead-letter a run', () => {
       const [secretId] = Object.keys(resourcesOfType(template, 'AWS::SecretsManager::Secret'));
       const sweeperQueueId = queueId('SweeperDeadLetterQueue');
 
@@ -307,7 +338,7 @@ describe('ConnectionBroker', () => {
         ...baseline('sweeper'),
         'dynamodb:GetItem': [connectionsArn()],
         'dynamodb:UpdateItem': [connectionsArn()],
-        'dynamodb:Query': [indexArn('due')],
+        'dynamodb:Query': [indexArn('due'), locksArn()].sort(),
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
         'sqs:GetQueueAttributes': [`${sweeperQueueId}.Arn`],
@@ -317,7 +348,7 @@ describe('ConnectionBroker', () => {
       expect(managedPolicies).toEqual([]);
     });
 
-    it('lets timer-arm read the table\'s stream and send timers, and nothing of the records or the secret', () => {
+    it('lets timer-arm read the table\'s stream, query the locks and send timers, and nothing of the connection records or the secret', () => {
       const streamArn = `${tableId(connectionsTable)}.StreamArn`;
       const timerQueueArn = `${queueId('TimerQueue')}.Arn`;
       const deadLetterArn = `${queueId('TimerDeadLetterQueue')}.Arn`;
@@ -326,6 +357,7 @@ describe('ConnectionBroker', () => {
 
       expect(actions).toEqual({
         ...baseline('timerArm'),
+        'dynamodb:Query': [locksArn()],
         'dynamodb:DescribeStream': [streamArn],
         'dynamodb:GetRecords': [streamArn],
         'dynamodb:GetShardIterator': [streamArn],
@@ -367,7 +399,7 @@ describe('ConnectionBroker', () => {
       ...(key.sortKey ? [{ AttributeName: key.sortKey.name, KeyType: 'RANGE' }] : []),
     ];
 
-    it.each([connectionsTable, idempotencyTable])(
+    it.each([connectionsTable, idempotencyTable, locksTable])(
       'builds the $logicalName table from its shared definition: keys, indexes and TTL',
       (definition) => {
         const table = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable')[tableId(definition)];
@@ -387,12 +419,25 @@ describe('ConnectionBroker', () => {
       },
     );
 
-    it('gives the connections table the stream of its shared definition, with both images, and the idempotency table none', () => {
+    it('gives the connections and locks tables the stream of their shared definition, with both images, and the idempotency table none', () => {
       const tables = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable');
 
       expect(connectionsTable.stream).toBe('NEW_AND_OLD_IMAGES');
+      expect(locksTable.stream).toBe('NEW_AND_OLD_IMAGES');
       expect(tables[tableId(connectionsTable)]?.Properties?.StreamSpecification).toEqual({ StreamViewType: connectionsTable.stream });
+      expect(tables[tableId(locksTable)]?.Properties?.StreamSpecification).toEqual({ StreamViewType: locksTable.stream });
       expect(tables[tableId(idempotencyTable)]?.Properties?.StreamSpecification).toBeUndefined();
+    });
+
+    it('keeps every lock in one partition, sorted by id, with no index: the lock check is one query', () => {
+      const table = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable')[tableId(locksTable)];
+
+      expect(table?.Properties?.KeySchema).toEqual([
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'id', KeyType: 'RANGE' },
+      ]);
+      expect(table?.Properties?.GlobalSecondaryIndexes).toBeUndefined();
+      expect(table?.Properties?.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     });
 
     it('gives the quota count a sparse index of live records that copies only their status', () => {
@@ -407,7 +452,7 @@ describe('ConnectionBroker', () => {
       ]);
     });
 
-    it.each([connectionsTable, idempotencyTable])(
+    it.each([connectionsTable, idempotencyTable, locksTable])(
       'keeps the $logicalName table safe: on demand, PITR, deletion protection, retained, KMS-encrypted',
       (definition) => {
         const table = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable')[tableId(definition)];
@@ -569,8 +614,8 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('maps no other event source to any function than the timers\' two and audit\'s', () => {
-      expect(Object.keys(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(3);
+    it('maps no other event source to any function than the timers\' two and audit\'s two (connections and locks)', () => {
+      expect(Object.keys(resourcesOfType(template, 'AWS::Lambda::EventSourceMapping'))).toHaveLength(4);
     });
   });
 
@@ -673,11 +718,42 @@ describe('ConnectionBroker', () => {
       });
     });
 
-    it('creates exactly the seventeen alarms, each saying what to do, none notifying when no topic is given', () => {
+    it('alarms when the functions fail to load the policy, for any reason, in 2 of 3 minutes', () => {
+      const [[, alarm] = []] = alarmsNamed('PolicyLoadFailuresAlarm');
+      const metrics = alarm?.Properties?.Metrics as {
+        Id: string;
+        Expression?: string;
+        MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: string }[] }; Stat: string };
+      }[];
+
+      expect(alarm?.Properties).toMatchObject({
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 2,
+        TreatMissingData: 'notBreaching',
+      });
+      expect(metrics.find((metric) => metric.Expression)?.Expression).toBe('unreachable + invalid + empty');
+      expect(
+        metrics
+          .filter((metric) => metric.MetricStat)
+          .map(({ Id, MetricStat }) => [Id, MetricStat?.Metric.Namespace, MetricStat?.Metric.MetricName, MetricStat?.Stat, MetricStat?.Metric.Dimensions]),
+      ).toEqual(
+        ['unreachable', 'invalid', 'empty'].map((reason) => [
+          reason,
+          'RemoteitBroker',
+          'PolicyLoadFailures',
+          'Sum',
+          [{ Name: 'reason', Value: reason }, { Name: 'service', Value: 'remoteit-broker' }].sort((a, b) => a.Name.localeCompare(b.Name)),
+        ]),
+      );
+    });
+
+    it('creates exactly the eighteen alarms, each saying what to do, none notifying when no topic is given', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(17);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(17).fill(undefined));
+      expect(alarms).toHaveLength(18);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(18).fill(undefined));
       expect(alarms.filter((alarm) => String(alarm.Properties?.AlarmDescription).length < 40)).toEqual([]);
     });
   });
@@ -691,6 +767,7 @@ describe('ConnectionBroker', () => {
       expect(render(outputs.ExecuteApiArn?.Value)).toMatch(/:execute-api:.*:BrokerApi\w+\/\*\/\*\/\*$/);
       expect(render(outputs.ConnectionsTableName?.Value)).toBe(tableId(connectionsTable));
       expect(render(outputs.IdempotencyTableName?.Value)).toBe(tableId(idempotencyTable));
+      expect(render(outputs.LocksTableName?.Value)).toBe(tableId(locksTable));
       expect(render(outputs.SecretArn?.Value)).toBe(secretId);
     });
 

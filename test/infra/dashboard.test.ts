@@ -71,9 +71,25 @@ describe('dashboard', () => {
     );
   });
 
-  it('shows policy denials and stops given up', () => {
-    expect(deployed.lines(/Policy denials/)).toEqual([`RemoteitBroker PolicyDenied ${service} Sum`]);
+  it('shows stops given up', () => {
     expect(deployed.lines(/StopFailed/)).toEqual([`RemoteitBroker StopFailed ${service} Sum`]);
+  });
+
+  it('shows policy denials with lock refusals, and connections stopped by a lock', () => {
+    expect(deployed.lines(/Policy denials and lock refusals/)).toEqual([
+      `RemoteitBroker PolicyDenied ${service} Sum`,
+      `RemoteitBroker LockRefusals ${service} Sum`,
+    ]);
+    expect(deployed.lines(/stopped by a lock/)).toEqual([`RemoteitBroker LockStops ${service} Sum`]);
+  });
+
+  it('shows policy loads failed, one line per reason, against their alarm\'s threshold', () => {
+    expect(deployed.lines(/Policy loads failed/)).toEqual(
+      ['unreachable', 'invalid', 'empty'].map((reason) => `RemoteitBroker PolicyLoadFailures reason=${reason} ${service} Sum`),
+    );
+    expect(deployed.graph(/Policy loads failed/).annotations?.horizontal).toEqual([
+      expect.objectContaining({ label: 'PolicyLoadFailuresAlarm', value: 1 }),
+    ]);
   });
 
   it('shows the lease overrun\'s p99 and maximum, in milliseconds', () => {
@@ -137,7 +153,7 @@ describe('dashboard', () => {
     const alarmArns = Object.keys(resourcesOfType(deployed.template, 'AWS::CloudWatch::Alarm')).map((id) => `${id}.Arn`);
 
     expect(statusWidgets).toHaveLength(1);
-    expect(alarmArns).toHaveLength(17);
+    expect(alarmArns).toHaveLength(18);
     expect([...(statusWidgets[0]?.properties.alarms ?? [])].sort()).toEqual(alarmArns.sort());
   });
 

@@ -23,10 +23,15 @@ describe('ConnectionBroker props', () => {
       expect(build({ policy })).toThrow(/policy is invalid: rules\.0\.modes\.0/);
     });
 
-    it('rejects a policy too large for the Lambda environment', () => {
-      const principals = Array.from({ length: 100 }, (_, n) => `arn:aws:iam::123456789012:role/application-${n}`);
+    it('takes a policy far larger than the Lambda environment\'s 4 KB: it is AppConfig data, not a variable', () => {
+      const principals = Array.from({ length: 200 }, (_, n) => `arn:aws:iam::123456789012:role/application-${n}`);
 
-      expect(build({ policy: { rules: [{ principals, services: ['*'] }] } })).toThrow(/at most 3072 fit/);
+      expect(JSON.stringify(principals).length).toBeGreaterThan(8 * 1024);
+      expect(build({ policy: { rules: [{ principals, services: ['*'] }] } })).not.toThrow();
+    });
+
+    it.each([Duration.seconds(0), Duration.seconds(61), Duration.millis(1500)])('rejects a policy max age of %s: whole seconds from 1 to 60', (policyMaxAge) => {
+      expect(build({ policyMaxAge })).toThrow(/policyMaxAge must be whole seconds from 1 to 60/);
     });
 
     it('rejects a sweep interval that is not whole minutes', () => {
@@ -51,6 +56,7 @@ describe('ConnectionBroker props', () => {
           defaultLease: Duration.minutes(10),
           logLevel: 'DEBUG',
           throttle: { rateLimit: 5, burstLimit: 10 },
+          policyMaxAge: Duration.seconds(15),
         },
       });
       const caller = new iam.Role(stack, 'CallerRole', { assumedBy: new iam.AccountRootPrincipal() });
@@ -97,6 +103,18 @@ describe('ConnectionBroker props', () => {
       expect(variablesOf(open)).toMatchObject({ DEFAULT_TTL_SECONDS: '600' });
     });
 
+    it('passes the policy max age to the three API functions, and to no other', () => {
+      const functions = resourcesOfType(template, 'AWS::Lambda::Function');
+      const withMaxAge = Object.entries(functions)
+        .filter(([, fn]) => (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables.POLICY_MAX_AGE_SECONDS === '15')
+        .map(([id]) => id)
+        .sort();
+
+      expect(withMaxAge).toEqual(
+        ['remote.it broker: GET', 'remote.it broker: opens', 'remote.it broker: renews'].map((fn) => functionId(template, fn)).sort(),
+      );
+    });
+
     it('uses the existing secret instead of creating one, granting read on it alone', () => {
       const open = functionId(template, 'remote.it broker: opens');
 
@@ -115,8 +133,8 @@ describe('ConnectionBroker props', () => {
     it('notifies the alarm topic from every alarm', () => {
       const alarms = Object.values(resourcesOfType(template, 'AWS::CloudWatch::Alarm'));
 
-      expect(alarms).toHaveLength(17);
-      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(17).fill([alarmTopicArn]));
+      expect(alarms).toHaveLength(18);
+      expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(18).fill([alarmTopicArn]));
     });
 
     it('applies the throttle to the default stage', () => {
@@ -129,11 +147,10 @@ describe('ConnectionBroker props', () => {
   describe('app without a policy file', () => {
     it('deploys a deny-all policy and warns at synth', () => {
       const stack = createBrokerStack(testApp({ bundling: false }));
+      const versions = Object.values(resourcesOfType(Template.fromStack(stack), 'AWS::AppConfig::HostedConfigurationVersion'));
 
       Annotations.fromStack(stack).hasWarning(`/${stack.stackName}`, Match.stringLikeRegexp('denies every request'));
-      expectResourceProperties(Template.fromStack(stack), 'AWS::Lambda::Function', {
-        Environment: { Variables: Match.objectLike({ BROKER_POLICY: JSON.stringify({ rules: [], admins: [] }) }) },
-      });
+      expect(versions.map((version) => JSON.parse(String(version.Properties?.Content)) as unknown)).toEqual([{ rules: [], admins: [] }]);
     });
   });
 });

@@ -16,6 +16,7 @@ describe('cdk synth', () => {
   let workDir: string;
   let assembly: CloudAssembly;
   let functions: Resource[];
+  let resources: Record<string, Resource>;
   /** The bundle directory of a function's code asset, found through the stack's asset manifest. */
   let assetDirOf: (fn: Resource) => string;
   beforeAll(() => {
@@ -26,7 +27,8 @@ describe('cdk synth', () => {
     createBrokerStack(app);
     assembly = app.synth();
     const template = assembly.getStackByName(DEFAULT_STACK_NAME).template as { Resources: Record<string, Resource> };
-    functions = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
+    resources = template.Resources;
+    functions = Object.values(resources).filter((resource) => resource.Type === 'AWS::Lambda::Function');
     const manifest = JSON.parse(
       readFileSync(path.join(assembly.directory, `${DEFAULT_STACK_NAME}.assets.json`), 'utf8'),
     ) as { files: Record<string, { source: { path: string } }> };
@@ -79,14 +81,15 @@ describe('cdk synth', () => {
       }
     });
 
-    it('keeps the remote.it client out of the read function, and zod locales and the X-Ray SDK out of every bundle', () => {
+    it('keeps the remote.it client and the secret out of the read function, and zod locales and the X-Ray SDK out of every bundle', () => {
       const sourcesOf = (fn: Resource) =>
         (JSON.parse(readFileSync(path.join(assetDirOf(fn), 'index.js.map'), 'utf8')) as { sources: string[] }).sources;
       const bundles = functions.map(sourcesOf);
       const read = bundles.find((sources) => sources.some((source) => source.endsWith('lambdas/handlers/connections-read.ts')));
 
       expect(read).toBeDefined();
-      for (const unused of ['lambdas/remoteit/client.ts', 'lambdas/handlers/remoteit-runtime.ts', 'http-message-signatures', '@aws-lambda-powertools/parameters', '@aws-lambda-powertools/idempotency']) {
+      // Powertools parameters is in: its AppConfig provider reads the policy. Its secrets provider is not.
+      for (const unused of ['lambdas/remoteit/client.ts', 'lambdas/handlers/remoteit-runtime.ts', 'http-message-signatures', '@aws-lambda-powertools/parameters/lib/esm/secrets/', '@aws-lambda-powertools/idempotency']) {
         expect(read?.filter((source) => source.includes(unused))).toEqual([]);
       }
       for (const sources of bundles) {
@@ -115,17 +118,25 @@ describe('cdk synth', () => {
       expect(overBudget).toEqual([]);
     });
 
-    it('deploys the policy file given as context to the three API functions (the sweeper reads no policy)', () => {
+    it('deploys the policy file given as context as the first version of the policy\'s AppConfig configuration, which the three API functions read', () => {
+      const versions = Object.values(resources).filter((resource) => resource.Type === 'AWS::AppConfig::HostedConfigurationVersion');
       const apiFunctions = functions.filter((fn) => /^remote\.it broker: (GET|opens|renews)/.test(String(fn.Properties.Description)));
 
+      // The validated document, with the schema's defaults filled in.
+      expect(versions.map((version) => [version.Properties.ContentType, JSON.parse(String(version.Properties.Content))])).toEqual([
+        ['application/json', { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 }], admins: [] }],
+      ]);
       expect(apiFunctions).toHaveLength(3);
       for (const fn of apiFunctions) {
-        const variables = (fn.Properties.Environment as { Variables: Record<string, string> }).Variables;
+        const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
-        expect(JSON.parse(variables.BROKER_POLICY ?? 'null')).toEqual({
-          rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 }],
-          admins: [],
-        });
+        expect(Object.keys(variables).filter((name) => name.startsWith('POLICY_')).sort()).toEqual([
+          'POLICY_APPCONFIG_APPLICATION',
+          'POLICY_APPCONFIG_ENVIRONMENT',
+          'POLICY_APPCONFIG_PROFILE',
+          'POLICY_MAX_AGE_SECONDS',
+        ]);
+        expect(variables.BROKER_POLICY).toBeUndefined();
       }
     });
   });

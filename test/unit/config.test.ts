@@ -9,26 +9,31 @@ import {
   openConfigSchema,
 } from '../../lambdas/config';
 
-const policyJson = JSON.stringify({ rules: [], admins: [] });
+const policyEnv = { POLICY_APPCONFIG_APPLICATION: 'remoteit-broker', POLICY_APPCONFIG_ENVIRONMENT: 'prod', POLICY_APPCONFIG_PROFILE: 'policy' };
 const writeEnv = {
   CONNECTIONS_TABLE_NAME: 'connections',
   IDEMPOTENCY_TABLE_NAME: 'idempotency',
+  LOCKS_TABLE_NAME: 'locks',
   REMOTEIT_SECRET_ID: 'remoteit/credentials',
-  BROKER_POLICY: policyJson,
+  ...policyEnv,
 };
 
 describe('config', () => {
   describe('schemas per function', () => {
     // The contract with the handlers and the CDK construct: what each function reads, and nothing more.
     it.each([
-      ['connections-read', ['BROKER_POLICY', 'CONNECTIONS_TABLE_NAME', 'DUE_SHARDS']],
+      ['connections-read', ['CONNECTIONS_TABLE_NAME', 'DUE_SHARDS', 'POLICY_APPCONFIG_APPLICATION', 'POLICY_APPCONFIG_ENVIRONMENT', 'POLICY_APPCONFIG_PROFILE', 'POLICY_MAX_AGE_SECONDS']],
       [
         'connections-write',
         [
-          'BROKER_POLICY',
           'CONNECTIONS_TABLE_NAME',
           'DUE_SHARDS',
+          'LOCKS_TABLE_NAME',
           'PENDING_GRACE_SECONDS',
+          'POLICY_APPCONFIG_APPLICATION',
+          'POLICY_APPCONFIG_ENVIRONMENT',
+          'POLICY_APPCONFIG_PROFILE',
+          'POLICY_MAX_AGE_SECONDS',
           'REMOTEIT_API_URL',
           'REMOTEIT_SECRET_ID',
           'REMOTEIT_SIGNATURE_SCHEME',
@@ -41,13 +46,17 @@ describe('config', () => {
         'connections-open',
         [
           'ALLOW_PRIVATE_CLIENT_IPS',
-          'BROKER_POLICY',
           'CONNECTIONS_TABLE_NAME',
           'DEFAULT_TTL_SECONDS',
           'DUE_SHARDS',
           'IDEMPOTENCY_TABLE_NAME',
           'IDEMPOTENCY_TTL_SECONDS',
+          'LOCKS_TABLE_NAME',
           'PENDING_GRACE_SECONDS',
+          'POLICY_APPCONFIG_APPLICATION',
+          'POLICY_APPCONFIG_ENVIRONMENT',
+          'POLICY_APPCONFIG_PROFILE',
+          'POLICY_MAX_AGE_SECONDS',
           'REMOTEIT_API_URL',
           'REMOTEIT_SECRET_ID',
           'REMOTEIT_SIGNATURE_SCHEME',
@@ -61,6 +70,7 @@ describe('config', () => {
         [
           'CONNECTIONS_TABLE_NAME',
           'DUE_SHARDS',
+          'LOCKS_TABLE_NAME',
           'PENDING_GRACE_SECONDS',
           'REMOTEIT_API_URL',
           'REMOTEIT_SECRET_ID',
@@ -77,27 +87,23 @@ describe('config', () => {
     });
 
     it('requires only the variables without a default', () => {
-      expect(requiredConfigKeys(readConfigSchema).sort()).toEqual(['BROKER_POLICY', 'CONNECTIONS_TABLE_NAME']);
-      expect(requiredConfigKeys(openConfigSchema).sort()).toEqual([
-        'BROKER_POLICY',
-        'CONNECTIONS_TABLE_NAME',
-        'IDEMPOTENCY_TABLE_NAME',
-        'REMOTEIT_SECRET_ID',
-      ]);
-      expect(requiredConfigKeys(sweeperConfigSchema).sort()).toEqual(['CONNECTIONS_TABLE_NAME', 'REMOTEIT_SECRET_ID']);
+      const policy = ['POLICY_APPCONFIG_APPLICATION', 'POLICY_APPCONFIG_ENVIRONMENT', 'POLICY_APPCONFIG_PROFILE'];
+      expect(requiredConfigKeys(readConfigSchema).sort()).toEqual(['CONNECTIONS_TABLE_NAME', ...policy]);
+      expect(requiredConfigKeys(openConfigSchema).sort()).toEqual(['CONNECTIONS_TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'LOCKS_TABLE_NAME', ...policy, 'REMOTEIT_SECRET_ID']);
+      expect(requiredConfigKeys(sweeperConfigSchema).sort()).toEqual(['CONNECTIONS_TABLE_NAME', 'LOCKS_TABLE_NAME', 'REMOTEIT_SECRET_ID']);
     });
 
     it('starts the read function without the secret or the idempotency table, and ignores variables it does not use', () => {
-      const config = loadConfig(readConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', BROKER_POLICY: policyJson, REMOTEIT_SECRET_ID: 'x' });
+      const config = loadConfig(readConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', ...policyEnv, REMOTEIT_SECRET_ID: 'x' });
 
-      expect(config).toEqual({ CONNECTIONS_TABLE_NAME: 'connections', DUE_SHARDS: 8, BROKER_POLICY: { rules: [], admins: [] } });
+      expect(config).toEqual({ CONNECTIONS_TABLE_NAME: 'connections', DUE_SHARDS: 8, ...policyEnv, POLICY_MAX_AGE_SECONDS: 60 });
     });
 
     it('starts the sweeper without a policy or the idempotency table', () => {
-      const config = loadConfig(sweeperConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', REMOTEIT_SECRET_ID: 'remoteit/credentials' });
+      const config = loadConfig(sweeperConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', LOCKS_TABLE_NAME: 'locks', REMOTEIT_SECRET_ID: 'remoteit/credentials' });
 
       expect(config).toMatchObject({ SWEEPER_CONCURRENCY: 16, SWEEPER_MAX_ATTEMPTS: 8, PENDING_GRACE_SECONDS: 120, SWEEPER_SAFETY_MARGIN_MS: 10_000 });
-      expect(config).not.toHaveProperty('BROKER_POLICY');
+      expect(config).not.toHaveProperty('POLICY_APPCONFIG_PROFILE');
     });
 
     it('gives the open function and the sweeper the same defaults for the settings they share', () => {
@@ -127,12 +133,12 @@ describe('config', () => {
         IDEMPOTENCY_TTL_SECONDS: 3600,
         SWEEPER_MAX_ATTEMPTS: 8,
         PENDING_GRACE_SECONDS: 120,
-        BROKER_POLICY: { rules: [], admins: [] },
+        POLICY_MAX_AGE_SECONDS: 60,
       });
     });
 
     it('names every missing variable when required ones are absent', () => {
-      const attempt = () => loadConfig(openConfigSchema, { BROKER_POLICY: policyJson });
+      const attempt = () => loadConfig(openConfigSchema, { ...policyEnv, LOCKS_TABLE_NAME: 'locks' });
 
       expect(attempt).toThrow(ConfigError);
       for (const variable of ['CONNECTIONS_TABLE_NAME', 'IDEMPOTENCY_TABLE_NAME', 'REMOTEIT_SECRET_ID']) {
@@ -143,7 +149,7 @@ describe('config', () => {
     it('lists the bad variables on the error, never their values', () => {
       let error: unknown;
       try {
-        loadConfig(sweeperConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', REMOTEIT_SECRET_ID: 's', SWEEPER_CONCURRENCY: 'very-distinctive-value' });
+        loadConfig(sweeperConfigSchema, { CONNECTIONS_TABLE_NAME: 'connections', LOCKS_TABLE_NAME: 'locks', REMOTEIT_SECRET_ID: 's', SWEEPER_CONCURRENCY: 'very-distinctive-value' });
       } catch (caught) {
         error = caught;
       }
@@ -153,14 +159,16 @@ describe('config', () => {
       expect((error as ConfigError).message).not.toContain('very-distinctive-value');
     });
 
-    it('rejects a policy that is not JSON, naming the variable', () => {
-      expect(() => loadConfig(readConfigSchema, { ...writeEnv, BROKER_POLICY: '{rules' })).toThrow(/BROKER_POLICY: is not valid JSON/);
+    it('rejects an empty AppConfig identifier of the policy, naming the variable', () => {
+      expect(() => loadConfig(readConfigSchema, { ...writeEnv, POLICY_APPCONFIG_PROFILE: '' })).toThrow(/POLICY_APPCONFIG_PROFILE: /);
     });
 
-    it('rejects a policy rule with an unknown mode, naming its path', () => {
-      const policy = { rules: [{ principals: ['*'], services: ['*'], modes: ['tunnel'] }] };
+    it.each(['0', '61', '1.5'])('rejects a policy max age of %s seconds (whole seconds, 1 to 60)', (value) => {
+      expect(() => loadConfig(readConfigSchema, { ...writeEnv, POLICY_MAX_AGE_SECONDS: value })).toThrow(/POLICY_MAX_AGE_SECONDS/);
+    });
 
-      expect(() => loadConfig(openConfigSchema, { ...writeEnv, BROKER_POLICY: JSON.stringify(policy) })).toThrow(/BROKER_POLICY\.rules\.0\.modes\.0/);
+    it.each([['1', 1], ['60', 60]])('accepts a policy max age of %s seconds', (value, seconds) => {
+      expect(loadConfig(readConfigSchema, { ...writeEnv, POLICY_MAX_AGE_SECONDS: value }).POLICY_MAX_AGE_SECONDS).toBe(seconds);
     });
 
     it('says what is wrong with a numeric setting that is present but not a number, not that it is required', () => {

@@ -10,7 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import { toEntry } from '../../lambdas/audit/eventbridge';
-import { AUDIT_EVENT_TYPES, AUDIT_SOURCE, auditEventFor, type AuditEvent } from '../../lambdas/broker/audit';
+import { AUDIT_EVENT_TYPES, AUDIT_SOURCE, auditEventFor, LOCK_AUDIT_EVENT_TYPES, lockAuditEventFor, type AuditEvent } from '../../lambdas/broker/audit';
+import type { Lock } from '../../lambdas/broker/locks';
 import { applyTransition, lifecycle, TRANSITIONS, type Transition, type TransitionName } from '../../lambdas/broker/lifecycle';
 import type { ConnectionRecord, ConnectionStatus } from '../../lambdas/broker/model';
 import { portConnection, reverseConnection } from '../fixtures/fake-remoteit';
@@ -44,6 +45,7 @@ const SEEDS: Partial<Record<ConnectionStatus, ConnectionRecord[]>> = {
   stopping: [
     connectionRecord({ status: 'stopping', callerArn: OPENER, stopReason: 'lease_ended', proxy: PROXY, version: 2 }),
     connectionRecord({ status: 'stopping', callerArn: OPENER, stopReason: 'requested', changedBy: DELETER, proxy: PROXY, version: 2 }),
+    connectionRecord({ status: 'stopping', callerArn: OPENER, stopReason: 'locked', changedBy: DELETER, lockId: '01JLOCK0000000000000000001', proxy: PROXY, version: 2 }),
     connectionRecord({
       status: 'stopping',
       callerArn: OPENER,
@@ -73,6 +75,7 @@ const BUILD: Record<TransitionName, ((record: ConnectionRecord) => Transition)[]
   refuse_public: [(record) => lifecycle.refusePublic(record, reverseConnection({ expiresAt: NOW_S + 28_800 }), NOW_MS, CLAIM_SECONDS)],
   claim_stop: [
     (record) => lifecycle.claimStop(record, 'requested', NOW_MS, CLAIM_SECONDS, DELETER),
+    (record) => lifecycle.claimStop(record, 'locked', NOW_MS, CLAIM_SECONDS, DELETER, '01JLOCK0000000000000000001'),
     (record) => lifecycle.claimStop(record, record.stopReason ?? 'lease_ended', NOW_MS, CLAIM_SECONDS),
   ],
   extend_lease: [(record) => lifecycle.extendLease(record, LEASE_END_MS, RENEWER)],
@@ -85,6 +88,26 @@ const BUILD: Record<TransitionName, ((record: ConnectionRecord) => Transition)[]
   stop_retry: [(record) => lifecycle.stopRetry(record, record.stopAttempts + 1, 'remote.it answered HTTP 503', NOW_S + 30)],
   stop_given_up: [(record) => lifecycle.stopGivenUp(record, record.stopAttempts + 1, 'remote.it answered HTTP 503')],
 };
+
+const ADMIN = 'arn:aws:sts::123456789012:assumed-role/broker-admin/alice';
+const LIFTER = 'arn:aws:sts::123456789012:assumed-role/broker-admin/bob';
+const LOCK: Lock = { id: '01JLOCK0000000000000000001', reason: 'incident 42', createdAt: '2030-01-01T00:00:00.000Z', createdBy: ADMIN };
+
+/** Every change a lock goes through (placed with each coverage and with or without a ttl; lifted), as the stream shows it. */
+function everyLockChange(): { name: string; before: Lock | undefined; after: Lock }[] {
+  const placed: Lock[] = [
+    { ...LOCK, principal: 'arn:aws:iam::123456789012:role/app-*' },
+    { ...LOCK, serviceId: '80:00:00:00:01:*' },
+    { ...LOCK, principal: 'arn:aws:iam::123456789012:role/app', serviceId: '80:00:00:00:01:02:03:04', expiresAt: NOW_S + 3600 },
+  ];
+  return placed.flatMap((lock, index) => [
+    { name: `lock #${index} placed`, before: undefined, after: lock },
+    { name: `lock #${index} lifted`, before: lock, after: { ...lock, liftedAt: '2030-01-01T00:30:00.000Z', liftedBy: LIFTER, expiresAt: NOW_S } },
+  ]);
+}
+
+/** Every detail-type, connections' and locks'. */
+const ALL_TYPES = [...Object.values(AUDIT_EVENT_TYPES), ...Object.values(LOCK_AUDIT_EVENT_TYPES)];
 
 /** Every change the lifecycle can make to the seeds, as the stream shows it: the record before and after. */
 async function everyChange(): Promise<{ name: string; before: ConnectionRecord; after: ConnectionRecord }[]> {
@@ -123,20 +146,24 @@ function delivered(event: AuditEvent) {
 
 describe('audit event schemas (docs/events)', () => {
   const ajv = new Ajv({ allErrors: true, format: 'full' });
-  const validators = new Map(Object.values(AUDIT_EVENT_TYPES).map((detailType) => [detailType, ajv.compile(schemaOf(detailType))]));
+  const validators = new Map<string, ReturnType<typeof ajv.compile>>(ALL_TYPES.map((detailType) => [detailType, ajv.compile(schemaOf(detailType))]));
   let events: { name: string; event: ReturnType<typeof delivered> }[];
   beforeAll(async () => {
     events = (await everyChange()).flatMap(({ name, before, after }) => {
       const event = auditEventFor(before, after);
       return event ? [{ name, event: delivered(event) }] : [];
     });
+    for (const { name, before, after } of everyLockChange()) {
+      const event = lockAuditEventFor(before, after);
+      if (event) events.push({ name, event: delivered(event) });
+    }
   });
 
   it('are one draft-07 schema per detail-type, named after it, and no other', () => {
     const files = readdirSync(SCHEMA_DIR).filter((file) => file.endsWith('.schema.json')).sort();
 
-    expect(files).toEqual(Object.values(AUDIT_EVENT_TYPES).map((detailType) => `${kebab(detailType)}.schema.json`).sort());
-    for (const detailType of Object.values(AUDIT_EVENT_TYPES)) {
+    expect(files).toEqual(ALL_TYPES.map((detailType) => `${kebab(detailType)}.schema.json`).sort());
+    for (const detailType of ALL_TYPES) {
       expect(schemaOf(detailType)).toMatchObject({
         $schema: 'http://json-schema.org/draft-07/schema#',
         title: detailType,
@@ -147,23 +174,23 @@ describe('audit event schemas (docs/events)', () => {
 
   it('are met by the event of every change the lifecycle makes, and every detail-type is made by some change', () => {
     const failures = events.flatMap(({ name, event }) => {
-      const validate = validators.get(event['detail-type'] as (typeof AUDIT_EVENT_TYPES)[keyof typeof AUDIT_EVENT_TYPES]);
+      const validate = validators.get(event['detail-type'] ?? '');
       if (!validate) return [`${name}: no schema for ${event['detail-type']}`];
       return validate(event) ? [] : [`${name}: ${ajv.errorsText(validate.errors)}`];
     });
 
     expect(failures).toEqual([]);
-    expect([...new Set(events.map(({ event }) => event['detail-type']))].sort()).toEqual(Object.values(AUDIT_EVENT_TYPES).sort());
+    expect([...new Set(events.map(({ event }) => event['detail-type']))].sort()).toEqual([...ALL_TYPES].sort());
   });
 
   it('name exactly the detail fields the events carry: none the code never sends, none it sends unnamed', () => {
     const sent = [...new Set(events.flatMap(({ event }) => Object.keys(event.detail)))].sort();
-    const named = [...new Set(Object.values(AUDIT_EVENT_TYPES).flatMap((detailType) => Object.keys(schemaOf(detailType).properties.detail.properties)))].sort();
+    const named = [...new Set(ALL_TYPES.flatMap((detailType) => Object.keys(schemaOf(detailType).properties.detail.properties)))].sort();
 
     expect(named).toEqual(sent);
   });
 
-  it.each(Object.values(AUDIT_EVENT_TYPES))('%s forbids a detail field it does not name, and an event of another type', (detailType) => {
+  it.each(ALL_TYPES)('%s forbids a detail field it does not name, and an event of another type', (detailType) => {
     const validate = validators.get(detailType);
     const event = events.find(({ event: candidate }) => candidate['detail-type'] === detailType)?.event;
     const other = events.find(({ event: candidate }) => candidate['detail-type'] !== detailType)?.event;
@@ -182,7 +209,7 @@ describe('audit event schemas (docs/events)', () => {
 
     expect(examples).toHaveLength(1);
     for (const example of examples) {
-      const validate = validators.get(example['detail-type'] as (typeof AUDIT_EVENT_TYPES)[keyof typeof AUDIT_EVENT_TYPES]);
+      const validate = validators.get(String(example['detail-type']));
 
       expect(validate?.(example)).toBe(true);
     }

@@ -20,6 +20,9 @@ describe('docs/openapi.yaml', () => {
       'GET /connections/{id} 200,400,403,404,500,503',
       'DELETE /connections/{id} 200,202,400,403,404,409,500,502,503',
       'POST /connections/{id}/renew 200,400,403,404,409,500,502,503,504',
+      'POST /locks 201,400,403,409,500,503',
+      'GET /locks 200,403,500,503',
+      'DELETE /locks/{id} 200,400,403,404,500,503',
     ]);
   });
 
@@ -27,5 +30,6 @@ describe('docs/openapi.yaml', () => {
     const document = parse(renderOpenApi()) as { components: { schemas: Record<string, { additionalProperties?: boolean; required?: string[] }> } };
 
     expect(document.components.schemas.OpenConnectionRequest).toMatchObject({ additionalProperties: false, required: ['serviceId'] });
+    expect(document.components.schemas.PlaceLockRequest).toMatchObject({ additionalProperties: false, required: ['reason'] });
   });
 });

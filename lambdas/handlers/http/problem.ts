@@ -55,6 +55,8 @@ const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
   quota_exceeded: { status: 429, title: 'Too many connections' },
   locked: { status: 403, title: 'Locked by an operator' },
   lock_not_found: { status: 404, title: 'Lock not found' },
+  admin_required: { status: 403, title: 'Admins only' },
+  too_many_locks: { status: 409, title: 'Too many locks' },
   upstream_refused: { status: 502, title: 'remote.it refused the connection' },
   stop_failed: { status: 502, title: 'remote.it did not confirm the stop' },
   upstream_unavailable: { status: 503, title: 'remote.it unavailable' },

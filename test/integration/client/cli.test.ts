@@ -232,4 +232,58 @@ describe('rbroker', () => {
       expect(unnamed).toMatchObject({ code: 2, stderr: expect.stringContaining('no endpoint: pass --endpoint <url>') });
     });
   });
+
+  describe('lock, locks, unlock', () => {
+    const APP_ROLE = 'arn:aws:iam::000000000000:role/local-app';
+
+    it('locks the app role (stopping its connection at once), refuses its opens with exit 3, lists the lock, and unlocks it', async () => {
+      const opened = json(await rbroker(['connect', ECHO, '--json']));
+
+      const locked = await rbroker(['lock', '--principal', APP_ROLE, '--reason', 'cli test: app key leaked', '--ttl', '1h', '--as', 'admin', '--json']);
+      expect(locked.code).toBe(0);
+      const lock = json<{ id: string; principal: string; enforcement: { stopped: number } }>(locked);
+      expect(lock).toMatchObject({ principal: APP_ROLE, enforcement: { stopped: 1, remaining: 0 } });
+      expect((await client.get(opened.id)).status).toBe('stopped');
+
+      const [refused, listed, listedByApp] = await Promise.all([
+        rbroker(['connect', ECHO]),
+        rbroker(['locks', '--as', 'admin']),
+        rbroker(['locks']),
+      ]);
+      expect(refused).toMatchObject({ code: 3, stderr: expect.stringContaining('Locked by an operator (403)') });
+      expect(refused.stderr).toContain('cli test: app key leaked');
+      expect(listed.code).toBe(0);
+      expect(listed.stdout.split('\n')[0]).toMatch(/^ID\s+PRINCIPAL\s+SERVICE\s+LAPSES\s+CREATED\s+REASON$/);
+      expect(listed.stdout).toMatch(new RegExp(`^${lock.id}\\s+${APP_ROLE}\\s+\\*\\s+in (59m|1h)`, 'm'));
+      expect(listedByApp).toMatchObject({ code: 3, stderr: expect.stringContaining('Admins only (403)') });
+
+      const unlocked = await rbroker(['unlock', lock.id, '--as', 'admin']);
+      expect(unlocked).toMatchObject({ code: 0, stdout: expect.stringMatching(/^lifted\s+\S+ by arn:/m) });
+      const [again, none, reopened] = await Promise.all([
+        rbroker(['unlock', lock.id, '--as', 'admin']),
+        rbroker(['locks', '--as', 'admin', '--json']),
+        rbroker(['connect', ECHO, '--json']),
+      ]);
+      expect(again).toMatchObject({ code: 4, stderr: expect.stringContaining('Lock not found (404)') });
+      expect(json<unknown[]>(none)).toEqual([]);
+      expect(reopened.code).toBe(0);
+      await client.stop(json(reopened).id);
+    });
+
+    it('answers a lock without --principal or --service, or without --reason, with a usage error (exit 2) before calling', async () => {
+      const runs = await Promise.all([
+        rbroker(['lock', '--reason', 'x', '--as', 'admin']),
+        rbroker(['lock', '--service', '80:*', '--as', 'admin']),
+        rbroker(['unlock']),
+        rbroker(['lock', '--service', '80:zz', '--reason', 'x', '--as', 'admin']),
+      ]);
+
+      expect(runs.map((run) => [run.code, run.stdout])).toEqual(Array(4).fill([2, '']));
+      expect(runs[0]?.stderr).toContain('lock needs --principal GLOB or --service GLOB');
+      expect(runs[1]?.stderr).toContain('lock needs --reason TEXT');
+      expect(runs[2]?.stderr).toContain('unlock needs <id>');
+      expect(runs[3]?.stderr).toMatch(/Invalid request \(400\)\n {2}serviceId: must be a service id glob/);
+      expect(await client.listLocks()).toEqual([]);
+    });
+  });
 });

@@ -246,3 +246,44 @@ export const badRenewBody: fc.Arbitrary<{ rawBody: string; fields: string[] }> =
   openMutations.ttlSeconds.filter((mutation) => mutation.kind === 'schema').map((mutation) => ({ rawBody: rawObject(mutation.members ?? {}), fields: ['ttlSeconds'] })),
   openMutations.unknown.map((mutation) => ({ rawBody: rawObject({ ttlSeconds: '300', ...mutation.members }), fields: mutation.fields })),
 );
+
+// ---- the lock routes (admins only) ---------------------------------------------------------------------
+
+const ADMIN = 'arn:aws:sts::123456789012:assumed-role/ops-admin/alice';
+const NOT_ADMIN = fc.constantFrom('arn:aws:sts::123456789012:assumed-role/app/session-1', 'arn:aws:sts::123456789012:assumed-role/other-app/session-9');
+const KNOWN_LOCK_FIELDS = new Set(['principal', 'serviceId', 'reason', 'ttlSeconds']);
+
+const lockMutations = {
+  principal: member('principal', 'schema', fc.oneof(rawValue(notAString.filter((value) => value !== null)), fc.constant('""'), rawValue(fc.string({ minLength: 2_049, maxLength: 4_000 })), deepJson)),
+  serviceId: member('serviceId', 'schema', fc.oneof(rawValue(anyText.filter((text) => !/^[0-9A-Fa-f:*]{1,64}$/.test(text))), rawValue(notAString.filter((value) => value !== null)), deepJson)),
+  reason: fc.oneof(
+    member('reason', 'schema', fc.oneof(rawValue(notAString), fc.constant('""'), rawValue(fc.string({ minLength: 501, maxLength: 2_000 })), rawValue(fc.constantFrom('a\u0000b', 'line\nbreak', '\u001b[31m')))),
+    fc.constant<Mutation>({ kind: 'schema', fields: ['reason'], members: { reason: null } }),
+  ),
+  ttlSeconds: member('ttlSeconds', 'schema', fc.oneof(fc.integer({ min: -1_000, max: 59 }).map(String), fc.integer({ min: 2_592_001, max: 1e9 }).map(String), fc.constantFrom('60.5', '"600"', 'null', 'true', '1e400'), deepJson)),
+  unknown: fc
+    .uniqueArray(fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), unicode, fc.constantFrom('__proto__', 'id', 'createdBy', 'liftedAt')), { minLength: 1, maxLength: 3 })
+    .filter((keys) => keys.every((key) => !KNOWN_LOCK_FIELDS.has(key)))
+    .map((keys): Mutation => ({ kind: 'schema', fields: keys, members: Object.fromEntries(keys.map((key) => [key, '1'])) })),
+};
+
+/** POST /locks: an admin's bad body (400 naming a field), or any body from a caller who is no admin (403). */
+export const placeLockCases: fc.Arbitrary<Case> = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(slots(lockMutations), junkHeaders).map(([mutations, headers]) => fromMutations('POST /locks', { serviceId: '"80:00:00:00:01:*"', reason: '"hostile"' }, mutations, { callerArn: ADMIN }, headers)) },
+  // Neither principal nor serviceId: a lock must name one.
+  { weight: 1, arbitrary: fc.constant<Case>({ init: { routeKey: 'POST /locks', rawBody: '{"reason":"hostile"}', callerArn: ADMIN }, statuses: [400], fields: ['principal'] }) },
+  { weight: 1, arbitrary: brokenBody.map((rawBody): Case => ({ init: { routeKey: 'POST /locks', rawBody, callerArn: ADMIN }, statuses: [400], fields: ['body'] })) },
+  { weight: 2, arbitrary: fc.tuple(NOT_ADMIN, fc.oneof(brokenBody, fc.constant('{"serviceId":"*","reason":"take over"}'))).map(([callerArn, rawBody]): Case => ({ init: { routeKey: 'POST /locks', rawBody, callerArn }, statuses: [403], fields: [] })) },
+);
+
+/** GET /locks from a caller who is no admin, with junk headers and query: 403. */
+export const listLockCases: fc.Arbitrary<Case> = fc
+  .tuple(NOT_ADMIN, junkHeaders, fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 40 }), { maxKeys: 3 }))
+  .map(([callerArn, headers, query]): Case => ({ init: { routeKey: 'GET /locks', callerArn, query, ...(headers && { headers }) }, statuses: [403], fields: [] }));
+
+/** DELETE /locks/{id}: an admin's malformed id (400) or unknown one (404), or anything from a caller who is no admin (403). */
+export const liftLockCases: fc.Arbitrary<Case> = fc.oneof(
+  { weight: 6, arbitrary: badId.map((id): Case => ({ init: { routeKey: 'DELETE /locks/{id}', pathParameters: { id }, callerArn: ADMIN }, statuses: [400], fields: ['id'] })) },
+  { weight: 1, arbitrary: ulid.map((id): Case => ({ init: { routeKey: 'DELETE /locks/{id}', pathParameters: { id }, callerArn: ADMIN }, statuses: [404], fields: [] })) },
+  { weight: 2, arbitrary: fc.tuple(NOT_ADMIN, fc.oneof(ulid, badId)).map(([callerArn, id]): Case => ({ init: { routeKey: 'DELETE /locks/{id}', pathParameters: { id }, callerArn }, statuses: [403], fields: [] })) },
+);

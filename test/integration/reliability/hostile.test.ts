@@ -14,12 +14,12 @@ import fc from 'fast-check';
 import { startGateway, type Gateway } from '../../../dev/gateway';
 import { generateIdentity, type LocalIdentity } from '../../../dev/identities';
 import { API_ROUTES } from '../../../lambdas/handlers/routes';
-import { OTHER_SESSION_ARN } from '../../fixtures/api-events';
+import { ADMIN_SESSION_ARN, OTHER_SESSION_ARN } from '../../fixtures/api-events';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import { SERVICES, startBroker, type ApiAnswer, type Broker } from '../support/broker';
 import { brokerTarget, expectInvariant, scanAll } from '../support/invariant';
 import { captureOutput, secretLeaks, type OutputCapture } from '../support/log-capture';
-import { badId, badRenewBody, junkHeaders, listCases, openCases, ulid, type Case } from './hostile-generators';
+import { badId, badRenewBody, junkHeaders, liftLockCases, listCases, listLockCases, openCases, placeLockCases, ulid, type Case } from './hostile-generators';
 import { REGION, rawHttp, type RawAnswer } from './hostile-http';
 
 const RUNS = 5_000;
@@ -109,6 +109,8 @@ async function nothingChanged(): Promise<void> {
   const byId = (records: ConnectionRecord[]) => [...records].sort((a, b) => a.id.localeCompare(b.id));
   expect(byId(await scanAll(broker.tables))).toEqual(byId(standing));
   expect(broker.emulator.calls().total).toBe(0);
+  // No lock was placed either.
+  expect((await broker.call({ routeKey: 'GET /locks', callerArn: ADMIN_SESSION_ARN })).body).toEqual({ items: [] });
 }
 
 describe('hostile input to the handlers (fast-check)', () => {
@@ -126,6 +128,9 @@ describe('hostile input to the handlers (fast-check)', () => {
     ['GET /connections/{id}', () => byIdCases('GET /connections/{id}')],
     ['DELETE /connections/{id}', () => byIdCases('DELETE /connections/{id}')],
     ['POST /connections/{id}/renew', () => renewCases],
+    ['POST /locks', () => placeLockCases],
+    ['GET /locks', () => listLockCases],
+    ['DELETE /locks/{id}', () => liftLockCases],
   ];
 
   it('covers every route of the API', () => {
@@ -236,7 +241,7 @@ describe('hostile input: the invariant and the logs', () => {
   });
 
   it(`sent at least ${RUNS} generated requests to every route`, () => {
-    expect(Object.values(sent)).toHaveLength(5);
+    expect(Object.values(sent)).toHaveLength(API_ROUTES.length);
     expect(Math.min(...Object.values(sent))).toBeGreaterThanOrEqual(RUNS);
   });
 });

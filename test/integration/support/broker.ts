@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { PolicyDocument } from '../../../lambdas/broker/policy';
 import type { SweepSummary } from '../../../lambdas/broker/sweeper';
+import { startAppConfigStub, type AppConfigStub } from '../../../dev/appconfig-stub';
 import { startSecretsStub, type SecretsStub } from '../../../dev/secrets-stub';
 import { startEchoServer, startEmulator, startHttpDemo, type DemoService, type Emulator } from '../../../dev/emulator';
 import { apiEvent, lambdaContext, type ApiEventInit } from '../../fixtures/api-events';
@@ -59,7 +60,12 @@ export type ApiHandler = (event: ReturnType<typeof apiEvent>, context: Context) 
 type SweeperHandler = typeof SweeperModule.handler;
 
 export interface BrokerOptions {
-  policy?: PolicyDocument;
+  /** Deployed in the AppConfig stub as version 1 (TEST_POLICY by default); `null` deploys nothing. */
+  policy?: PolicyDocument | null;
+  /** Serve this file's policy instead (watched: edits are deployed as new versions, invalid ones refused). */
+  policyFile?: string;
+  /** The AppConfig stub's console lines (deployments, refusals). */
+  onPolicyLog?: (line: string) => void;
   /** Handler env on top of the defaults (e.g. `REMOTEIT_TIMEOUT_MS`, `AWS_ENDPOINT_URL_DYNAMODB`). */
   env?: Record<string, string>;
   /** remote.it's idle window in the emulator (seconds; remote.it's is 900), e.g. shortened to watch proxies idle out. */
@@ -73,6 +79,8 @@ export interface BrokerOptions {
 export interface Broker {
   emulator: Emulator;
   secrets: SecretsStub;
+  /** The AppConfig stub the handlers read the policy from: deploy a new policy, or inject faults. */
+  policy: AppConfigStub;
   tables: TestTables;
   echo: DemoService;
   web: DemoService;
@@ -125,15 +133,30 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const secretId = 'remoteit/broker-test';
   const secretValue = options.credentials === 'password' ? { developerKey: secret.developerKey, ...login } : secret;
   const secrets = await startSecretsStub({ [secretId]: JSON.stringify(secretValue) });
+  const policy = await startAppConfigStub({
+    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' },
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    application: 'remoteit-broker-test',
+    environment: 'test',
+    profile: 'policy',
+    ...(options.policyFile ? { file: options.policyFile } : options.policy !== null && { content: options.policy ?? TEST_POLICY }),
+    ...(options.onPolicyLog && { log: options.onPolicyLog }),
+  });
 
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
     CONNECTIONS_TABLE_NAME: tables.connections,
     IDEMPOTENCY_TABLE_NAME: tables.idempotency,
+    LOCKS_TABLE_NAME: tables.locks,
     REMOTEIT_SECRET_ID: secretId,
     REMOTEIT_API_URL: emulator.url,
     REMOTEIT_TIMEOUT_MS: '3000',
-    BROKER_POLICY: JSON.stringify(options.policy ?? TEST_POLICY),
+    AWS_ENDPOINT_URL_APPCONFIGDATA: policy.endpoint,
+    POLICY_APPCONFIG_APPLICATION: policy.application,
+    POLICY_APPCONFIG_ENVIRONMENT: policy.environment,
+    POLICY_APPCONFIG_PROFILE: policy.profile,
+    // Short, so a test's policy change or fault takes effect within a second.
+    POLICY_MAX_AGE_SECONDS: '1',
     ALLOW_PRIVATE_CLIENT_IPS: 'true',
     DUE_SHARDS: '4',
     ...options.env,
@@ -160,6 +183,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   return {
     emulator,
     secrets,
+    policy,
     tables,
     echo,
     web,
@@ -186,7 +210,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
       return (context = {}) => instance(undefined, lambdaContext(context));
     },
     async stop() {
-      await Promise.allSettled([emulator.stop(), secrets.stop(), echo.close(), web.close()]);
+      await Promise.allSettled([emulator.stop(), secrets.stop(), policy.stop(), echo.close(), web.close()]);
       await tables.drop();
       for (const [name, value] of Object.entries(replaced)) {
         if (value === undefined) delete process.env[name];

@@ -26,16 +26,17 @@ export function createTestDocumentClient(): DynamoDBDocumentClient {
 export interface TestTables {
   connections: string;
   idempotency: string;
+  locks: string;
   /** A document client on the run's DynamoDB Local. */
   documentClient: DynamoDBDocumentClient;
-  /** Deletes both tables and closes the clients; call it in afterAll. */
+  /** Deletes the tables and closes the clients; call it in afterAll. */
   drop(): Promise<void>;
 }
 
 /** Creates the broker's tables under names unique to this call: `<prefix>-<random>-connections`, ... */
 export async function createTestTables(prefix = 'test', options: { streams?: boolean } = {}): Promise<TestTables> {
   const base = `${prefix}-${randomUUID().slice(0, 8)}`;
-  const names = { connections: `${base}-connections`, idempotency: `${base}-idempotency` };
+  const names = { connections: `${base}-connections`, idempotency: `${base}-idempotency`, locks: `${base}-locks` };
   const client = createTestDynamoClient();
   const documentClient = createTestDocumentClient();
   // Without a stream unless the test reads it: DynamoDB Local slows down as stream records pile up, and the

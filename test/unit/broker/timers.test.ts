@@ -1,8 +1,9 @@
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
-import type { LeaseTimer, LeaseTimers } from '../../../lambdas/broker/ports';
+import type { LeaseTimer, LeaseTimers, Timer } from '../../../lambdas/broker/ports';
 import type { StopContext } from '../../../lambdas/broker/stopping';
 import { sweep } from '../../../lambdas/broker/sweeper';
-import { fireTimer, timerFor, type TimerDeps } from '../../../lambdas/broker/timers';
+import { fireTimer, isActivation, lockStopFor, timerFor, type TimerDeps } from '../../../lambdas/broker/timers';
+import { lock } from '../../fixtures/memory-locks';
 import { refused } from '../../../lambdas/remoteit/failures';
 import { FakeRemoteit } from '../../fixtures/fake-remoteit';
 import { connectionRecord, MemoryConnectionStore } from '../../fixtures/memory-store';
@@ -13,9 +14,9 @@ const LEASE_END = '2030-01-01T00:15:00.000Z';
 const LEASE_END_MS = Date.parse(LEASE_END);
 
 class RecordingTimers implements LeaseTimers {
-  readonly armed: LeaseTimer[] = [];
+  readonly armed: Timer[] = [];
   failure: Error | undefined;
-  async arm(timer: LeaseTimer): Promise<void> {
+  async arm(timer: Timer): Promise<void> {
     if (this.failure) throw this.failure;
     this.armed.push(timer);
   }
@@ -69,6 +70,47 @@ describe('lease timers', () => {
     ] as Array<[string, () => [ConnectionRecord, ConnectionRecord]]>)('arms none for %s', (_name, change) => {
       const [before, after] = change();
       expect(timerFor(before, after)).toBeUndefined();
+    });
+  });
+
+  describe('lock stops (a connection made active while a lock covering it is live)', () => {
+    const pending = connectionRecord({ status: 'pending', leaseExpiresAt: LEASE_END });
+    const active = connectionRecord({ id: pending.id, status: 'active', leaseExpiresAt: LEASE_END });
+    const ADMIN = 'arn:aws:sts::123456789012:assumed-role/broker-admin/alice';
+
+    it('tells an activation from a renew', () => {
+      expect(isActivation(pending, active)).toBe(true);
+      expect(isActivation(undefined, active)).toBe(true);
+      expect(isActivation(active, { ...active, leaseExpiresAt: '2030-01-01T00:20:00.000Z' })).toBe(false);
+    });
+
+    it('owes a stop to the lock that covers the connection, and none when no lock does', () => {
+      const covering = lock({ serviceId: active.serviceId, createdBy: ADMIN });
+
+      expect(lockStopFor(active, [lock({ serviceId: '80:00:00:00:09:*' }), covering])).toEqual({ id: active.id, lockId: covering.id, lockedBy: ADMIN });
+      expect(lockStopFor(active, [lock({ principal: 'arn:aws:iam::123456789012:role/nobody' })])).toBeUndefined();
+    });
+
+    it('fires at once and stops the connection as `locked` by the admin, whatever its lease end', async () => {
+      const { store, remoteit, deps } = setup(LEASE_END_MS - 600_000);
+      const record = connectionRecord({ leaseExpiresAt: LEASE_END });
+      store.seed(record);
+
+      const result = await fireTimer(deps, { id: record.id, lockId: 'L-1', lockedBy: ADMIN });
+
+      expect(result).toEqual({ outcome: 'stopped' });
+      expect(remoteit.stopCalls).toHaveLength(1);
+      expect(store.peek(record.id)).toMatchObject({ status: 'stopped', stopReason: 'locked', changedBy: ADMIN, lockId: 'L-1' });
+    });
+
+    it('stops nothing when the connection already ended, is being stopped, or is gone', async () => {
+      const { store, remoteit, deps } = setup();
+      const stopping = connectionRecord({ status: 'stopping', stopReason: 'requested' });
+      store.seed(stopping);
+
+      expect(await fireTimer(deps, { id: stopping.id, lockId: 'L-1', lockedBy: ADMIN })).toEqual({ outcome: 'settled' });
+      expect(await fireTimer(deps, { id: 'no-such-id', lockId: 'L-1', lockedBy: ADMIN })).toEqual({ outcome: 'gone' });
+      expect(remoteit.stopCalls).toHaveLength(0);
     });
   });
 

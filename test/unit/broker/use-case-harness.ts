@@ -14,6 +14,7 @@ import { renewConnection } from '../../../lambdas/broker/renew';
 import { stopConnection } from '../../../lambdas/broker/stop';
 import type { StopContext } from '../../../lambdas/broker/stopping';
 import { FakeRemoteit, portConnection, reverseConnection } from '../../fixtures/fake-remoteit';
+import { MemoryLockStore } from '../../fixtures/memory-locks';
 import { connectionRecord, MemoryConnectionStore } from '../../fixtures/memory-store';
 
 export const NOW_MS = Date.parse('2030-01-01T00:00:00.000Z');
@@ -133,6 +134,7 @@ export function createHarness(options: HarnessOptions = {}) {
   // One clock: the store stamps updatedAt and leaves records past their expiresAt out of the quota by it.
   const store = new MemoryConnectionStore({ now });
   const remoteit = new FakeRemoteit();
+  const locks = new MemoryLockStore();
   remoteit.defaultConnect = () => livePort();
   const { sink, events, logger } = recordingSink();
   let idSequence = 0;
@@ -140,6 +142,7 @@ export function createHarness(options: HarnessOptions = {}) {
   const stopContext: StopContext = { store, remoteit, now, random: () => 0.5, maxAttempts: 8, claimSeconds: 60, events: sink, ...options.stop };
   const openDeps: OpenDeps = {
     policy,
+    locks,
     newId: () => `01JCONN${String(++idSequence).padStart(19, '0')}`,
     defaultTtlSeconds: options.defaultTtlSeconds ?? 900,
     pendingGraceSeconds: 120,
@@ -150,10 +153,10 @@ export function createHarness(options: HarnessOptions = {}) {
     open: (caller: Caller, request: OpenRequest) => openConnection(openDeps, caller, request),
     get: (caller: Caller, id: string) => getConnection({ store, policy, now }, caller, id),
     list: (caller: Caller, request: Partial<ListRequest> = {}) => listConnections({ store, policy, now }, caller, { limit: 50, ...request }),
-    renew: (caller: Caller, id: string, ttlSeconds: number) => renewConnection({ store, policy, now, events: sink }, caller, id, ttlSeconds),
+    renew: (caller: Caller, id: string, ttlSeconds: number) => renewConnection({ store, policy, locks, now, events: sink }, caller, id, ttlSeconds),
     stop: (caller: Caller, id: string) => stopConnection({ policy, stopContext }, caller, id),
   };
-  return { service, store, remoteit, events, logger, clock, stopContext };
+  return { service, store, remoteit, locks, events, logger, clock, stopContext };
 }
 
 /** Resolves with what `promise` rejects with; throws (failing the test) if it resolves. */

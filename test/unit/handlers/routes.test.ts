@@ -5,8 +5,11 @@ describe('API_ROUTES', () => {
     Object.assign(process.env, {
       CONNECTIONS_TABLE_NAME: 'connections',
       IDEMPOTENCY_TABLE_NAME: 'idempotency',
+      LOCKS_TABLE_NAME: 'locks',
       REMOTEIT_SECRET_ID: 'remoteit',
-      BROKER_POLICY: '{}',
+      POLICY_APPCONFIG_APPLICATION: 'remoteit-broker',
+      POLICY_APPCONFIG_ENVIRONMENT: 'test',
+      POLICY_APPCONFIG_PROFILE: 'policy',
     });
   });
 

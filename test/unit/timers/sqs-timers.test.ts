@@ -48,6 +48,17 @@ describe('SQS lease timers', () => {
       expect(body).toEqual({ v: 1, id: ID, leaseExpiresAt: LEASE_END });
     });
 
+    it('sends a lock stop at once, carrying the id, the lock and who placed it', async () => {
+      sqs.on(SendMessageCommand).resolves({ MessageId: 'm-2' });
+      const timers = createSqsLeaseTimers({ client: new SQSClient({ region: 'us-east-1' }), queueUrl: QUEUE_URL, now: () => LEASE_END_MS - 42_500 });
+
+      await timers.arm({ id: ID, lockId: 'L-1', lockedBy: 'arn:aws:sts::123456789012:assumed-role/admin/alice' });
+
+      expect(sqs).toHaveReceivedCommandWith(SendMessageCommand, { QueueUrl: QUEUE_URL, DelaySeconds: 0 });
+      const body = JSON.parse(sqs.commandCalls(SendMessageCommand)[0]?.args[0].input.MessageBody ?? '{}') as unknown;
+      expect(body).toEqual({ v: 1, id: ID, lockId: 'L-1', lockedBy: 'arn:aws:sts::123456789012:assumed-role/admin/alice' });
+    });
+
     it('throws when SQS refuses, so the caller can try again', async () => {
       sqs.on(SendMessageCommand).rejects(new Error('ServiceUnavailable'));
       const timers = createSqsLeaseTimers({ client: new SQSClient({ region: 'us-east-1' }), queueUrl: QUEUE_URL, now: () => LEASE_END_MS });
@@ -60,11 +71,18 @@ describe('SQS lease timers', () => {
       expect(parseTimerMessage(timerMessage({ id: ID, leaseExpiresAt: LEASE_END }))).toEqual({ id: ID, leaseExpiresAt: LEASE_END });
     });
 
+    it('reads back a lock stop', () => {
+      const stop = { id: ID, lockId: 'L-1', lockedBy: 'arn:aws:sts::123456789012:assumed-role/admin/alice' };
+      expect(parseTimerMessage(timerMessage(stop))).toEqual(stop);
+    });
+
     it.each([
       ['not JSON', '{oops', 'the body is not JSON'],
       ['another version', JSON.stringify({ v: 2, id: ID, leaseExpiresAt: LEASE_END }), 'v:'],
       ['no id', JSON.stringify({ v: 1, leaseExpiresAt: LEASE_END }), 'id:'],
       ['a lease end that is no timestamp', JSON.stringify({ v: 1, id: ID, leaseExpiresAt: 'soon' }), 'leaseExpiresAt:'],
+      ['a lock stop without who placed the lock', JSON.stringify({ v: 1, id: ID, lockId: 'soon' }), 'lockedBy:'],
+      ['a lock stop that also carries a lease end', JSON.stringify({ v: 1, id: ID, lockId: 'L', lockedBy: 'a', leaseExpiresAt: LEASE_END }), 'leaseExpiresAt'],
     ])('refuses %s, naming what is wrong without echoing the body', (_name, body, detail) => {
       let caught: unknown;
       try {
