@@ -39,7 +39,7 @@ import type { Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
 import type * as z from '../lambdas/zod';
-import { listen } from './listen';
+import { endpointOf, listen } from './listen';
 import type { SigningKey, SigV4FailureKind } from './sigv4';
 import { readBody, sigV4FailureOf } from './stub-http';
 
@@ -375,7 +375,7 @@ export async function startAppConfigStub(options: AppConfigStubOptions): Promise
   });
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server, options.port ?? 0, host);
-  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const endpoint = endpointOf(host, port);
 
   let stopping: Promise<void> | undefined;
   return {

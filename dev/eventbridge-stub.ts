@@ -23,7 +23,7 @@
 import { appendFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen } from './listen';
+import { endpointOf, listen } from './listen';
 import { type SigV4FailureKind, type SigningKey } from './sigv4';
 import { readBody, sigV4FailureOf } from './stub-http';
 
@@ -355,7 +355,7 @@ export async function startEventBridgeStub(options: EventBridgeStubOptions): Pro
 
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server, options.port ?? 0, host);
-  const endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const endpoint = endpointOf(host, port);
 
   let stopping: Promise<void> | undefined;
   return {

@@ -12,3 +12,8 @@ export async function listen(server: Server, port: number, host: string): Promis
   });
   return (server.address() as AddressInfo).port;
 }
+
+/** The `http://host:port` a stub listening on `host` answers at (an IPv6 host in brackets). */
+export function endpointOf(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

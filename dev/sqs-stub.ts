@@ -20,7 +20,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listen } from './listen';
+import { endpointOf, listen } from './listen';
 import { type SigV4FailureKind, type SigningKey } from './sigv4';
 import { readBody, sigV4FailureOf } from './stub-http';
 
@@ -961,7 +961,7 @@ export async function startSqsStub(options: SqsStubOptions): Promise<SqsStub> {
 
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server, options.port ?? 0, host);
-  endpoint = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  endpoint = endpointOf(host, port);
 
   let stopping: Promise<void> | undefined;
   return {

@@ -8,17 +8,8 @@ import { formatConnectionTable, formatSpan, formatTable } from '../../../client/
 import { resolveTarget } from '../../../client/cli/target';
 import { BrokerApiError, ClientConfigError, CredentialsError } from '../../../client/errors';
 import type { Connection } from '../../../client/types';
-import { connection } from './support';
+import { connection, usage } from './support';
 
-const usage = (argv: string[]) => {
-  try {
-    parseCommandLine(argv);
-  } catch (error) {
-    if (error instanceof UsageError) return error.message;
-    throw error;
-  }
-  throw new Error(`no usage error for ${argv.join(' ')}`);
-};
 
 const apiError = (status: number, code?: string) =>
   new BrokerApiError({

@@ -8,7 +8,7 @@ import { EXIT, exitCodeOf } from '../../../client/cli/exit-codes';
 import { formatLock, formatLockTable, lockScope } from '../../../client/cli/format';
 import { BrokerApiError, BrokerClient } from '../../../client';
 import type { Lock } from '../../../client/types';
-import { KEY, problem, REGION, startScriptedServer, type Reply, type ScriptedServer } from './support';
+import { KEY, problem, REGION, startScriptedServer, usage, type Reply, type ScriptedServer } from './support';
 
 const FAST_RETRY = { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20, totalTimeMs: 10_000 };
 const LOCK_ID = '01JDTESTLQCK00000000000001';
@@ -88,15 +88,6 @@ describe('BrokerClient locks', () => {
 });
 
 describe('rbroker lock, locks, unlock arguments', () => {
-  const usage = (argv: string[]) => {
-    try {
-      parseCommandLine(argv);
-    } catch (error) {
-      if (error instanceof UsageError) return error.message;
-      throw error;
-    }
-    throw new Error(`no usage error for ${argv.join(' ')}`);
-  };
 
   it('reads lock with a principal, a service, a reason and a ttl', () => {
     expect(parseCommandLine(['lock', '--principal', 'arn:aws:iam::1:role/x', '--service', '80:*', '--reason', 'why', '--ttl', '2h', '--as', 'admin'])).toEqual({

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { flattenHeaders } from '../../../dev/gateway';
 import { verifySigV4 } from '../../../dev/sigv4';
+import { parseCommandLine, UsageError } from '../../../client/cli/args';
 
 export const KEY = { accessKeyId: 'AKIATESTCLIENT000001', secretAccessKey: 'test-secret-key-for-the-client-tests' };
 export const REGION = 'eu-central-1';
@@ -110,4 +111,15 @@ export function connection(overrides: Record<string, unknown> = {}) {
     expiresAt: '2026-11-26T22:00:00.000Z',
     ...overrides,
   };
+}
+
+/** The usage error `argv` gets from the CLI's parser; fails when it parses. */
+export function usage(argv: string[]): string {
+  try {
+    parseCommandLine(argv);
+  } catch (error) {
+    if (error instanceof UsageError) return error.message;
+    throw error;
+  }
+  throw new Error(`no usage error for ${argv.join(' ')}`);
 }
