@@ -3,7 +3,7 @@ import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.local/', 'coverage/', '**/*.cjs', '**/*.mjs', 'jest.config.js'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.local/', 'coverage/', 'client/dist/', '**/*.cjs', '**/*.mjs', 'jest.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -28,6 +28,32 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    // client/ is a package of its own (@remoteit-broker/client): what it imports ships with it, and lambdas/ and
+    // dev/ do not. Its types are its own; test/unit/client/contract.test.ts keeps them equal to the API's.
+    files: ['client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/lambdas', '**/lambdas/*', '**/dev', '**/dev/*', '**/infra', '**/infra/*', '**/bench', '**/bench/*', '**/test', '**/test/*'],
+              message: 'client/ is published on its own: import nothing from the rest of the repository (write the type in client/types.ts; the contract test keeps it in step).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The client/ directory is a package whose main is its build (client/dist/): importing the directory from the
+    // rest of the repository would load a stale build, or none. Name the module: '../client/index'.
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'dev/**/*.ts', 'infra/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^(\\.\\./)+client/?$', message: 'import client/index (or a client module), not the client/ directory: its package.json main is the build.' }] }],
     },
   },
   {

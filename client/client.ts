@@ -10,7 +10,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { BrokerApiError, BrokerUnreachableError, ClientConfigError, CredentialsError, UnexpectedResponseError } from './errors';
 import { DEFAULT_RETRY, nextDelayMs, parseRetryAfter, type RetryOptions } from './retry';
-import type { Connection, ConnectionPage, ListConnectionsQuery, Lock, LockList, OpenConnectionInput, PlaceLockInput, PlacedLock } from './types';
+import type { Caller, Connection, ConnectionPage, ListConnectionsQuery, Lock, LockList, OpenConnectionInput, PlaceLockInput, PlacedLock } from './types';
 
 export interface Credentials {
   accessKeyId: string;
@@ -201,6 +201,13 @@ export class BrokerClient {
   async liftLock(id: string, options: CallOptions = {}): Promise<Lock> {
     if (id === '') throw new RangeError('a lock id must not be empty');
     return (await this.call<Lock>('DELETE', `/locks/${encodeURIComponent(id)}`, { signal: options.signal })).body;
+  }
+
+  /** GET /me: who the broker sees calling (its role), whether it is an admin, the rules that name it, its live count. */
+  async me(options: CallOptions = {}): Promise<Caller> {
+    const answer = await this.call<Caller>('GET', '/me', { signal: options.signal });
+    if (!Array.isArray(answer.body.rules)) throw new UnexpectedResponseError(answer.status, 'GET /me answered without rules');
+    return answer.body;
   }
 
   private async call<T>(method: string, path: string, init: CallInit): Promise<Answer<T>> {

@@ -1,9 +1,14 @@
-/** The broker API client: `new BrokerClient({endpoint})`, its errors and the API's types. */
+/**
+ * The broker API client (`@remoteit-broker/client`): `new BrokerClient({endpoint})`, its errors, the API's
+ * types and lists, and the local stack's file for development.
+ */
 export { BrokerClient, regionOfEndpoint } from './client';
 export type { BrokerClientOptions, CallOptions, Credentials, CredentialsProvider, OpenOptions, OpenResult, RetryEvent, StopResult } from './client';
 export { BrokerApiError, BrokerUnreachableError, ClientConfigError, CredentialsError, UnexpectedResponseError } from './errors';
 export { DEFAULT_STACK_FILE, localCredentials, readStackFile } from './local-stack';
-export type { LocalStack } from './local-stack';
+export type { LocalIdentity, LocalStack } from './local-stack';
 export { DEFAULT_RETRY } from './retry';
 export type { RetryOptions } from './retry';
+export { CONNECTION_MODES, CONNECTION_STATUSES } from './types';
 export type * from './types';
+export { packageVersion } from './version';

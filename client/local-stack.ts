@@ -1,18 +1,37 @@
 /**
  * The local stack (`npm start`) as a target: `.local/stack.json` names its API URL, region and the local
- * identities whose throwaway keys its gateway verifies SigV4 against.
+ * identities whose throwaway keys its gateway verifies SigV4 against. The shape is the client's own
+ * (test/unit/client/contract.test.ts keeps it readable from what dev/stack.ts writes).
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { z } from 'zod';
-import type { StackFile } from '../dev/stack';
 import type { Credentials } from './client';
 import { ClientConfigError } from './errors';
 
-/** Where `npm start` writes it: `.local/` at the repository root, whatever the working directory. */
-export const DEFAULT_STACK_FILE = resolve(__dirname, '..', '.local', 'stack.json');
+/**
+ * Where `npm start` writes it. From the repository's sources (client/): `.local/` at the repository root,
+ * whatever the working directory. From the built package (dist/, as installed): `.local/` in the working
+ * directory, as the package knows no repository (--stack FILE or RBROKER_STACK_FILE name another).
+ */
+export const DEFAULT_STACK_FILE =
+  basename(__dirname) === 'dist' ? resolve('.local', 'stack.json') : resolve(__dirname, '..', '.local', 'stack.json');
 
-export type LocalStack = Pick<StackFile, 'apiUrl' | 'region' | 'identities'>;
+/** One local identity: a name (`app`, `admin`), its throwaway keys, and the principal the gateway maps it to. */
+export interface LocalIdentity {
+  name: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  principal: string;
+  admin: boolean;
+}
+
+/** What the client reads of the stack file. */
+export interface LocalStack {
+  apiUrl: string;
+  region: string;
+  identities: LocalIdentity[];
+}
 
 const stackFileSchema: z.ZodType<LocalStack> = z.object({
   apiUrl: z.url(),

@@ -565,7 +565,8 @@ export class ConnectionBroker extends Construct {
       fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
 
     allow(this.readFunction, ['dynamodb:GetItem'], [connections]);
-    allow(this.readFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
+    // GET /me counts the caller's live connections, as the open function's quota does.
+    allow(this.readFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex), index(CONNECTIONS.liveIndex)]);
 
     allow(this.openFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [connections]);
     // Reuse reads the owner's connections, the quota its live ones; marking an overridden connection walks the day index.

@@ -1,8 +1,7 @@
 /** `rbroker` arguments (node:util parseArgs) into one typed command; anything wrong is a `UsageError` (exit 2). */
 import { parseArgs } from 'node:util';
-// A constant-only module (no AWS, no I/O): the CLI's choices are the API's own lists.
-import { CONNECTION_MODES, CONNECTION_STATUSES } from '../../lambdas/broker/model';
-import type { ConnectionMode, ConnectionStatus } from '../types';
+// The client's copy of the API's lists (test/unit/client/contract.test.ts keeps them equal).
+import { CONNECTION_MODES, CONNECTION_STATUSES, type ConnectionMode, type ConnectionStatus } from '../types';
 
 export class UsageError extends Error {
   readonly code = 'usage';
@@ -38,6 +37,8 @@ export type Command =
   | { name: 'stop'; id: string }
   | { name: 'lock'; principal: string | undefined; serviceId: string | undefined; reason: string; ttlSeconds: number | undefined }
   | { name: 'locks' }
+  | { name: 'whoami' }
+  | { name: 'services' }
   | { name: 'unlock'; id: string };
 
 export type Invocation = { help: true } | { help: false; command: Command; options: GlobalOptions };
@@ -77,6 +78,8 @@ const COMMANDS = {
   stop: { options: [], positional: '<id>' },
   lock: { options: ['principal', 'service', 'reason', 'ttl'], positional: undefined },
   locks: { options: [], positional: undefined },
+  whoami: { options: [], positional: undefined },
+  services: { options: [], positional: undefined },
   unlock: { options: [], positional: '<id>' },
 } as const satisfies Record<Command['name'], { options: readonly OptionName[]; positional: string | undefined }>;
 
@@ -165,6 +168,8 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       command = { name, principal: values.principal, serviceId: values.service, reason: values.reason, ttlSeconds };
       break;
     case 'locks':
+    case 'whoami':
+    case 'services':
       command = { name };
       break;
     case 'get':
@@ -200,6 +205,8 @@ Commands:
   get <id>              one connection
   renew <id> --ttl D    the lease ends D from now (never past remote.it's expiry)
   stop <id>             stop it (idempotent)
+  whoami                who the broker sees (your role), whether you are an admin, your live connections
+  services              what your policy lets you reach: services, modes, max TTL, max live connections
 
 Admins (emergency locks):
   lock                  refuse every open and renew a lock covers, and stop its live connections now
@@ -216,6 +223,7 @@ Options:
   --as NAME             local stack only: sign as this identity (app, admin; default app)
   --json                machine-readable output on stdout (errors as JSON on stderr)
   -h, --help            this text
+  --version             the client's version (alone: rbroker --version)
 
 Credentials: against the local stack, its identities' keys; against a deployed API, the AWS default
 credential chain (AWS_PROFILE, env, SSO, instance or container role). Region: from the execute-api host

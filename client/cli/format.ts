@@ -3,7 +3,7 @@
  * few lines, and no table library is a dependency.
  */
 import type { BrokerApiError } from '../errors';
-import type { Connection, Lock } from '../types';
+import type { Caller, Connection, Lock } from '../types';
 
 /** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -112,6 +112,26 @@ export function formatLockTable(locks: readonly Lock[], now: number): string {
     relativeTime(lock.createdAt, now),
     lock.reason,
   ]);
+  return formatTable(header, rows);
+}
+
+/** `rbroker whoami`: the caller as the broker sees it, as labelled lines. */
+export function formatCaller(caller: Caller): string {
+  const lines: Array<[string, string]> = [
+    ['principal', caller.principal],
+    ['arn', caller.arn],
+    ['admin', caller.admin ? 'yes (sees and stops every connection, places locks)' : 'no'],
+    ['live', `${caller.live} connection(s)`],
+    ['rules', caller.rules.length === 0 ? 'none: the policy lets you open nothing (rbroker services)' : `${caller.rules.length} (rbroker services)`],
+  ];
+  const width = Math.max(...lines.map(([label]) => label.length));
+  return lines.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
+}
+
+/** `rbroker services`: the rules naming the caller, one row each (a service is reachable when any row allows it). */
+export function formatRuleTable(rules: Caller['rules']): string {
+  const header = ['SERVICES', 'MODES', 'MAX TTL', 'MAX ACTIVE'];
+  const rows = rules.map((rule) => [rule.services.join(', '), rule.modes.join(', '), formatSpan(rule.maxTtlSeconds), String(rule.maxActive)]);
   return formatTable(header, rows);
 }
 

@@ -6,10 +6,11 @@ import { createSpinner, type Spinner } from 'nanospinner';
 import { BrokerClient, type RetryEvent } from '../client';
 import { BrokerApiError } from '../errors';
 import type { Connection, OpenConnectionInput, PlaceLockInput } from '../types';
+import { packageVersion } from '../version';
 import { parseCommandLine, USAGE, UsageError, type Command } from './args';
 import { runWithConnection } from './exec';
 import { EXIT, exitCodeOf } from './exit-codes';
-import { formatApiError, formatConnection, formatConnectionTable, formatLock, formatLockTable, lockScope, proxyText } from './format';
+import { formatApiError, formatCaller, formatConnection, formatConnectionTable, formatLock, formatLockTable, formatRuleTable, lockScope, proxyText } from './format';
 import { resolveTarget } from './target';
 
 /** GET /connections's largest page. */
@@ -192,10 +193,24 @@ async function runCommand(command: Command, client: BrokerClient, ui: Ui): Promi
       ui.print(lock, formatLock(lock, now()));
       return EXIT.ok;
     }
+    case 'whoami': {
+      const caller = await client.me();
+      ui.print(caller, formatCaller(caller));
+      return EXIT.ok;
+    }
+    case 'services': {
+      const { rules } = await client.me();
+      ui.print(rules, rules.length === 0 ? 'No policy rule names you: you may open nothing.' : formatRuleTable(rules));
+      return EXIT.ok;
+    }
   }
 }
 
 export async function main(argv: readonly string[], streams: Streams = process): Promise<number> {
+  if (argv.length === 1 && argv[0] === '--version') {
+    streams.stdout.write(`${packageVersion()}\n`);
+    return EXIT.ok;
+  }
   let invocation: ReturnType<typeof parseCommandLine>;
   try {
     invocation = parseCommandLine(argv);

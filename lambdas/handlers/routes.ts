@@ -29,4 +29,5 @@ export const API_ROUTES: readonly ApiRoute[] = [
   route('POST', '/locks', 'connections-write'),
   route('GET', '/locks', 'connections-write'),
   route('DELETE', '/locks/{id}', 'connections-write'),
+  route('GET', '/me', 'connections-read'),
 ];

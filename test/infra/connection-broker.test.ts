@@ -74,8 +74,8 @@ describe('ConnectionBroker', () => {
       const routes = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route'));
 
       expect(routes).toHaveLength(API_ROUTES.length);
-      expect(routes).toHaveLength(8);
-      expect(routes.map((route) => route.Properties?.AuthorizationType)).toEqual(Array(8).fill('AWS_IAM'));
+      expect(routes).toHaveLength(9);
+      expect(routes.map((route) => route.Properties?.AuthorizationType)).toEqual(Array(9).fill('AWS_IAM'));
     });
 
     it('sends reads to the read function, opens to the open function and changes to the write function when routes are mapped', () => {
@@ -101,6 +101,7 @@ describe('ConnectionBroker', () => {
         'POST /locks': ids.write,
         'GET /locks': ids.write,
         'DELETE /locks/{id}': ids.write,
+        'GET /me': ids.read,
       });
     });
 
@@ -272,14 +273,14 @@ describe('ConnectionBroker', () => {
       };
     };
 
-    it('lets the read function read connections and the deployed policy, and nothing else: no secret, no lock, no write', () => {
+    it('lets the read function read connections (GET /me: count the caller\'s live ones) and the deployed policy, and nothing else: no secret, no lock, no write', () => {
       const { actions, managedPolicies } = permissionsOf(template, ids.read);
 
       expect(actions).toEqual({
         ...baseline('read'),
         ...readsPolicy(),
         'dynamodb:GetItem': [connectionsArn()],
-        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner')],
+        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner'), indexArn('live-by-owner')],
       });
       expect(managedPolicies).toEqual([]);
     });

@@ -66,3 +66,31 @@ export const problemSchema = z
   })
   .register(z.globalRegistry, { id: 'Problem', description: 'RFC 9457 problem details' });
 export type Problem = z.infer<typeof problemSchema>;
+
+/** GET /me: the caller as the broker sees it, and only the policy rules that name it. */
+export const callerViewSchema = z
+  .object({
+    principal: z.string().register(z.globalRegistry, {
+      description: 'the ARN the policy matches and connections are owned by: an assumed-role session counts as its role (arn:aws:iam::ACCOUNT:role/NAME)',
+    }),
+    arn: z.string().register(z.globalRegistry, { description: 'the caller\'s full ARN as API Gateway\'s IAM authorizer resolved it' }),
+    admin: z.boolean().register(z.globalRegistry, { description: 'whether the policy\'s `admins` name the caller (false while no policy is loaded)' }),
+    rules: z
+      .array(
+        z.object({
+          services: z.array(z.string()).register(z.globalRegistry, { description: 'service id globs, case-insensitive' }),
+          modes: z.array(z.enum(CONNECTION_MODES)),
+          maxTtlSeconds: z.number().check(z.int()),
+          maxActive: z.number().check(z.int()),
+        }),
+      )
+      .register(z.globalRegistry, {
+        description:
+          'the policy rules whose principals match the caller, in the policy\'s order (their principal globs and every other rule are not shown); empty while no policy is loaded',
+      }),
+    live: z.number().check(z.int()).register(z.globalRegistry, {
+      description: 'the caller\'s live (pending, active, stopping) connections: what its maxActive quota counts',
+    }),
+  })
+  .register(z.globalRegistry, { id: 'Caller' });
+export type CallerView = z.infer<typeof callerViewSchema>;

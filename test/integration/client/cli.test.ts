@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BrokerClient } from '../../../client';
+import { BrokerClient } from '../../../client/index';
 import type { Connection } from '../../../client/types';
 import { ECHO, startTestStack, type TestStack } from '../e2e/support';
 
@@ -285,5 +285,54 @@ describe('rbroker', () => {
       expect(runs[3]?.stderr).toMatch(/Invalid request \(400\)\n {2}serviceId: must be a service id glob/);
       expect(await client.listLocks()).toEqual([]);
     });
+  });
+});
+
+describe('rbroker whoami, services', () => {
+  it('shows the app caller its role, not admin, and its live count, as text and as JSON', async () => {
+    const opened = json(await rbroker(['connect', '80:00:00:00:00:00:00:01', '--json']));
+    try {
+      const [text, asJson] = await Promise.all([rbroker(['whoami']), rbroker(['whoami', '--json'])]);
+
+      expect([text.code, asJson.code]).toEqual([0, 0]);
+      expect(text.stdout).toMatch(/^principal {2}arn:aws:iam::000000000000:role\/local-app$/m);
+      expect(text.stdout).toMatch(/^admin {6}no$/m);
+      expect(text.stdout).toMatch(/^live {7}1 connection\(s\)$/m);
+      expect(json(asJson)).toEqual({
+        principal: 'arn:aws:iam::000000000000:role/local-app',
+        arn: expect.stringMatching(/^arn:aws:sts::000000000000:assumed-role\/local-app\//),
+        admin: false,
+        rules: expect.any(Array),
+        live: 1,
+      });
+    } finally {
+      await client.stop(opened.id);
+    }
+  });
+
+  it('shows the app caller only its own rules as a table, and the admin that it is one', async () => {
+    const [table, rules, admin] = await Promise.all([rbroker(['services']), rbroker(['services', '--json']), rbroker(['whoami', '--as', 'admin', '--json'])]);
+
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')).toEqual([
+      'SERVICES                 MODES                 MAX TTL  MAX ACTIVE',
+      '80:00:00:00:00:00:00:*   latching, ip          1h       20',
+      '80:00:00:00:00:00:00:02  latching, ip, public  1h       20',
+      '',
+    ]);
+    expect(json(rules)).toEqual([
+      { services: ['80:00:00:00:00:00:00:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 20 },
+      { services: ['80:00:00:00:00:00:00:02'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 3600, maxActive: 20 },
+    ]);
+    expect(table.stdout + rules.stdout).not.toContain('local-admin');
+    expect(json(admin)).toMatchObject({ principal: 'arn:aws:iam::000000000000:role/local-admin', admin: true, rules: [{ services: ['*'], maxTtlSeconds: 86400, maxActive: 100 }] });
+  });
+
+  it('answers an extra argument with a usage error naming it (exit 2), before calling', async () => {
+    const [whoami, services] = await Promise.all([rbroker(['whoami', 'me']), rbroker(['services', '--json', '--mode', 'ip'])]);
+
+    expect([whoami.code, whoami.stdout, services.code, services.stdout]).toEqual([2, '', 2, '']);
+    expect(whoami.stderr).toContain("unexpected argument 'me' for whoami");
+    expect(JSON.parse(services.stderr)).toEqual({ error: { code: 'usage', message: '--mode does not apply to services' } });
   });
 });

@@ -2,7 +2,7 @@
  * The client library against the real local stack (gateway with SigV4, handlers, DynamoDB Local, the remote.it
  * emulator): every call, the typed errors the API's answers become, and a retry that crosses a real fault.
  */
-import { BrokerApiError, BrokerClient, type RetryEvent } from '../../../client';
+import { BrokerApiError, BrokerClient, type RetryEvent } from '../../../client/index';
 import { ECHO, startTestStack, WEB, type TestStack } from '../e2e/support';
 
 const OFFLINE = '80:00:00:00:00:00:00:03';

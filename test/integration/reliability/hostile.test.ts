@@ -77,6 +77,14 @@ const renewCases: fc.Arbitrary<Case> = fc.oneof(
   badRenewBody.map((body): Case => ({ init: { routeKey: 'POST /connections/{id}/renew', pathParameters: { id: own.id }, rawBody: body.rawBody }, statuses: [400], fields: body.fields })),
 );
 
+/**
+ * GET /me takes no input (query and headers are ignored), so a signed call has nothing to get wrong: the
+ * hostile case is the call that reaches the function without an identity, with junk query and headers.
+ */
+const meCases: fc.Arbitrary<Case> = fc
+  .tuple(junkHeaders, fc.dictionary(fc.string({ minLength: 1, maxLength: 20 }), fc.string({ maxLength: 40 }), { maxKeys: 3 }))
+  .map(([headers, query]): Case => ({ init: { routeKey: 'GET /me', callerArn: null, query, ...(headers && { headers }) }, statuses: [403], fields: [] }));
+
 // ---- the property ---------------------------------------------------------------------------------------
 
 async function expectRefused(route: string, testCase: Case): Promise<void> {
@@ -131,6 +139,7 @@ describe('hostile input to the handlers (fast-check)', () => {
     ['POST /locks', () => placeLockCases],
     ['GET /locks', () => listLockCases],
     ['DELETE /locks/{id}', () => liftLockCases],
+    ['GET /me', () => meCases],
   ];
 
   it('covers every route of the API', () => {

@@ -1,4 +1,4 @@
-import { BrokerApiError, BrokerClient, BrokerUnreachableError, CredentialsError, regionOfEndpoint, type RetryEvent } from '../../../client';
+import { BrokerApiError, BrokerClient, BrokerUnreachableError, CredentialsError, regionOfEndpoint, type RetryEvent } from '../../../client/index';
 import { connection, KEY, problem, REGION, startScriptedServer, type Reply, type ScriptedServer } from './support';
 
 const FAST_RETRY = { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20, totalTimeMs: 10_000 };

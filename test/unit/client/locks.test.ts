@@ -6,7 +6,7 @@
 import { parseCommandLine, UsageError } from '../../../client/cli/args';
 import { EXIT, exitCodeOf } from '../../../client/cli/exit-codes';
 import { formatLock, formatLockTable, lockScope } from '../../../client/cli/format';
-import { BrokerApiError, BrokerClient } from '../../../client';
+import { BrokerApiError, BrokerClient } from '../../../client/index';
 import type { Lock } from '../../../client/types';
 import { KEY, problem, REGION, startScriptedServer, usage, type Reply, type ScriptedServer } from './support';
 
