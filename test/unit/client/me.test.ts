@@ -3,14 +3,12 @@
  * `rbroker services` (arguments, human and --json output, exit codes); test/unit/client/contract.test.ts holds
  * the client's `Caller` type to the API's schema. The CLI end to end against the local stack is in test/integration/client/cli.test.ts.
  */
-import { PassThrough } from 'node:stream';
 import { parseCommandLine } from '../../../client/cli/args';
 import { EXIT } from '../../../client/cli/exit-codes';
 import { formatCaller, formatRuleTable } from '../../../client/cli/format';
-import { main } from '../../../client/cli/main';
 import { BrokerClient, UnexpectedResponseError } from '../../../client/index';
 import type { Caller } from '../../../client/types';
-import { KEY, problem, REGION, startScriptedServer, usage, type Reply, type ScriptedServer } from './support';
+import { KEY, problem, REGION, runCli, startScriptedServer, usage, type Reply, type ScriptedServer } from './support';
 
 
 const FAST_RETRY = { maxAttempts: 4, baseDelayMs: 5, maxDelayMs: 20, totalTimeMs: 10_000 };
@@ -42,19 +40,12 @@ const busy: Reply = { status: 503, body: problem('store_unavailable', 503, 'Serv
 
 /** Runs the CLI against the scripted server with its key; what it wrote and its exit code. */
 async function cli(argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString('utf8')));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString('utf8')));
   const saved = { ...process.env };
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: KEY.accessKeyId, AWS_SECRET_ACCESS_KEY: KEY.secretAccessKey, AWS_REGION: REGION });
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_PROFILE;
   try {
-    const code = await main([...argv, '--endpoint', server?.url ?? ''], { stdout, stderr });
-    return { code, stdout: out.join(''), stderr: err.join('') };
+    return await runCli([...argv, '--endpoint', server?.url ?? '']);
   } finally {
     process.env = saved;
   }

@@ -6,7 +6,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { flattenHeaders } from '../../../dev/gateway';
 import { verifySigV4 } from '../../../dev/sigv4';
+import { PassThrough } from 'node:stream';
 import { parseCommandLine, UsageError } from '../../../client/cli/args';
+import { main } from '../../../client/cli/main';
 
 export const KEY = { accessKeyId: 'AKIATESTCLIENT000001', secretAccessKey: 'test-secret-key-for-the-client-tests' };
 export const REGION = 'eu-central-1';
@@ -122,4 +124,16 @@ export function usage(argv: string[]): string {
     throw error;
   }
   throw new Error(`no usage error for ${argv.join(' ')}`);
+}
+
+/** Runs the CLI in process with `argv`; what it wrote to stdout and stderr and its exit code. */
+export async function runCli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString('utf8')));
+  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString('utf8')));
+  const code = await main(argv, { stdout, stderr });
+  return { code, stdout: out.join(''), stderr: err.join('') };
 }

@@ -4,23 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { EXIT } from '../../../client/cli/exit-codes';
-import { main } from '../../../client/cli/main';
+import { runCli } from './support';
 import { packageVersion } from '../../../client/version';
 
 const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'client', 'package.json'), 'utf8')) as { name: string; version: string };
 
-async function cli(argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk: Buffer) => out.push(chunk.toString('utf8')));
-  stderr.on('data', (chunk: Buffer) => err.push(chunk.toString('utf8')));
-  const code = await main(argv, { stdout, stderr });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
+const cli = runCli;
 
 describe('rbroker --version', () => {
   it('prints the client package\'s version and exits 0, calling nothing', async () => {
