@@ -109,6 +109,8 @@ export interface PlacedLock extends Lock {
     stopped: number;
     /** Covered connections not stopped yet: the broker stops them shortly. */
     remaining: number;
+    /** False when placing could not look at every live connection: the lock holds, and the sweeper stops the rest. */
+    complete: boolean;
   };
 }
 

@@ -11,6 +11,7 @@ import * as z from 'zod/mini';
 // Importing the schemas registers them (by their `id`) in zod's global registry.
 import '../lambdas/handlers/http/responses';
 import '../lambdas/handlers/http/lock-responses';
+import type { PlacedLockView } from '../lambdas/handlers/http/lock-responses';
 import '../lambdas/handlers/http/lock-schemas';
 import { listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
 import {
@@ -344,7 +345,7 @@ export function openApiDocument(): object {
             content: { 'application/json': { schema: ref('PlaceLockRequest'), example: { principal: 'arn:aws:iam::123456789012:role/ci-*', reason: 'credentials leaked, rotating', ttlSeconds: 7200 } } },
           },
           responses: {
-            201: { description: 'Placed', content: { 'application/json': { schema: ref('PlacedLock'), example: { ...lockExample, enforcement: { stopped: 3, remaining: 0 } } } } },
+            201: { description: 'Placed', content: { 'application/json': { schema: ref('PlacedLock'), example: { ...lockExample, enforcement: { stopped: 3, remaining: 0, complete: true } } satisfies PlacedLockView } } },
             400: errors[400],
             403: adminOnly,
             409: problem('100 locks are live already (`too_many_locks`): lift one first', ['too_many_locks']),

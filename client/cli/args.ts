@@ -18,6 +18,10 @@ export interface GlobalOptions {
   /** A local stack identity (`app`, `admin`). */
   as: string | undefined;
   json: boolean;
+  /** A deployed API's region (custom domains); undefined: the profile's, the execute-api host name's, AWS_REGION. */
+  region?: string | undefined;
+  /** A profile of the config file (cli/profiles.ts); undefined: RBROKER_PROFILE, else none. */
+  profile?: string | undefined;
 }
 
 export type Command =
@@ -39,9 +43,11 @@ export type Command =
   | { name: 'locks' }
   | { name: 'whoami' }
   | { name: 'services' }
-  | { name: 'unlock'; id: string };
+  | { name: 'unlock'; id: string }
+  | { name: 'completion'; shell: 'bash' | 'zsh' };
 
-export type Invocation = { help: true } | { help: false; command: Command; options: GlobalOptions };
+/** `topic`: `rbroker <command> --help` or `rbroker help <command>`; absent: the whole usage. */
+export type Invocation = { help: true; topic?: Command['name'] } | { help: false; command: Command; options: GlobalOptions };
 
 export const DEFAULT_LIST_LIMIT = 50;
 const MAX_LIST_LIMIT = 10_000;
@@ -52,6 +58,8 @@ const OPTIONS = {
   as: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
   mode: { type: 'string' },
   ttl: { type: 'string' },
   'client-ip': { type: 'string' },
@@ -65,12 +73,15 @@ const OPTIONS = {
   reason: { type: 'string' },
 } as const;
 
-type OptionName = keyof typeof OPTIONS;
+export type OptionName = keyof typeof OPTIONS;
 
-const GLOBAL: readonly OptionName[] = ['endpoint', 'stack', 'as', 'json', 'help'];
+/** Whether an option takes a value (completion skips the value when it looks for the command). */
+export const takesValue = (option: OptionName): boolean => OPTIONS[option].type === 'string';
+
+export const GLOBAL: readonly OptionName[] = ['endpoint', 'stack', 'as', 'profile', 'region', 'json', 'help'];
 
 /** Options each command takes besides the global ones, and how many ids or service ids it needs. */
-const COMMANDS = {
+export const COMMANDS = {
   connect: { options: ['mode', 'ttl', 'client-ip', 'reuse', 'idempotency-key', 'exec'], positional: '<serviceId>' },
   ls: { options: ['status', 'service', 'limit'], positional: undefined },
   get: { options: [], positional: '<id>' },
@@ -81,9 +92,18 @@ const COMMANDS = {
   whoami: { options: [], positional: undefined },
   services: { options: [], positional: undefined },
   unlock: { options: [], positional: '<id>' },
+  completion: { options: [], positional: '<bash|zsh>' },
 } as const satisfies Record<Command['name'], { options: readonly OptionName[]; positional: string | undefined }>;
 
-const isCommandName = (value: string): value is Command['name'] => Object.hasOwn(COMMANDS, value);
+export const isCommandName = (value: string): value is Command['name'] => Object.hasOwn(COMMANDS, value);
+
+/** `--help` after a command, or `help <command>`: that command's help; an unknown one is a usage error. */
+function helpTopic(name: string | undefined, rest: readonly string[]): Invocation {
+  const topic = name === 'help' ? rest[0] : name;
+  if (topic === undefined || topic === 'help') return { help: true };
+  if (!isCommandName(topic)) throw new UsageError(`no help for unknown command '${topic}'`);
+  return { help: true, topic };
+}
 
 /** `15m`, `900s`, `1h`, `1h30m`, or plain seconds (`900`) -> seconds. */
 export function parseDuration(text: string, option: string): number {
@@ -121,7 +141,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   }
   const { values, positionals } = parsed;
   const [name, ...rest] = positionals;
-  if (values.help || name === 'help') return { help: true };
+  if (values.help || name === 'help') return helpTopic(name, rest);
   if (name === undefined) throw new UsageError('no command given');
   if (!isCommandName(name)) throw new UsageError(`unknown command '${name}'`);
 
@@ -137,7 +157,18 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   if (wanted === 1 && target.trim() === '') throw new UsageError(`${name} needs ${spec.positional}, got an empty one`);
   if (values.exec !== undefined && values.exec.trim() === '') throw new UsageError('--exec needs a command');
 
-  const options: GlobalOptions = { endpoint: values.endpoint, stackFile: values.stack, as: values.as, json: values.json ?? false };
+  if (values.profile !== undefined && values.profile.trim() === '') throw new UsageError('--profile needs a profile name');
+  if (values.region !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(values.region)) {
+    throw new UsageError(`--region must be an AWS region such as eu-central-1, got '${values.region}'`);
+  }
+  const options: GlobalOptions = {
+    endpoint: values.endpoint,
+    stackFile: values.stack,
+    as: values.as,
+    json: values.json ?? false,
+    ...(values.region !== undefined && { region: values.region }),
+    ...(values.profile !== undefined && { profile: values.profile }),
+  };
   const ttlSeconds = values.ttl === undefined ? undefined : parseDuration(values.ttl, 'ttl');
   let command: Command;
   switch (name) {
@@ -177,6 +208,11 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
     case 'unlock':
       command = { name, id: target };
       break;
+    case 'completion':
+      if (target !== 'bash' && target !== 'zsh') throw new UsageError(`completion needs <bash|zsh>, got '${target}'`);
+      if (values.json) throw new UsageError('--json does not apply to completion (it prints a shell script)');
+      command = { name, shell: target };
+      break;
   }
   return { help: false, command, options };
 }
@@ -207,6 +243,7 @@ Commands:
   stop <id>             stop it (idempotent)
   whoami                who the broker sees (your role), whether you are an admin, your live connections
   services              what your policy lets you reach: services, modes, max TTL, max live connections
+  completion bash|zsh   a shell completion script (commands, options, your live connection ids)
 
 Admins (emergency locks):
   lock                  refuse every open and renew a lock covers, and stop its live connections now
@@ -221,13 +258,17 @@ Options:
   --endpoint URL|local  the broker API (env RBROKER_ENDPOINT); default: the local stack when it runs
   --stack FILE          the local stack's file (env RBROKER_STACK_FILE; default .local/stack.json)
   --as NAME             local stack only: sign as this identity (app, admin; default app)
+  --profile NAME        a profile of the config file (env RBROKER_PROFILE): endpoint, region, AWS profile
+  --region R            a deployed API's region (needed for a custom domain unless AWS_REGION or the profile says)
   --json                machine-readable output on stdout (errors as JSON on stderr)
-  -h, --help            this text
+  -h, --help            this text; rbroker <command> --help (or rbroker help <command>): that command's
   --version             the client's version (alone: rbroker --version)
 
 Credentials: against the local stack, its identities' keys; against a deployed API, the AWS default
 credential chain (AWS_PROFILE, env, SSO, instance or container role). Region: from the execute-api host
-name, else AWS_REGION.
+name, else AWS_REGION. Precedence: a flag, then the environment, then the --profile's value, then the local
+stack. Profiles: RBROKER_CONFIG, else ~/.config/rbroker/config.json, as
+  {"profiles": {"prod": {"endpoint": "https://...", "region": "eu-central-1", "awsProfile": "broker-prod"}}}
 
 Exit codes:
   0  done (--exec: the command's own exit code)

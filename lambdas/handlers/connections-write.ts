@@ -56,6 +56,7 @@ export const routes: Record<string, RouteHandler> = {
     newId: monotonicFactory(),
     policy: () => requirePolicy(policySource, events),
     enforce: (lock) => enforceLocks(stopContext, [lock], { deadlineMs: clock() + 15_000 }),
+    onEnforcementFailed: (lock, error) => logger.error('lock placed but not enforced at once; the sweeper enforces it', { lockId: lock.id, error }),
   }),
 };
 

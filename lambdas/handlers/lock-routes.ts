@@ -21,7 +21,9 @@ export interface LockRouteDeps extends LockAdminDeps {
   /** The policy in force for this request (who the admins are). */
   policy: () => PolicyDocument | Promise<PolicyDocument>;
   /** Stops every live connection `lock` covers, at once (lambdas/broker/lock-enforcement.ts). */
-  enforce: (lock: Lock) => Promise<Pick<LockEnforcement, 'stopped' | 'remaining'>>;
+  enforce: (lock: Lock) => Promise<Pick<LockEnforcement, 'stopped' | 'remaining' | 'unreadParts'>>;
+  /** Where a failed enforcement is reported: the lock is placed, so the answer is still 201. */
+  onEnforcementFailed: (lock: Lock, error: unknown) => void;
 }
 
 /** A lock as callers see it: ISO-8601 UTC times, no table bookkeeping. */
@@ -60,8 +62,17 @@ export function lockRoutes(deps: LockRouteDeps): Record<string, RouteHandler> {
     const { caller, policy } = await admin(event);
     const request = parseBody(event, placeLockRequestSchema);
     const lock = await placeLock(deps, policy, caller, request);
-    const enforcement = await deps.enforce(lock);
-    const body: PlacedLockView = { ...toLockView(lock), enforcement: { stopped: enforcement.stopped, remaining: enforcement.remaining } };
+    // The lock is written: from here on it refuses opens, and the sweeper enforces it whatever happens below.
+    // A failure now must not answer 5xx, or a caller would place it again.
+    let enforcement: PlacedLockView['enforcement'];
+    try {
+      const result = await deps.enforce(lock);
+      enforcement = { stopped: result.stopped, remaining: result.remaining, complete: result.unreadParts === 0 };
+    } catch (error) {
+      deps.onEnforcementFailed(lock, error);
+      enforcement = { stopped: 0, remaining: 0, complete: false };
+    }
+    const body: PlacedLockView = { ...toLockView(lock), enforcement };
     return jsonResponse(201, body);
   };
 

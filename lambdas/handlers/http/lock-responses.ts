@@ -27,6 +27,10 @@ export const lockEnforcementSchema = z
     remaining: z.number().check(z.int()).register(z.globalRegistry, {
       description: 'covered connections not stopped yet (still opening, or remote.it did not confirm): stopped by the sweeper or when they become active',
     }),
+    complete: z.boolean().register(z.globalRegistry, {
+      description:
+        'false when this request could not look at every live connection (a read failed, or the lock was placed but its enforcement failed): the lock is in force all the same, and the sweeper stops what it covers on its next run',
+    }),
   })
   .register(z.globalRegistry, { id: 'LockEnforcement' });
 

@@ -40,7 +40,7 @@ describe('lock routes', () => {
       createdAt: expect.any(String),
       createdBy: ADMIN_SESSION_ARN,
       expiresAt: expect.any(String),
-      enforcement: { stopped: 0, remaining: 0 },
+      enforcement: { stopped: 0, remaining: 0, complete: true },
     });
     expect(Date.parse(placed.body.expiresAt) - Date.parse(placed.body.createdAt)).toBeGreaterThanOrEqual(3_599_000);
 
@@ -107,7 +107,7 @@ describe('lock routes', () => {
     const placed = await place({ principal: ROLES.app, reason: 'app role compromised' });
 
     expect(placed.status).toBe(201);
-    expect(placed.body.enforcement).toEqual({ stopped: 2, remaining: 0 });
+    expect(placed.body.enforcement).toEqual({ stopped: 2, remaining: 0, complete: true });
     for (const id of [first.body.id, second.body.id]) {
       const seen = await broker.call({ routeKey: 'GET /connections/{id}', pathParameters: { id }, ...asAdmin });
       expect(seen.body).toMatchObject({ status: 'stopped', stopReason: 'locked' });

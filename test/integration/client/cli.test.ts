@@ -2,10 +2,11 @@
  * `rbroker` as users run it: a real child process (client/bin/rbroker.cjs) against the local stack started
  * here, found through the stack file it writes, so exit codes, output streams and signals are real.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { BrokerClient } from '../../../client/index';
 import type { Connection } from '../../../client/types';
 import { ECHO, startTestStack, type TestStack } from '../e2e/support';
@@ -334,5 +335,48 @@ describe('rbroker whoami, services', () => {
     expect([whoami.code, whoami.stdout, services.code, services.stdout]).toEqual([2, '', 2, '']);
     expect(whoami.stderr).toContain("unexpected argument 'me' for whoami");
     expect(JSON.parse(services.stderr)).toEqual({ error: { code: 'usage', message: '--mode does not apply to services' } });
+  });
+});
+
+describe('rbroker profiles and completion', () => {
+  it('calls the profile\'s endpoint unless a flag names another, and refuses an unknown profile with exit 2', async () => {
+    const config = join(stateDir, 'config.json');
+    await writeFile(config, JSON.stringify({ profiles: { dead: { endpoint: 'http://127.0.0.1:9', region: 'eu-central-1' }, here: { endpoint: stack.apiUrl } } }));
+    const env = { RBROKER_CONFIG: config };
+
+    const [dead, overridden, here, unknown] = await Promise.all([
+      // Keys for the default chain, so the call itself is what fails.
+      rbroker(['whoami', '--profile', 'dead', '--json'], { ...env, AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEPROFILE01', AWS_SECRET_ACCESS_KEY: 'not-a-real-secret' }),
+      rbroker(['whoami', '--profile', 'dead', '--endpoint', 'local', '--json'], env),
+      rbroker(['whoami', '--json'], { ...env, RBROKER_PROFILE: 'here' }),
+      rbroker(['whoami', '--profile', 'nope'], env),
+    ]);
+
+    expect(dead.code).toBe(1);
+    expect(dead.stderr).toContain('http://127.0.0.1:9');
+    expect(json(overridden)).toMatchObject({ principal: 'arn:aws:iam::000000000000:role/local-app' });
+    expect(json(here)).toMatchObject({ principal: 'arn:aws:iam::000000000000:role/local-app' });
+    expect([unknown.code, unknown.stdout]).toEqual([2, '']);
+    expect(unknown.stderr).toContain("unknown profile 'nope' (");
+  });
+
+  it('completes `rbroker stop` in bash with the caller\'s live connection ids', async () => {
+    const bin = join(stateDir, 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'rbroker'), `#!/bin/sh\nexec "${process.execPath}" "${LAUNCHER}" "$@"\n`);
+    await chmod(join(bin, 'rbroker'), 0o755);
+    const app = new BrokerClient({ endpoint: stack.apiUrl, region: stack.region, credentials: stack.identity('app') });
+    const { connection: opened } = await app.open({ serviceId: ECHO, ttlSeconds: 300 });
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, RBROKER_STACK_FILE: join(stateDir, 'stack.json') };
+      delete env.RBROKER_ENDPOINT;
+      const script = `source <(rbroker completion bash); COMP_WORDS=(rbroker stop ''); COMP_CWORD=2; _rbroker; printf '%s\\n' "\${COMPREPLY[@]}"`;
+
+      const { stdout } = await promisify(execFile)('bash', ['-c', script], { env, timeout: RUN_TIMEOUT_MS });
+
+      expect(stdout.split('\n')).toContain(opened.id);
+    } finally {
+      await app.stop(opened.id);
+    }
   });
 });

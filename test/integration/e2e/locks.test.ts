@@ -67,7 +67,7 @@ describe('locks on the local stack', () => {
 
     expect(placed.status).toBe(201);
     // The placing request saw it still opening: nothing to stop yet.
-    expect(placed.body.enforcement).toEqual({ stopped: 0, remaining: 1 });
+    expect(placed.body.enforcement).toEqual({ stopped: 0, remaining: 1, complete: true });
     // The open was allowed when it checked, so it answers 201 ...
     expect(opened.status).toBe(201);
     const activatedAt = Date.now();
@@ -101,7 +101,7 @@ describe('locks on the local stack', () => {
     await stack.timers.setEnabled(false);
     try {
       const { opened, placed } = await lockDuringOpen();
-      expect(placed.body.enforcement).toEqual({ stopped: 0, remaining: 1 });
+      expect(placed.body.enforcement).toEqual({ stopped: 0, remaining: 1, complete: true });
       expect(opened.status).toBe(201);
       // Nothing stops it until a sweep runs.
       expect(await eventually(async () => (await viewOf(opened.body.id)).status !== 'active', 1_500)).toBe(false);

@@ -16,9 +16,10 @@ let sequence = 0;
 /** A fixture lock with a real ULID id, as the path accepts. */
 const ulidLock = (parts: Parameters<typeof lock>[0]) => lock({ id: `01JQ1${String(++sequence).padStart(21, '0')}`, ...parts });
 
-function setup() {
+function setup(failEnforcement?: Error) {
   const locks = new MemoryLockStore();
   const enforced: Lock[] = [];
+  const failures: Array<{ placed: Lock; error: unknown }> = [];
   const routes = lockRoutes({
     locks,
     now: () => NOW_MS,
@@ -26,8 +27,10 @@ function setup() {
     policy: async () => defaultPolicy,
     enforce: async (placed) => {
       enforced.push(placed);
-      return { stopped: 2, remaining: 1 };
+      if (failEnforcement) throw failEnforcement;
+      return { stopped: 2, remaining: 1, unreadParts: 0 };
     },
+    onEnforcementFailed: (placed: Lock, error: unknown) => failures.push({ placed, error }),
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary response fields
   const call = async (init: ApiEventInit): Promise<{ status: number; body: any }> => {
@@ -41,7 +44,7 @@ function setup() {
     }
     return { status: result.statusCode ?? 200, body: JSON.parse(result.body ?? '{}') };
   };
-  return { locks, enforced, call };
+  return { locks, enforced, failures, call };
 }
 
 const asAdmin = { callerArn: ADMIN_SESSION_ARN };
@@ -61,9 +64,20 @@ describe('lock routes', () => {
         createdAt: new Date(NOW_MS).toISOString(),
         createdBy: ADMIN_SESSION_ARN,
         expiresAt: new Date((NOW_S + 600) * 1000).toISOString(),
-        enforcement: { stopped: 2, remaining: 1 },
+        enforcement: { stopped: 2, remaining: 1, complete: true },
       });
       expect(enforced).toEqual([await locks.get(LOCK_ID)]);
+    });
+
+    it('answers 201 with an incomplete enforcement when stopping what the lock covers fails: the lock is placed, and a retry would place another', async () => {
+      const { locks, failures, call } = setup(new Error('DynamoDB unavailable'));
+
+      const answer = await call({ routeKey: 'POST /locks', body: { serviceId: '80:00:00:00:01:*', reason: 'incident 10' }, ...asAdmin });
+
+      expect(answer.status).toBe(201);
+      expect(answer.body.enforcement).toEqual({ stopped: 0, remaining: 0, complete: false });
+      expect(await locks.get(LOCK_ID)).toBeDefined();
+      expect(failures.map((failure) => (failure.error as Error).message)).toEqual(['DynamoDB unavailable']);
     });
 
     it('answers a non-admin 403 admin_required even for a bad body, and stores and enforces nothing', async () => {
