@@ -7,7 +7,7 @@
  * An event carries ids, principals, the service, the mode, times and reasons: never a proxy address (a
  * latching proxy's address is a capability) and never a secret (none is in a record).
  */
-import type { Lock } from './locks';
+import { lapsesAt, type Lock } from './locks';
 import type { ConnectionMode, ConnectionRecord, ConnectionStatus, StopReason } from './model';
 
 /** The EventBridge `source` of every audit event. */
@@ -111,6 +111,7 @@ export function lockAuditEventFor(before: Lock | undefined, after: Lock | undefi
   if (!placed && !lifted) return undefined;
   const actor = lifted ? after.liftedBy ?? '' : after.createdBy;
   const at = lifted ? after.liftedAt ?? after.createdAt : after.createdAt;
+  const lapses = lapsesAt(after);
   const detail: LockAuditDetail = {
     lockId: after.id,
     ...(after.principal !== undefined && { principal: after.principal }),
@@ -118,8 +119,7 @@ export function lockAuditEventFor(before: Lock | undefined, after: Lock | undefi
     reason: after.reason,
     createdAt: after.createdAt,
     createdBy: after.createdBy,
-    // Lifting sets the TTL attribute to the lift time; only a placed lock's own ttl is its lapse time.
-    ...(placed && after.expiresAt !== undefined && { expiresAt: new Date(after.expiresAt * 1000).toISOString() }),
+    ...(lapses !== undefined && { expiresAt: new Date(lapses * 1000).toISOString() }),
     ...(after.liftedAt !== undefined && { liftedAt: after.liftedAt }),
     ...(after.liftedBy !== undefined && { liftedBy: after.liftedBy }),
     actor,

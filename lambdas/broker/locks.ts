@@ -59,6 +59,14 @@ export function lockMatches(lock: Pick<Lock, 'principal' | 'serviceId'>, target:
   return true;
 }
 
+/**
+ * When `lock` lapses by itself, epoch seconds: its `expiresAt`, unless it was lifted. Lifting sets the TTL
+ * attribute to the lift time so that DynamoDB removes the item; that is bookkeeping, not a lapse time.
+ */
+export function lapsesAt(lock: Pick<Lock, 'expiresAt' | 'liftedAt'>): number | undefined {
+  return lock.liftedAt === undefined ? lock.expiresAt : undefined;
+}
+
 /** The first of `locks` (oldest first) that covers `target`. */
 export function lockFor(locks: readonly Lock[], target: LockTarget): Lock | undefined {
   return locks.find((lock) => lockMatches(lock, target));

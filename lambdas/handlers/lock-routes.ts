@@ -6,7 +6,7 @@
  */
 import type { LockEnforcement } from '../broker/lock-enforcement';
 import { liftLock, listLocks, placeLock, requireAdmin, type LockAdminDeps } from '../broker/lock-admin';
-import type { Lock } from '../broker/locks';
+import { lapsesAt, type Lock } from '../broker/locks';
 import type { PolicyDocument } from '../broker/policy';
 import { toCaller } from '../broker/principal';
 import { InvalidRequestError } from '../broker/errors';
@@ -28,6 +28,7 @@ export interface LockRouteDeps extends LockAdminDeps {
 
 /** A lock as callers see it: ISO-8601 UTC times, no table bookkeeping. */
 export function toLockView(lock: Lock): LockView {
+  const lapses = lapsesAt(lock);
   return {
     id: lock.id,
     ...(lock.principal !== undefined && { principal: lock.principal }),
@@ -35,7 +36,7 @@ export function toLockView(lock: Lock): LockView {
     reason: lock.reason,
     createdAt: lock.createdAt,
     createdBy: lock.createdBy,
-    ...(lock.expiresAt !== undefined && { expiresAt: new Date(lock.expiresAt * 1000).toISOString() }),
+    ...(lapses !== undefined && { expiresAt: new Date(lapses * 1000).toISOString() }),
     ...(lock.liftedAt !== undefined && { liftedAt: lock.liftedAt }),
     ...(lock.liftedBy !== undefined && { liftedBy: lock.liftedBy }),
   };

@@ -166,6 +166,8 @@ describe('lock routes', () => {
 
       expect(answer.status).toBe(200);
       expect(answer.body).toMatchObject({ id: placed.id, liftedAt: new Date(NOW_MS).toISOString(), liftedBy: ADMIN_SESSION_ARN });
+      // The TTL attribute lifting sets is bookkeeping: a lifted lock lapses at no time.
+      expect(answer.body).not.toHaveProperty('expiresAt');
     });
 
     it('answers 400 naming id when the id is not a ULID', async () => {
