@@ -10,7 +10,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { BrokerApiError, BrokerUnreachableError, ClientConfigError, CredentialsError, UnexpectedResponseError } from './errors';
 import { DEFAULT_RETRY, nextDelayMs, parseRetryAfter, type RetryOptions } from './retry';
-import type { Caller, Connection, ConnectionPage, ListConnectionsQuery, Lock, LockList, OpenConnectionInput, PlaceLockInput, PlacedLock } from './types';
+import type { Caller, Connection, ConnectionPage, ListConnectionsQuery, Lock, LockList, OpenConnectionInput, PlaceLockInput, PlacedLock, RenewConnectionInput } from './types';
 
 export interface Credentials {
   accessKeyId: string;
@@ -51,6 +51,11 @@ export interface CallOptions {
 export interface OpenOptions extends CallOptions {
   /** Sent as `Idempotency-Key`; a fresh UUID when absent. Reuse it to repeat an open without opening twice. */
   idempotencyKey?: string;
+}
+
+export interface RenewOptions extends CallOptions {
+  /** When the caller last had a connection open through the proxy (lets a renew pass the first idle window). */
+  usedAt?: Date;
 }
 
 export interface OpenResult {
@@ -170,9 +175,13 @@ export class BrokerClient {
     for await (const page of this.listPages(query, options)) yield* page.items;
   }
 
-  /** POST /connections/{id}/renew: the lease ends `ttlSeconds` from now, never past remote.it's expiry. */
-  async renew(id: string, ttlSeconds: number, options: CallOptions = {}): Promise<Connection> {
-    return (await this.call<Connection>('POST', `${connectionPath(id)}/renew`, { body: { ttlSeconds }, signal: options.signal })).body;
+  /**
+   * POST /connections/{id}/renew: the lease ends `ttlSeconds` from now, never past remote.it's expiry. Past the
+   * connection's first idle window, pass `usedAt`: when you last had a connection open through the proxy.
+   */
+  async renew(id: string, ttlSeconds: number, options: RenewOptions = {}): Promise<Connection> {
+    const body: RenewConnectionInput = { ttlSeconds, ...(options.usedAt && { usedAt: options.usedAt.toISOString() }) };
+    return (await this.call<Connection>('POST', `${connectionPath(id)}/renew`, { body, signal: options.signal })).body;
   }
 
   /** DELETE /connections/{id}: idempotent; stopping an ended connection answers it as it is. */

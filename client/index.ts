@@ -3,7 +3,7 @@
  * types and lists, and the local stack's file for development.
  */
 export { BrokerClient, regionOfEndpoint } from './client';
-export type { BrokerClientOptions, CallOptions, Credentials, CredentialsProvider, OpenOptions, OpenResult, RetryEvent, StopResult } from './client';
+export type { BrokerClientOptions, CallOptions, Credentials, CredentialsProvider, OpenOptions, OpenResult, RenewOptions, RetryEvent, StopResult } from './client';
 export { BrokerApiError, BrokerUnreachableError, ClientConfigError, CredentialsError, UnexpectedResponseError } from './errors';
 export { DEFAULT_STACK_FILE, localCredentials, readStackFile } from './local-stack';
 export type { LocalIdentity, LocalStack } from './local-stack';

@@ -61,6 +61,18 @@ export interface OpenConnectionInput {
   reuse?: boolean;
 }
 
+/** The body of POST /connections/{id}/renew. */
+export interface RenewConnectionInput {
+  /** The lease ends this many seconds from now (60..86400; capped by policy and by remote.it's expiry). */
+  ttlSeconds: number;
+  /**
+   * ISO 8601: when the caller last had a TCP connection open through the proxy. Past the connection's first
+   * idle window (`idleClosesAt`) a renew needs it: remote.it closes a proxy only its idle window after the last
+   * connection through it ends, and the broker cannot see connections.
+   */
+  usedAt?: string;
+}
+
 /** One page of GET /connections. */
 export interface ConnectionPage {
   items: Connection[];

@@ -85,7 +85,8 @@ export class ConnectionNotActiveError extends BrokerError {
 /**
  * Renewing would extend a proxy remote.it may already have closed: it closes one its idle window after the
  * last connection through it ends (or after it opened, if nobody connected), and the broker cannot see
- * connections, so past the first window it cannot tell a busy proxy from a closed one. The caller opens anew.
+ * connections, so past the first window it cannot tell a busy proxy from a closed one. The caller opens anew,
+ * or renews with `usedAt` when it knows it used the proxy (the window then runs from that use).
  */
 export class ConnectionMayBeIdleError extends BrokerError {
   readonly code = 'connection_may_be_idle';
@@ -94,7 +95,7 @@ export class ConnectionMayBeIdleError extends BrokerError {
     idleClosesAt: string,
   ) {
     super(
-      `connection ${id} may already be closed at remote.it: remote.it closes an unused proxy after its idle window, which ended at ${idleClosesAt}, and the broker cannot see whether it is in use; open a new connection instead of renewing this one`,
+      `connection ${id} may already be closed at remote.it: remote.it closes an unused proxy after its idle window, which ended at ${idleClosesAt}, and the broker cannot see whether it is in use; renew with usedAt (when you last had a connection open through it) or open a new connection`,
     );
   }
 }

@@ -125,6 +125,7 @@ export const lifecycle = {
         leaseExpiresAt: toIso(leaseEndMs),
         // Counted from before the connect was sent, so it is never later than remote.it's own idle close.
         idleClosesAt: toIso(connectSentMs + remote.idleSeconds * 1000),
+        idleSeconds: remote.idleSeconds,
         dueAt: dueSecondsOf(leaseEndMs),
       },
       { from: pending.status, version: pending.version },
@@ -204,11 +205,17 @@ export const lifecycle = {
   },
 
   /** `actor`: the caller who renewed (the API always names one). */
-  extendLease(record: ConnectionRecord, leaseEndMs: number, actor?: string): Transition {
+  /** `idleClosesAtMs`: a later first idle window, when the caller said it used the proxy (renew's `usedAt`). */
+  extendLease(record: ConnectionRecord, leaseEndMs: number, actor?: string, idleClosesAtMs?: number): Transition {
     return build(
       'extend_lease',
       record.id,
-      { leaseExpiresAt: toIso(leaseEndMs), dueAt: dueSecondsOf(leaseEndMs), changedBy: actor },
+      {
+        leaseExpiresAt: toIso(leaseEndMs),
+        dueAt: dueSecondsOf(leaseEndMs),
+        changedBy: actor,
+        ...(idleClosesAtMs !== undefined && { idleClosesAt: toIso(idleClosesAtMs) }),
+      },
       { from: record.status, version: record.version },
     );
   },

@@ -75,6 +75,11 @@ export interface ConnectionRecord {
    * it is never handed out again by `reuse`, and not renewed.
    */
   idleClosesAt?: string;
+  /**
+   * Once active: remote.it's idle window in seconds (its `idleLeft`). A renew naming `usedAt` moves
+   * `idleClosesAt` to usedAt + this window; records from before it was kept have none and cannot.
+   */
+  idleSeconds?: number;
   /** Epoch seconds, the table's TTL attribute: remote.it's expiry once active; a short horizon otherwise. */
   expiresAt: number;
   remoteConnectionId?: string;

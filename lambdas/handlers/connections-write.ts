@@ -34,8 +34,9 @@ const stopDeps = async (): Promise<StopDeps> => ({ policy: (await policySource.c
 const renewRoute: RouteHandler = async (event) => {
   const caller = toCaller(identityOf(event));
   const id = connectionIdOf(event);
-  const { ttlSeconds } = parseBody(event, renewConnectionRequestSchema);
-  return jsonResponse(200, toView(await renewConnection(await renewDeps(), caller, id, ttlSeconds)));
+  const { ttlSeconds, usedAt } = parseBody(event, renewConnectionRequestSchema);
+  const usedAtMs = usedAt === undefined ? undefined : Date.parse(usedAt);
+  return jsonResponse(200, toView(await renewConnection(await renewDeps(), caller, id, ttlSeconds, usedAtMs)));
 };
 
 const stopRoute: RouteHandler = async (event) => {

@@ -40,7 +40,7 @@ export const connectionViewSchema = z
     leaseExpiresAt: isoTime,
     idleClosesAt: z.optional(isoTime).register(z.globalRegistry, {
       description:
-        'once active: when remote.it closes the proxy if nobody has connected through it (it closes a used one that long after its last connection ends). After it the connection is not reused, and renew answers 409 connection_may_be_idle',
+        'once active: when remote.it closes the proxy if nobody has connected through it (it closes a used one that long after its last connection ends). After it the connection is not reused, and renew answers 409 connection_may_be_idle unless it names a later usedAt (which moves this time to usedAt + the window)',
     }),
     expiresAt: z.iso.datetime().register(z.globalRegistry, { description: 'remote.it\'s own expiry of the proxy' }),
     stoppedAt: z.optional(isoTime),

@@ -54,7 +54,13 @@ export const openConnectionRequestSchema = z
 export type OpenConnectionRequest = z.infer<typeof openConnectionRequestSchema>;
 
 export const renewConnectionRequestSchema = z
-  .strictObject({ ttlSeconds: ttlSecondsSchema })
+  .strictObject({
+    ttlSeconds: ttlSecondsSchema,
+    usedAt: z.optional(z.iso.datetime('must be an ISO 8601 UTC time such as 2026-01-01T00:00:00Z')).register(z.globalRegistry, {
+      description:
+        'when the caller last had a TCP connection open through the proxy (or a request through a reverse proxy): remote.it closes a proxy only its idle window after its last connection ends, so this lets a renew pass the first idle window (`idleClosesAt` moves to usedAt + the window). At most a few seconds in the future',
+    }),
+  })
   .register(z.globalRegistry, { id: 'RenewConnectionRequest' });
 
 export const listConnectionsQuerySchema = z.strictObject({

@@ -262,6 +262,7 @@ describe('lifecycle', () => {
           expiresAt: remote.expiresAt,
           leaseExpiresAt: new Date(LEASE_END_MS).toISOString(),
           idleClosesAt: new Date(NOW_MS - 2_000 + remote.idleSeconds * 1000).toISOString(),
+          idleSeconds: remote.idleSeconds,
           dueAt: Math.ceil(LEASE_END_MS / 1000),
         },
       });

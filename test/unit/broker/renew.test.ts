@@ -129,6 +129,66 @@ describe('renewConnection', () => {
     expect(store.peek(record.id)).toEqual(record);
   });
 
+  describe('with usedAt (the caller used the proxy at that time)', () => {
+    const IDLE_SECONDS = 900;
+    const pastWindow = () => appConnection({ idleClosesAt: new Date(NOW_MS - 60_000).toISOString(), idleSeconds: IDLE_SECONDS });
+
+    it('renews past the first idle window and moves idleClosesAt to usedAt + the window', async () => {
+      const { service, store } = createHarness();
+      const record = pastWindow();
+      store.seed(record);
+
+      const renewed = await service.renew(appCaller, record.id, 1200, NOW_MS - 10_000);
+
+      expect(renewed).toMatchObject({
+        leaseExpiresAt: new Date(NOW_MS + 1_200_000).toISOString(),
+        idleClosesAt: new Date(NOW_MS - 10_000 + IDLE_SECONDS * 1000).toISOString(),
+      });
+      expect(store.peek(record.id)).toEqual(renewed);
+    });
+
+    it('still refuses when the use it names is itself more than a window ago', async () => {
+      const { service, store } = createHarness();
+      const record = pastWindow();
+      store.seed(record);
+
+      const error = await rejectionOf(service.renew(appCaller, record.id, 1200, NOW_MS - (IDLE_SECONDS + 1) * 1000));
+
+      expect(error).toBeInstanceOf(ConnectionMayBeIdleError);
+      expect(store.peek(record.id)).toEqual(record);
+    });
+
+    it('never moves idleClosesAt earlier', async () => {
+      const { service, store } = createHarness();
+      const later = new Date(NOW_MS + 600_000).toISOString();
+      const record = appConnection({ idleClosesAt: later, idleSeconds: IDLE_SECONDS });
+      store.seed(record);
+
+      const renewed = await service.renew(appCaller, record.id, 1200, NOW_MS - 500_000);
+
+      expect(renewed.idleClosesAt).toBe(later);
+    });
+
+    it('refuses a usedAt ahead of the broker\'s clock by more than the skew, naming the field', async () => {
+      const { service, store } = createHarness();
+      const record = pastWindow();
+      store.seed(record);
+
+      const error = await rejectionOf(service.renew(appCaller, record.id, 1200, NOW_MS + 60_000));
+
+      expect(error).toMatchObject({ code: 'invalid_request', errors: [{ field: 'usedAt', message: expect.stringContaining('future') }] });
+      expect(store.peek(record.id)).toEqual(record);
+    });
+
+    it('changes nothing for a record that kept no idle window (from before the broker kept it)', async () => {
+      const { service, store } = createHarness();
+      const record = appConnection({ idleClosesAt: new Date(NOW_MS - 60_000).toISOString() });
+      store.seed(record);
+
+      await expect(service.renew(appCaller, record.id, 1200, NOW_MS)).rejects.toThrow(ConnectionMayBeIdleError);
+    });
+  });
+
   it('renews while the first idle window lasts', async () => {
     const { service, store } = createHarness();
     const record = appConnection({ idleClosesAt: new Date(NOW_MS + 1_000).toISOString() });

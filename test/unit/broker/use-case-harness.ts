@@ -153,7 +153,7 @@ export function createHarness(options: HarnessOptions = {}) {
     open: (caller: Caller, request: OpenRequest) => openConnection(openDeps, caller, request),
     get: (caller: Caller, id: string) => getConnection({ store, policy, now }, caller, id),
     list: (caller: Caller, request: Partial<ListRequest> = {}) => listConnections({ store, policy, now }, caller, { limit: 50, ...request }),
-    renew: (caller: Caller, id: string, ttlSeconds: number) => renewConnection({ store, policy, locks, now, events: sink }, caller, id, ttlSeconds),
+    renew: (caller: Caller, id: string, ttlSeconds: number, usedAtMs?: number) => renewConnection({ store, policy, locks, now, events: sink }, caller, id, ttlSeconds, usedAtMs),
     stop: (caller: Caller, id: string) => stopConnection({ policy, stopContext }, caller, id),
   };
   return { service, store, remoteit, locks, events, logger, clock, stopContext };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { CONNECTION_MODES as API_MODES, CONNECTION_STATUSES as API_STATUSES } from '../../../lambdas/broker/model';
 import type { CallerView, ConnectionView, connectionPageSchema, Problem } from '../../../lambdas/handlers/http/responses';
-import type { openConnectionRequestSchema } from '../../../lambdas/handlers/http/schemas';
+import type { openConnectionRequestSchema, renewConnectionRequestSchema } from '../../../lambdas/handlers/http/schemas';
 import type { LockListView, LockView, PlacedLockView } from '../../../lambdas/handlers/http/lock-responses';
 import type { placeLockRequestSchema } from '../../../lambdas/handlers/http/lock-schemas';
 import { generateIdentity } from '../../../dev/identities';
@@ -29,6 +29,7 @@ import {
   type PlaceLockInput,
   type PlacedLock,
   type ProblemDetails,
+  type RenewConnectionInput,
 } from '../../../client/types';
 
 /** Each assignable to the other. */
@@ -43,6 +44,7 @@ const contract: Record<string, true> = {
   Connection: true satisfies Same<Connection, ConnectionView>,
   ConnectionPage: true satisfies Same<ConnectionPage, z.output<typeof connectionPageSchema>>,
   OpenConnectionInput: true satisfies Same<OpenConnectionInput, z.input<typeof openConnectionRequestSchema>>,
+  RenewConnectionInput: true satisfies Same<RenewConnectionInput, z.input<typeof renewConnectionRequestSchema>>,
   Lock: true satisfies Same<Lock, LockView>,
   PlacedLock: true satisfies Same<PlacedLock, PlacedLockView>,
   LockList: true satisfies Same<LockList, LockListView>,
