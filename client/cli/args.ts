@@ -1,4 +1,5 @@
 /** `rbroker` arguments (node:util parseArgs) into one typed command; anything wrong is a `UsageError` (exit 2). */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 // The client's copy of the API's lists (test/unit/client/contract.test.ts keeps them equal).
 import { CONNECTION_MODES, CONNECTION_STATUSES, type ConnectionMode, type ConnectionStatus } from '../types';
@@ -35,6 +36,17 @@ export type Command =
       idempotencyKey: string | undefined;
       exec: string | undefined;
     }
+  | {
+      name: 'forward';
+      serviceId: string;
+      mode: ConnectionMode | undefined;
+      ttlSeconds: number | undefined;
+      localPort: number | undefined;
+      listen: string;
+      eager: boolean;
+      idleSeconds: number | undefined;
+      exec: string | undefined;
+    }
   | { name: 'ls'; status: ConnectionStatus | undefined; serviceId: string | undefined; limit: number }
   | { name: 'get'; id: string }
   | { name: 'renew'; id: string; ttlSeconds: number }
@@ -66,6 +78,10 @@ const OPTIONS = {
   reuse: { type: 'boolean' },
   'idempotency-key': { type: 'string' },
   exec: { type: 'string' },
+  'local-port': { type: 'string' },
+  listen: { type: 'string' },
+  eager: { type: 'boolean' },
+  idle: { type: 'string' },
   status: { type: 'string' },
   service: { type: 'string' },
   limit: { type: 'string' },
@@ -83,6 +99,7 @@ export const GLOBAL: readonly OptionName[] = ['endpoint', 'stack', 'as', 'profil
 /** Options each command takes besides the global ones, and how many ids or service ids it needs. */
 export const COMMANDS = {
   connect: { options: ['mode', 'ttl', 'client-ip', 'reuse', 'idempotency-key', 'exec'], positional: '<serviceId>' },
+  forward: { options: ['local-port', 'listen', 'eager', 'exec', 'idle', 'mode', 'ttl'], positional: '<serviceId>' },
   ls: { options: ['status', 'service', 'limit'], positional: undefined },
   get: { options: [], positional: '<id>' },
   renew: { options: ['ttl'], positional: '<id>' },
@@ -123,6 +140,21 @@ function oneOf<T extends string>(value: string | undefined, choices: readonly T[
   if (value === undefined) return undefined;
   if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${option} must be one of ${choices.join(', ')}, got '${value}'`);
   return value as T;
+}
+
+function parseLocalPort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new UsageError(`--local-port must be a port number from 1 to 65535, got '${value}'`);
+  return port;
+}
+
+/** An IP address of this machine, or `localhost`. */
+function parseListen(value: string | undefined): string {
+  if (value === undefined) return '127.0.0.1';
+  if (value === 'localhost') return '127.0.0.1';
+  if (isIP(value) === 0) throw new UsageError(`--listen must be an IP address such as 127.0.0.1 or ::1, got '${value}'`);
+  return value;
 }
 
 function parseLimit(value: string | undefined): number {
@@ -184,6 +216,19 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
         exec: values.exec,
       };
       break;
+    case 'forward':
+      command = {
+        name,
+        serviceId: target,
+        mode: oneOf(values.mode, CONNECTION_MODES, 'mode'),
+        ttlSeconds,
+        localPort: parseLocalPort(values['local-port']),
+        listen: parseListen(values.listen),
+        eager: values.eager ?? false,
+        idleSeconds: values.idle === undefined ? undefined : parseDuration(values.idle, 'idle'),
+        exec: values.exec,
+      };
+      break;
     case 'ls':
       command = { name, status: oneOf(values.status, CONNECTION_STATUSES, 'status'), serviceId: values.service, limit: parseLimit(values.limit) };
       break;
@@ -233,7 +278,18 @@ Commands:
       --exec 'CMD'        open, run CMD through the shell (sh -c) with {host} {port} {url} {id} replaced
                           (also in env: RBROKER_HOST, RBROKER_PORT, RBROKER_URL, RBROKER_CONNECTION_ID),
                           then stop the connection when CMD ends, fails or is interrupted (Ctrl-C);
-                          exits with CMD's exit code
+                          exits with CMD's exit code. The lease is renewed while CMD runs, up to the
+                          policy's max TTL a renew and the proxy's first idle window (rbroker forward
+                          carries the traffic itself, so it renews past it)
+  forward <serviceId>   a stable local port for a service: rbroker connects to remote.it's proxy for you,
+                        opening a connection on the first local connection and another after one ends
+      --local-port N      the local port (default: a free one, kept while rbroker runs); taken: exit 1
+      --listen IP         the local address (default 127.0.0.1; anything else lets other hosts in)
+      --eager             open the connection now, not on the first local connection
+      --idle D            stop the connection after D without traffic (the port stays; default: the lease)
+      --exec 'CMD'        run CMD with {host} {port} {url} meaning the local address, then stop and exit
+                          with its code; without it, runs until Ctrl-C (SIGINT), SIGTERM or SIGHUP
+      --mode M, --ttl D   as for connect; the lease is renewed while sockets carry bytes or CMD runs
   ls                    your connections, newest first (admins: everyone's)
       --status S          pending, active, stopping, stopped, failed, expired, stop_failed
       --service ID        one service's connections

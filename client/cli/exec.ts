@@ -21,16 +21,26 @@ export function shellQuote(value: string): string {
   return SHELL_SAFE.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The placeholders of `--exec`: each also in the command's environment as RBROKER_<NAME>. */
+export interface Placeholders {
+  host: string;
+  port: string;
+  url: string;
+  id?: string;
+}
+
 /** `{host}`, `{port}`, `{url}`, `{id}` replaced (quoted for the shell when they hold anything unusual). */
-export function expandPlaceholders(command: string, connection: Connection): string {
+export function expandValues(command: string, values: Placeholders): string {
+  return command.replace(/\{(host|port|url|id)\}/g, (_, name: keyof Placeholders) => shellQuote(values[name] ?? ''));
+}
+
+function placeholdersOf(connection: Connection): Placeholders {
   const proxy = connection.proxy;
-  const values: Record<string, string> = {
-    id: connection.id,
-    host: proxy?.host ?? '',
-    port: proxy ? String(proxy.port) : '',
-    url: proxy?.url ?? '',
-  };
-  return command.replace(/\{(host|port|url|id)\}/g, (_, name: string) => shellQuote(values[name] ?? ''));
+  return { id: connection.id, host: proxy?.host ?? '', port: proxy ? String(proxy.port) : '', url: proxy?.url ?? '' };
+}
+
+export function expandPlaceholders(command: string, connection: Connection): string {
+  return expandValues(command, placeholdersOf(connection));
 }
 
 export interface ExecPlan {
@@ -39,22 +49,24 @@ export interface ExecPlan {
   stop: (id: string) => Promise<StopResult>;
   /** Progress for the user (stderr). */
   log: (line: string) => void;
+  /** While the command runs: keep the lease going (client/lease.ts); stopped when the command ends. */
+  follow?: (connection: Connection, running: () => boolean) => { stop(): void };
   /** The stop failed: the error is reported, and its exit code used when the command itself succeeded. */
   onStopError: (error: unknown, connection: Connection) => number;
 }
 
-function runCommand(command: string, connection: Connection, onChild: (child: ChildProcess) => void): Promise<number> {
+/** Runs `command` (already expanded) through the shell, with the placeholders in its environment; its exit code. */
+export function runShell(command: string, values: Placeholders, onChild: (child: ChildProcess) => void): Promise<number> {
   return new Promise((resolve, reject) => {
-    const proxy = connection.proxy;
     const child = spawn(command, {
       shell: true,
       stdio: 'inherit',
       env: {
         ...process.env,
-        RBROKER_CONNECTION_ID: connection.id,
-        RBROKER_HOST: proxy?.host ?? '',
-        RBROKER_PORT: proxy ? String(proxy.port) : '',
-        RBROKER_URL: proxy?.url ?? '',
+        ...(values.id !== undefined && { RBROKER_CONNECTION_ID: values.id }),
+        RBROKER_HOST: values.host,
+        RBROKER_PORT: values.port,
+        RBROKER_URL: values.url,
       },
     });
     onChild(child);
@@ -69,6 +81,7 @@ export async function runWithConnection(plan: ExecPlan): Promise<number> {
   let interruptedAt = 0;
   let child: ChildProcess | undefined;
   let connection: Connection | undefined;
+  let following: { stop(): void } | undefined;
 
   const onSignal = (signal: NodeJS.Signals) => {
     const running = child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -110,13 +123,16 @@ export async function runWithConnection(plan: ExecPlan): Promise<number> {
       const command = expandPlaceholders(plan.command, opened);
       plan.log(`running: ${command}`);
       try {
-        code = await runCommand(command, opened, (started) => {
+        const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+        code = await runShell(command, placeholdersOf(opened), (started) => {
           child = started;
+          following = plan.follow?.(opened, running);
         });
       } catch (error) {
         plan.log(`could not start the command: ${error instanceof Error ? error.message : String(error)}`);
         code = 1;
       }
+      following?.stop();
       if (interrupted) code = signalExitCode(interrupted);
     }
     plan.log(`${interrupted ? `interrupted (${interrupted})` : `exit code ${code}`}: stopping connection ${opened.id}`);

@@ -145,3 +145,23 @@ export function formatApiError(error: BrokerApiError): string {
   if (error.requestId) lines.push(`  request id ${error.requestId}`);
   return lines.join('\n');
 }
+
+/** Why a connection ended, in words (the API's `stopReason`, else its status). */
+export function endText(connection: Connection): string {
+  switch (connection.stopReason) {
+    case 'requested':
+      return 'it was stopped (rbroker stop, DELETE, or an admin)';
+    case 'lease_ended':
+      return 'its lease ended';
+    case 'expired':
+      return "remote.it's own expiry passed, or remote.it had closed it";
+    case 'locked':
+      return "an operator's lock covers it (rbroker whoami; ask your operators)";
+    case 'overridden':
+      return 'remote.it replaced its proxy with a later connection';
+    case undefined:
+      return connection.status === 'failed' ? `it failed${connection.failureReason ? `: ${connection.failureReason}` : ''}` : `it is ${connection.status}`;
+    default:
+      return connection.stopReason;
+  }
+}

@@ -20,6 +20,10 @@ const OPTION_TEXT: Partial<Record<OptionName, [string, string]>> = {
   reuse: ['', 'answer with your live connection to the same service instead, if one covers --ttl'],
   'idempotency-key': ['K', 'repeat an open without opening twice (default: a fresh key per run)'],
   exec: ["'CMD'", 'run CMD (sh -c) with {host} {port} {url} {id} replaced, then stop the connection; exits with its code'],
+  'local-port': ['N', 'the local port (default: a free one, kept while rbroker runs); a taken one exits 1'],
+  listen: ['IP', 'the local address (default 127.0.0.1; another lets other hosts use the connection)'],
+  eager: ['', 'open the connection at once (default: on the first local connection)'],
+  idle: ['D', 'stop the connection after D without a byte either way; the port stays, the next connection opens another'],
   status: ['S', 'pending, active, stopping, stopped, failed, expired, stop_failed'],
   service: ['ID', "one service's connections"],
   limit: ['N', `at most N (default ${DEFAULT_LIST_LIMIT}; pages are followed)`],
@@ -36,6 +40,15 @@ interface CommandText {
 
 const COMMAND_TEXT: Partial<Record<Command['name'], CommandText>> = {
   connect: { summary: 'open a connection to a remote.it service and print its proxy', example: "rbroker connect 80:00:00:00:00:00:00:01 --ttl 15m --exec 'psql -h {host} -p {port}'" },
+  forward: {
+    summary:
+      "a stable local port for a service: rbroker opens a connection on the first local connection (or --eager), carries every socket to remote.it's proxy (an http service's reverse proxy as local HTTP), renews while sockets carry bytes or CMD runs, opens another after one ends, and stops it on exit",
+    example: "rbroker forward 80:00:00:00:00:00:00:01 --local-port 5432 --idle 10m --exec 'psql -h {host} -p {port}'",
+    options: {
+      exec: "'CMD'  run CMD (sh -c) with {host} {port} {url} meaning the local address; stop the connection and exit with its code when it ends",
+      ttl: "D  each lease (default: the broker's, 15m); renewed while there is traffic, within your policy's max",
+    },
+  },
   ls: { summary: 'your connections, newest first (admins: everyone\'s)', example: 'rbroker ls --status active --json' },
   get: { summary: 'one connection', example: 'rbroker get 01JDTESTCONNECTION00000001' },
   renew: { summary: "extend a connection's lease: it ends --ttl from now (never past remote.it's expiry)", example: 'rbroker renew 01JDTESTCONNECTION00000001 --ttl 1h', options: { ttl: 'D  the new lease, from now (required)' } },

@@ -10,6 +10,8 @@ import { packageVersion } from '../version';
 import { parseCommandLine, USAGE, UsageError, type Command } from './args';
 import { bashScript, complete, zshScript } from './completion';
 import { runWithConnection } from './exec';
+import { runForward, tellLease, type Talk } from './forward';
+import { LeaseKeeper, leaseSecondsOf } from '../lease';
 import { EXIT, exitCodeOf } from './exit-codes';
 import { formatApiError, formatCaller, formatConnection, formatConnectionTable, formatLock, formatLockTable, formatRuleTable, lockScope, proxyText } from './format';
 import { commandHelp } from './help';
@@ -46,6 +48,33 @@ class Ui {
     if (this.spinner) this.spinner.clear();
     this.streams.stderr.write(`${line}\n`);
     if (this.spinner) this.spinner.render();
+  }
+
+  /** Always said on stderr (`{"warning": {code, message}}` with --json): what may end the user's work. */
+  warn(code: string, message: string): void {
+    if (this.json) {
+      this.streams.stderr.write(`${JSON.stringify({ warning: { code, message } })}\n`);
+      return;
+    }
+    if (this.spinner) this.spinner.clear();
+    this.streams.stderr.write(`rbroker: warning: ${message}\n`);
+    if (this.spinner) this.spinner.render();
+  }
+
+  /** A change of state: one JSON line on stdout with --json, else a line for people on stderr. */
+  state(value: Record<string, unknown>, human: string): void {
+    if (this.json) this.streams.stdout.write(`${JSON.stringify(value)}\n`);
+    else this.info(human);
+  }
+
+  get talk(): Talk {
+    return {
+      json: this.json,
+      state: (value, human) => this.state(value, human),
+      info: (line) => this.info(line),
+      warn: (code, message) => this.warn(code, message),
+      error: (error, context) => this.error(error, context),
+    };
   }
 
   retrying(event: RetryEvent): void {
@@ -130,6 +159,17 @@ async function runCommand(command: Exclude<Command, { name: 'completion' }>, cli
           open: async () => (await open()).connection,
           stop: (id) => ui.working(`stopping connection ${id}`, () => client.stop(id), () => `stopped ${id}`),
           log: (line) => ui.info(`rbroker: ${line}`),
+          follow: (connection, running) => {
+            const keeper = new LeaseKeeper({
+              client,
+              connection,
+              ttlSeconds: command.ttlSeconds ?? leaseSecondsOf(connection),
+              usage: () => ({ busy: running() }),
+              onEvent: (event) => tellLease(ui.talk, event, event.type === 'ended' ? ': the command has lost its proxy' : ': the command loses its proxy then'),
+            });
+            keeper.start();
+            return keeper;
+          },
           onStopError: (error, connection) => {
             ui.error(error, `connection ${connection.id} was not stopped: it ends with its lease (${connection.leaseExpiresAt}); rbroker stop ${connection.id}`);
             return exitCodeOf(error);
@@ -141,6 +181,8 @@ async function runCommand(command: Exclude<Command, { name: 'completion' }>, cli
       ui.info(reused ? `(your live connection, reused) stop it with: rbroker stop ${connection.id}` : `stop it with: rbroker stop ${connection.id}`);
       return EXIT.ok;
     }
+    case 'forward':
+      return runForward({ command, client, talk: ui.talk });
     case 'ls': {
       const connections: Connection[] = [];
       const query = { status: command.status, serviceId: command.serviceId, limit: Math.min(command.limit, MAX_PAGE_SIZE) };

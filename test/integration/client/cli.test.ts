@@ -2,7 +2,7 @@
  * `rbroker` as users run it: a real child process (client/bin/rbroker.cjs) against the local stack started
  * here, found through the stack file it writes, so exit codes, output streams and signals are real.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,8 @@ import { promisify } from 'node:util';
 import { BrokerClient } from '../../../client/index';
 import type { Connection } from '../../../client/types';
 import { ECHO, startTestStack, type TestStack } from '../e2e/support';
+import { LAUNCHER, startRbroker as spawnRbroker, type Run, type Started } from './run-cli';
 
-const LAUNCHER = join(__dirname, '..', '..', '..', 'client', 'bin', 'rbroker.cjs');
 const OFFLINE = '80:00:00:00:00:00:00:03';
 const ADMIN_ONLY = '80:00:00:00:00:00:01:01';
 const UNKNOWN_ID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
@@ -36,55 +36,8 @@ afterAll(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Started {
-  child: ChildProcess;
-  result: Promise<Run>;
-  /** Resolves with the first stdout match of `pattern`. */
-  waitForOutput(pattern: RegExp): Promise<RegExpMatchArray>;
-}
-
 function startRbroker(args: string[], env: Record<string, string> = {}): Started {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, RBROKER_STACK_FILE: join(stateDir, 'stack.json'), ...env };
-  delete childEnv.RBROKER_ENDPOINT;
-  const child = spawn(process.execPath, [LAUNCHER, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const watchers: Array<() => void> = [];
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-    for (const watcher of watchers) watcher();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const result = new Promise<Run>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`rbroker ${args.join(' ')} did not end within ${RUN_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, RUN_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-  const waitForOutput = (pattern: RegExp) =>
-    new Promise<RegExpMatchArray>((resolve, reject) => {
-      const check = () => {
-        const match = pattern.exec(stdout);
-        if (match) resolve(match);
-      };
-      watchers.push(check);
-      check();
-      result.then(() => reject(new Error(`rbroker ended before printing ${pattern}: ${stdout} ${stderr}`)), reject);
-    });
-  return { child, result, waitForOutput };
+  return spawnRbroker(args, { stackFile: join(stateDir, 'stack.json'), env, timeoutMs: RUN_TIMEOUT_MS });
 }
 
 const rbroker = (args: string[], env?: Record<string, string>) => startRbroker(args, env).result;
