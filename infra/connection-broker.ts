@@ -195,7 +195,7 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
  *
  * The policy (infra/policy-config.ts) is live data in AWS AppConfig: the API functions read the deployed version
  * (on that configuration alone), at most `policyMaxAge` old; a change is validated against the policy's JSON
- * Schema before it is deployed, rolled out over minutes, and rolled back on the API's 5xx alarm, the API
+ * Schema before it is deployed, rolled out over minutes, and rolled back on the API's fault alarm, the API
  * functions' error alarms or the policy-load alarm. Operators' locks live in a locks table: the open and write
  * functions check them, the write function places and lifts them (and stops the connections a new lock
  * covers), the sweeper and timer-arm read them to enforce them.
@@ -205,7 +205,7 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
  * roles scoped to their own log group; the sweeper serialised (reserved concurrency 1) with failed runs in
  * an encrypted dead-letter queue; the timer queue and its dead-letter queue encrypted and TLS-only, timers
  * that keep failing (and stream records that could not be armed) kept in that dead-letter queue; alarms on
- * 5xx rate, function errors, failed stops, sweeper lag, every dead-letter queue, timers waiting too long,
+ * fault rate (its own 5xx), function errors, failed stops, sweeper lag, every dead-letter queue, timers waiting too long,
  * arming and audit publishing falling behind; a dashboard of all of it (infra/dashboard.ts).
  */
 export class ConnectionBroker extends Construct {
@@ -478,10 +478,10 @@ export class ConnectionBroker extends Construct {
 
     const brokerMetric = brokerMetricOf(metricsNamespace, serviceName);
     this.alarms = this.createAlarms({ sweepInterval, brokerMetric, topic: props.alarmTopic });
-    // A policy deployment rolls back on what a bad policy would trip: the API answering 5xx, an API function
+    // A policy deployment rolls back on what a bad policy would trip: the broker answering 5xx, an API function
     // failing, or the functions failing to load it.
     this.policyConfig.deployTo(
-      ['Api5xxRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm'].map(
+      ['ApiFaultRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm'].map(
         (alarmId) => this.alarmNamed(alarmId),
       ),
     );
@@ -643,14 +643,17 @@ export class ConnectionBroker extends Construct {
       alarms.push(created);
     };
 
-    alarm('Api5xxRateAlarm', 'More than 5% of broker API requests answered 5xx in 3 of the last 5 minutes.', {
+    // The broker's own 5xx only: remote.it's refusals (502 by contract) are a caller's to cause, at will, with
+    // an offline device, and must not page anyone. A 5xx API Gateway answers itself (the function crashed or
+    // timed out) pages through the functions' Errors alarms; the dashboard shows every 5xx beside these.
+    alarm('ApiFaultRateAlarm', 'More than 5% of broker API requests answered a 5xx that is the broker\'s own fault (ApiFaults: internal errors, its database or secret unavailable; not remote.it refusing or timing out) in 3 of the last 5 minutes.', {
       metric: new cloudwatch.MathExpression({
-        expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+        expression: 'IF(requests > 0, 100 * faults / requests, 0)',
         usingMetrics: {
-          errors: this.api.metricServerError({ period: ONE_MINUTE, statistic: 'Sum' }),
+          faults: brokerMetric('ApiFaults', 'Sum'),
           requests: this.api.metricCount({ period: ONE_MINUTE, statistic: 'Sum' }),
         },
-        label: '5xx rate (%)',
+        label: 'broker fault rate (%)',
         period: ONE_MINUTE,
       }),
       threshold: 5,

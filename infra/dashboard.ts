@@ -86,7 +86,9 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
     ]),
     graph('API answers 4xx and 5xx (per minute)', [
       labelled(api.metricClientError({ period: ONE_MINUTE, statistic: 'Sum' }), '4xx'),
-      labelled(api.metricServerError({ period: ONE_MINUTE, statistic: 'Sum' }), '5xx'),
+      labelled(api.metricServerError({ period: ONE_MINUTE, statistic: 'Sum' }), '5xx (all)'),
+      labelled(brokerMetric('ApiFaults', 'Sum'), "5xx the broker's own (alarmed)"),
+      labelled(brokerMetric('ApiUpstreamFailures', 'Sum'), '5xx remote.it refused, unavailable, timed out'),
     ]),
     graph('API latency p95 (ms)', [labelled(api.metricLatency({ period: ONE_MINUTE, statistic: 'p95' }), 'latency p95')]),
   );

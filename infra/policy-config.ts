@@ -31,7 +31,7 @@ export const POLICY_LOAD_FAILURE_REASONS = ['unreachable', 'invalid', 'empty'] a
  * How a policy change is rolled out: to a quarter more of the functions' configuration sessions each minute
  * (linear, 25 %, over 4 minutes), then watched for 5 more minutes (bake) before the deployment is complete. An
  * alarm of the environment's monitors during either rolls the deployment back to the previous policy. Five
- * minutes of bake cover the slowest monitor: the API 5xx alarm fires on 3 of 5 one-minute periods.
+ * minutes of bake cover the slowest monitor: the API fault-rate alarm fires on 3 of 5 one-minute periods.
  */
 export const POLICY_ROLLOUT = {
   growthFactor: 25,

@@ -624,14 +624,15 @@ describe('ConnectionBroker', () => {
     const alarmsNamed = (fragment: string) =>
       Object.entries(resourcesOfType(template, 'AWS::CloudWatch::Alarm')).filter(([id]) => id.includes(fragment));
 
-    it('alarms on the API 5xx rate above 5 percent', () => {
-      const [[, alarm] = []] = alarmsNamed('Api5xxRate');
+    it("alarms on the rate of the broker's own 5xx above 5 percent, not on remote.it's refusals (which callers can cause)", () => {
+      const [[, alarm] = []] = alarmsNamed('ApiFaultRate');
       const metrics = alarm?.Properties?.Metrics as { Expression?: string; MetricStat?: { Metric: { MetricName: string } } }[];
 
       expect(alarm?.Properties).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold' });
       expect(metrics.map((metric) => metric.Expression ?? metric.MetricStat?.Metric.MetricName).sort()).toEqual(
-        ['5xx', 'Count', 'IF(requests > 0, 100 * errors / requests, 0)'].sort(),
+        ['ApiFaults', 'Count', 'IF(requests > 0, 100 * faults / requests, 0)'].sort(),
       );
+      expect(alarmsNamed('5xx')).toEqual([]);
     });
 
     it.each(['read', 'write', 'sweeper', 'timerArm', 'timerFire', 'audit'] as const)('alarms on any error of the %s function', (name) => {

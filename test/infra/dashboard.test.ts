@@ -110,10 +110,15 @@ describe('dashboard', () => {
     expect(deployed.lines(/Due backlog/)).toEqual([`RemoteitBroker DueBacklog ${service} Maximum`]);
   });
 
-  it('shows the API\'s 4xx, 5xx and p95 latency', () => {
+  it('shows the API\'s 4xx, every 5xx split into the broker\'s own and remote.it\'s, and p95 latency', () => {
     const [apiId] = Object.keys(resourcesOfType(deployed.template, 'AWS::ApiGatewayV2::Api'));
 
-    expect(deployed.lines(/4xx and 5xx/)).toEqual([`AWS/ApiGateway 4xx ApiId=${apiId} Sum`, `AWS/ApiGateway 5xx ApiId=${apiId} Sum`]);
+    expect(deployed.lines(/4xx and 5xx/)).toEqual([
+      `AWS/ApiGateway 4xx ApiId=${apiId} Sum`,
+      `AWS/ApiGateway 5xx ApiId=${apiId} Sum`,
+      `RemoteitBroker ApiFaults ${service} Sum`,
+      `RemoteitBroker ApiUpstreamFailures ${service} Sum`,
+    ]);
     expect(deployed.lines(/latency/)).toEqual([`AWS/ApiGateway Latency ApiId=${apiId} p95`]);
   });
 

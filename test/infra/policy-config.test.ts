@@ -87,17 +87,17 @@ describe('the policy in AppConfig', () => {
       FinalBakeTimeInMinutes: 5,
       ReplicateTo: 'NONE',
     });
-    // The bake outlasts the slowest monitor: the 5xx alarm needs 3 of 5 one-minute periods.
+    // The bake outlasts the slowest monitor: the fault-rate alarm needs 3 of 5 one-minute periods.
     expect(POLICY_ROLLOUT.finalBakeTime.toMinutes()).toBeGreaterThanOrEqual(5);
   });
 
-  it('rolls back on the API\'s 5xx alarm, the API functions\' error alarms and the policy-load alarm, read with a role AppConfig alone assumes', () => {
+  it('rolls back on the API\'s fault-rate alarm, the API functions\' error alarms and the policy-load alarm, read with a role AppConfig alone assumes', () => {
     const monitors = only('AWS::AppConfig::Environment').properties.Monitors as { AlarmArn: unknown; AlarmRoleArn: unknown }[];
     const roleIds = [...new Set(monitors.map((monitor) => render(monitor.AlarmRoleArn).replace(/\.Arn$/, '')))];
     const role = resourcesOfType(template, 'AWS::IAM::Role')[roleIds[0] ?? ''];
 
     expect(monitors.map((monitor) => render(monitor.AlarmArn)).sort()).toEqual(
-      ['Api5xxRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm']
+      ['ApiFaultRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm']
         .map((name) => `${alarmId(name)}.Arn`)
         .sort(),
     );

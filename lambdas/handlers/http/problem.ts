@@ -71,6 +71,15 @@ const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
 
 const INTERNAL: ProblemType = { status: 500, title: 'Internal error' };
 
+/**
+ * 5xx answers that speak for remote.it, not the broker: a caller can cause them at will (a device that is
+ * offline), so they count as `ApiUpstreamFailures`; every other 5xx is the broker's own (`ApiFaults`, alarmed).
+ */
+const UPSTREAM_PROBLEMS: ReadonlySet<string> = new Set<ProblemCode>(['upstream_refused', 'upstream_unavailable', 'upstream_timeout', 'stop_failed']);
+
+/** Whether a 5xx answer with this code is the broker's own fault (what operators are paged for). */
+export const isBrokerFault = (status: number, code: string): boolean => status >= 500 && !UPSTREAM_PROBLEMS.has(code);
+
 const GENERIC_DETAIL: Record<number, string> = {
   500: 'The broker failed to handle this request. It has been logged; retrying may help.',
   503: 'remote.it could not be reached or is throttling the broker. Retry later.',
