@@ -31,7 +31,8 @@ import {
 import { AdminRequiredError, TooManyLocksError } from '../lambdas/broker/lock-admin';
 import { LockedError, LockNotFoundError } from '../lambdas/broker/locks';
 import { RouteNotFoundError } from '../lambdas/handlers/http/api';
-import { errorResponse, MissingIdentityError, type ProblemCode } from '../lambdas/handlers/http/problem';
+import { errorResponse, MissingIdentityError, PayloadTooLargeError, type ProblemCode } from '../lambdas/handlers/http/problem';
+import { MAX_BODY_BYTES } from '../lambdas/handlers/http/request';
 import { InvalidCursorError, StoreUnavailableError } from '../lambdas/store/errors';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -59,6 +60,7 @@ const PROBLEM_ERRORS: Record<ProblemCode | 'internal', Error> = {
   ]),
   invalid_cursor: new InvalidCursorError('not a cursor this API issued'),
   missing_identity: new MissingIdentityError(),
+  payload_too_large: new PayloadTooLargeError(1_090_000, MAX_BODY_BYTES),
   policy_denied: new PolicyDeniedError('mode_not_allowed', `your policy does not allow mode 'public' for service ${EXAMPLE_SERVICE_ID} (allowed: latching, ip)`),
   connection_not_found: new ConnectionNotFoundError(EXAMPLE_CONNECTION_ID),
   service_not_found: new ServiceNotFoundError(EXAMPLE_SERVICE_ID, 'bad device address'),
@@ -135,8 +137,14 @@ const forbidden = (description: string, codes: readonly ExampleCode[]) => {
   return { ...answer, content: { ...answer.content, ...gatewayForbidden } };
 };
 
+/** Every route with a body refuses one above MAX_BODY_BYTES before reading it. */
+const tooLarge = problem(`The body is above ${MAX_BODY_BYTES} bytes (16 KiB): refused before it is parsed`, ['payload_too_large']);
+
 const errors = {
-  400: problem('Invalid input: every bad field is named in `errors`', ['invalid_request']),
+  400: problem(
+    'Invalid input: the bad fields are named in `errors` (at most 20, names clipped to 64 characters; a last `body` entry counts the rest)',
+    ['invalid_request'],
+  ),
   403: forbidden('Unsigned request (API Gateway\'s own answer), or denied by policy', ['policy_denied']),
   404: problem('Unknown connection id (or another caller\'s), or unknown service', ['connection_not_found', 'service_not_found']),
   500: problem('Broker failure (generic detail; the cause is logged)', ['internal']),
@@ -267,6 +275,7 @@ export function openApiDocument(): object {
             ...errors,
             403: forbidden('Unsigned request (API Gateway\'s own answer), denied by policy (`policy_denied`), or refused by an operator\'s lock (`locked`: its reason in `detail`)', ['policy_denied', 'locked']),
             409: { ...problem('The same Idempotency-Key is still in flight', ['idempotency_in_progress']), headers: retryAfter },
+            413: tooLarge,
             422: problem('The Idempotency-Key was used with another body', ['idempotency_mismatch']),
             429: problem('The caller holds the most live connections its policy allows (not retryable: stop one first)', ['quota_exceeded']),
           },
@@ -329,9 +338,10 @@ export function openApiDocument(): object {
             403: forbidden('Unsigned request (API Gateway\'s own answer), denied by policy (`policy_denied`), or refused by an operator\'s lock (`locked`: its reason in `detail`)', ['policy_denied', 'locked']),
             404: problem('Unknown connection id (or another caller\'s)', ['connection_not_found']),
             409: problem(
-              'The connection is not active (`connection_not_active`), or remote.it may already have closed it: its first idle window (`idleClosesAt`) has passed and the broker cannot see whether anyone is connected (`connection_may_be_idle`: open a new connection)',
+              'The connection is not active (`connection_not_active`), or remote.it may already have closed it: its first idle window (`idleClosesAt`) has passed, the broker cannot see whether anyone is connected, and the request names no later `usedAt` (`connection_may_be_idle`: open a new connection, or renew with `usedAt`)',
               ['connection_not_active', 'connection_may_be_idle'],
             ),
+            413: tooLarge,
           },
         },
       },
@@ -349,6 +359,7 @@ export function openApiDocument(): object {
             400: errors[400],
             403: adminOnly,
             409: problem('100 locks are live already (`too_many_locks`): lift one first', ['too_many_locks']),
+            413: tooLarge,
             500: errors[500],
             503: busy,
           },

@@ -40,12 +40,27 @@ export interface FieldError {
  * The request is malformed; every bad field is named. The one invalid-input error: the HTTP layer raises it
  * for what its schemas reject, the domain for the rules a schema cannot express (the client IP).
  */
+/** At most this many bad fields are named in one answer; the rest are counted. */
+export const MAX_FIELD_ERRORS = 20;
+/** A field name (possibly the caller's own unknown key) is echoed at most this long. */
+export const MAX_FIELD_NAME_LENGTH = 64;
+
+const clip = (name: string) => (name.length > MAX_FIELD_NAME_LENGTH ? `${name.slice(0, MAX_FIELD_NAME_LENGTH - 1)}…` : name);
+
+/** The first MAX_FIELD_ERRORS problems, names clipped, and one `body` entry counting the rest: an answer stays small. */
+function bounded(errors: readonly FieldError[]): FieldError[] {
+  const named = errors.slice(0, MAX_FIELD_ERRORS).map((error) => ({ field: clip(error.field), message: error.message }));
+  const more = errors.length - named.length;
+  return more > 0 ? [...named, { field: 'body', message: `and ${more} more problems (the first ${MAX_FIELD_ERRORS} are named)` }] : named;
+}
+
 export class InvalidRequestError extends BrokerError {
   readonly code = 'invalid_request';
   readonly errors: FieldError[];
-  constructor(errors: FieldError[]) {
-    super(`invalid request: ${errors.map((error) => `${error.field} ${error.message}`).join('; ')}`);
-    this.errors = errors;
+  constructor(errors: readonly FieldError[]) {
+    const shown = bounded(errors);
+    super(`invalid request: ${shown.map((error) => `${error.field} ${error.message}`).join('; ')}`);
+    this.errors = shown;
   }
 }
 

@@ -64,12 +64,12 @@ describe('docs/openapi.yaml', () => {
     );
 
     expect(operations).toEqual([
-      'POST /connections 200,201,400,403,404,409,422,429,500,502,503,504',
+      'POST /connections 200,201,400,403,404,409,413,422,429,500,502,503,504',
       'GET /connections 200,400,403,500,503',
       'GET /connections/{id} 200,400,403,404,500,503',
       'DELETE /connections/{id} 200,202,400,403,404,409,500,502,503',
-      'POST /connections/{id}/renew 200,400,403,404,409,500,502,503,504',
-      'POST /locks 201,400,403,409,500,503',
+      'POST /connections/{id}/renew 200,400,403,404,409,413,500,502,503,504',
+      'POST /locks 201,400,403,409,413,500,503',
       'GET /locks 200,403,500,503',
       'DELETE /locks/{id} 200,400,403,404,500,503',
       'GET /me 200,403,500,503',

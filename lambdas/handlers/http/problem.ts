@@ -21,6 +21,16 @@ export class MissingIdentityError extends Error {
   }
 }
 
+/** A request body above MAX_BODY_BYTES: refused before it is parsed. */
+export class PayloadTooLargeError extends Error {
+  readonly code = 'payload_too_large';
+  readonly field = 'body';
+  constructor(bytes: number, limit: number) {
+    super(`the body is ${bytes} bytes; at most ${limit} are accepted`);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
 interface ProblemType {
   status: number;
   title: string;
@@ -33,6 +43,7 @@ export type ProblemCode =
   | BrokerErrorCode
   | InvalidCursorError['code']
   | MissingIdentityError['code']
+  | PayloadTooLargeError['code']
   | RouteNotFoundError['code']
   | IdempotencyInProgressError['code']
   | IdempotencyKeyReusedError['code']
@@ -43,6 +54,7 @@ const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
   invalid_request: { status: 400, title: 'Invalid request' },
   invalid_cursor: { status: 400, title: 'Invalid request' },
   missing_identity: { status: 403, title: 'Forbidden' },
+  payload_too_large: { status: 413, title: 'Request body too large' },
   policy_denied: { status: 403, title: 'Denied by policy' },
   connection_not_found: { status: 404, title: 'Connection not found' },
   service_not_found: { status: 404, title: 'Service not found' },

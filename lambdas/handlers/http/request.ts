@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import type * as z from '../../zod';
 import { connectionIdSchema, idempotencyKeySchema } from './schemas';
 import { InvalidRequestError } from '../../broker/errors';
-import { fieldErrors, MissingIdentityError } from './problem';
+import { fieldErrors, MissingIdentityError, PayloadTooLargeError } from './problem';
 
 export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
 
@@ -21,11 +21,16 @@ export function identityOf(event: ApiEvent): CallerIdentity {
   return { arn, sourceIp: event.requestContext.http.sourceIp };
 }
 
+/** Every route's body is a few hundred bytes; more is refused (413) before it is parsed or echoed. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
 export function parseBody<S extends z.ZodMiniType>(event: ApiEvent, schema: S): z.output<S> {
   let value: unknown;
   if (event.body === undefined || event.body === '') {
     value = undefined;
   } else {
+    const bytes = Buffer.byteLength(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+    if (bytes > MAX_BODY_BYTES) throw new PayloadTooLargeError(bytes, MAX_BODY_BYTES);
     const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
     try {
       value = JSON.parse(text);

@@ -1,6 +1,6 @@
 import { InvalidRequestError } from '../../../lambdas/broker/errors';
 import { errorResponse } from '../../../lambdas/handlers/http/problem';
-import { connectionIdOf, idempotencyKeyOf, identityOf, parseBody, parseQuery } from '../../../lambdas/handlers/http/request';
+import { connectionIdOf, idempotencyKeyOf, identityOf, MAX_BODY_BYTES, parseBody, parseQuery } from '../../../lambdas/handlers/http/request';
 import { listConnectionsQuerySchema, openConnectionRequestSchema } from '../../../lambdas/handlers/http/schemas';
 import { apiEvent } from '../../fixtures/api-events';
 
@@ -149,3 +149,47 @@ describe('errorResponse', () => {
     expect(errorResponse(error, 'req-3').headers).toMatchObject({ 'retry-after': '3' });
   });
 });
+
+describe('bounded error answers', () => {
+  it('refuses a body above 16 KiB with 413 naming the body, before parsing it', () => {
+    const event = apiEvent({ routeKey: 'POST /connections', rawBody: `{"serviceId":"${'x'.repeat(MAX_BODY_BYTES)}"}` });
+
+    const answer = errorResponse(rejectionOf(() => parseBody(event, openConnectionRequestSchema)), 'req-1');
+
+    expect(answer.statusCode).toBe(413);
+    expect(JSON.parse(String(answer.body))).toMatchObject({
+      type: 'urn:remoteit-broker:problem:payload_too_large',
+      errors: [{ field: 'body', message: expect.stringContaining(`at most ${MAX_BODY_BYTES}`) }],
+    });
+  });
+
+  it('counts a base64-encoded body by its decoded size', () => {
+    const body = JSON.stringify({ serviceId: '80:00:00:00:01:0A:BB:CC', pad: 'y'.repeat(MAX_BODY_BYTES - 100) });
+    const event = { ...apiEvent({ routeKey: 'POST /connections', rawBody: Buffer.from(body).toString('base64') }), isBase64Encoded: true };
+
+    expect(rejectionOf(() => parseBody(event, openConnectionRequestSchema))).toMatchObject({ code: 'invalid_request' });
+  });
+
+  it('names at most 20 bad fields, clips long names and counts the rest, so 100,000 unknown keys answer a small 400', () => {
+    const keys = Array.from({ length: 100_000 }, (_, n) => `${'k'.repeat(200)}${n}`);
+    const error = new InvalidRequestError(keys.map((field) => ({ field, message: 'is not a known field' })));
+
+    const answer = errorResponse(error, 'req-2');
+    const body = JSON.parse(String(answer.body)) as { errors: Array<{ field: string; message: string }>; detail: string };
+
+    expect(answer.statusCode).toBe(400);
+    expect(body.errors).toHaveLength(21);
+    expect(body.errors.slice(0, 20).every((entry) => entry.field.length === 64 && entry.field.endsWith('…'))).toBe(true);
+    expect(body.errors[20]).toEqual({ field: 'body', message: 'and 99980 more problems (the first 20 are named)' });
+    expect(String(answer.body).length).toBeLessThan(8_000);
+  });
+});
+
+function rejectionOf(attempt: () => unknown): Error {
+  try {
+    attempt();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
