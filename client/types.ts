@@ -154,6 +154,10 @@ export interface CallerRule {
   modes: ConnectionMode[];
   maxTtlSeconds: number;
   maxActive: number;
+  /** How long a connection may live across renews, from its open; absent: up to remote.it's own expiry. */
+  maxLifetimeSeconds?: number;
+  /** The IPv4 CIDRs a mode `ip` proxy may be granted to; absent: any address the API accepts. */
+  clientCidrs?: string[];
 }
 
 /** GET /me: the caller as the broker sees it (`Caller` in docs/openapi.yaml). */

@@ -47,8 +47,17 @@ export const POLICY_ENVIRONMENT_NAME = 'live';
  * zod's input side, so fields with defaults may be left out, as in a policy file. Generated from the same zod
  * schema the functions parse the document with, so AppConfig and the functions refuse the same documents.
  */
+/** The formats Draft 4 defines; zod's others (`cidrv4`) carry a `pattern` too, which says the same to any validator. */
+const DRAFT_04_FORMATS = new Set(['date-time', 'email', 'hostname', 'ipv4', 'ipv6', 'uri']);
+
 export function policyJsonSchema(): Record<string, unknown> {
-  return toJSONSchema(policyDocumentSchema, { target: 'draft-04', io: 'input' }) as Record<string, unknown>;
+  return toJSONSchema(policyDocumentSchema, {
+    target: 'draft-04',
+    io: 'input',
+    override: ({ jsonSchema }) => {
+      if (typeof jsonSchema.format === 'string' && !DRAFT_04_FORMATS.has(jsonSchema.format)) delete jsonSchema.format;
+    },
+  }) as Record<string, unknown>;
 }
 
 export interface BrokerPolicyConfigProps {

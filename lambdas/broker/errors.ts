@@ -65,7 +65,14 @@ export class InvalidRequestError extends BrokerError {
 }
 
 /** Why a policy said no; also the `reason` dimension of the policyDenied metric. */
-export type PolicyDenialReason = 'no_matching_rule' | 'mode_not_allowed' | 'ttl_above_max' | 'public_not_allowed' | 'policy_unavailable';
+export type PolicyDenialReason =
+  | 'no_matching_rule'
+  | 'mode_not_allowed'
+  | 'ttl_above_max'
+  | 'client_ip_not_allowed'
+  | 'lifetime_reached'
+  | 'public_not_allowed'
+  | 'policy_unavailable';
 
 /** The policy does not let this caller do this. The message says what was denied (never which rules exist). */
 export class PolicyDeniedError extends BrokerError {

@@ -95,7 +95,13 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
   // A caller who names no lease gets the default, capped by its policy: only an explicit ttl is denied.
   const explicitTtl = request.ttlSeconds !== undefined;
   const asked = request.ttlSeconds ?? deps.defaultTtlSeconds;
-  const decision = evaluatePolicy(deps.policy, { principal: caller.principal, serviceId, mode, ttlSeconds: explicitTtl ? asked : MIN_TTL_SECONDS });
+  const decision = evaluatePolicy(deps.policy, {
+    principal: caller.principal,
+    serviceId,
+    mode,
+    ttlSeconds: explicitTtl ? asked : MIN_TTL_SECONDS,
+    ...(mode === 'ip' && { clientIp: hostIp }),
+  });
   if (!decision.allowed) return denyByPolicy(stopContext.events, decision.reason, decision.detail);
   const ttlSeconds = explicitTtl ? asked : Math.min(asked, decision.maxTtlSeconds);
 

@@ -4,12 +4,16 @@
  * from the same schema). Deny by default: a caller no rule matches may open nothing, and with no valid
  * policy loaded nobody may open anything.
  */
+import { BlockList } from 'node:net';
 import * as z from '../zod';
 import { PolicyDeniedError, type PolicyDenialReason } from './errors';
 import type { EventSink } from './events';
 import { CONNECTION_MODES, MAX_TTL_SECONDS, MIN_TTL_SECONDS, type ConnectionMode } from './model';
 
 const nonEmptyString = z.string().check(z.minLength(1));
+
+/** A week: remote.it's own expiry ends every proxy long before (about 8 h). */
+export const MAX_LIFETIME_SECONDS = 7 * 86_400;
 
 export const policyRuleSchema = z.strictObject({
   /** IAM principal ARN globs (`*` matches any run of characters). Assumed-role sessions match as their role ARN. */
@@ -22,6 +26,17 @@ export const policyRuleSchema = z.strictObject({
   maxTtlSeconds: z._default(z.number().check(z.int(), z.minimum(MIN_TTL_SECONDS), z.maximum(MAX_TTL_SECONDS)), 3600),
   /** Most live (pending, active, stopping) connections a principal matched by this rule may hold. */
   maxActive: z._default(z.number().check(z.int(), z.minimum(1)), 10),
+  /**
+   * Longest a connection may live, seconds from its open, across every renew (absent: up to remote.it's own
+   * expiry, about 8 h). A renew is capped at it, and refused once it is reached.
+   */
+  maxLifetimeSeconds: z.optional(z.number().check(z.int(), z.minimum(MIN_TTL_SECONDS), z.maximum(MAX_LIFETIME_SECONDS))),
+  /**
+   * IPv4 CIDRs a caller may grant a mode `ip` proxy to (its `clientIp`, or its own address when it names
+   * none). Absent: any address the API accepts (public unicast in AWS). Latching and public proxies admit
+   * whoever connects, so this cannot bound them: leave those modes out of the rule where it matters.
+   */
+  clientCidrs: z.optional(z.array(z.cidrv4('must be an IPv4 CIDR such as 203.0.113.0/24')).check(z.minLength(1))),
 });
 
 export const policyDocumentSchema = z.strictObject({
@@ -68,6 +83,8 @@ export interface PolicyRequest {
   serviceId: string;
   mode: ConnectionMode;
   ttlSeconds: number;
+  /** Mode `ip`: the address the proxy is granted to (checked against the rules' `clientCidrs`). */
+  clientIp?: string;
 }
 
 export type PolicyDecision =
@@ -79,6 +96,8 @@ export type PolicyDecision =
       maxActive: number;
       /** Whether any rule for this principal and service allows `public` (remote.it forces http services public). */
       publicAllowed: boolean;
+      /** The most generous lifetime among the allowing rules; undefined when one of them sets none. */
+      maxLifetimeSeconds: number | undefined;
     }
   | { allowed: false; reason: Exclude<PolicyDenialReason, 'public_not_allowed'>; detail: string };
 
@@ -98,8 +117,8 @@ export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): 
       detail: `your policy does not allow connections to service ${serviceId}`,
     };
   }
-  const allowing = applicable.filter((rule) => rule.modes.includes(mode));
-  if (allowing.length === 0) {
+  const withMode = applicable.filter((rule) => rule.modes.includes(mode));
+  if (withMode.length === 0) {
     const modes = [...new Set(applicable.flatMap((rule) => rule.modes))].join(', ');
     return {
       allowed: false,
@@ -107,7 +126,17 @@ export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): 
       detail: `your policy does not allow mode '${mode}' for service ${serviceId} (allowed: ${modes})`,
     };
   }
-  const maxTtlSeconds = Math.max(...allowing.map((rule) => rule.maxTtlSeconds));
+  const { clientIp } = request;
+  const allowing = clientIp === undefined ? withMode : withMode.filter((rule) => rule.clientCidrs === undefined || inCidrs(rule.clientCidrs, clientIp));
+  if (allowing.length === 0) {
+    return {
+      allowed: false,
+      reason: 'client_ip_not_allowed',
+      detail: `your policy does not allow granting service ${serviceId}'s proxy to ${clientIp} (the clientCidrs of your rules for mode '${mode}')`,
+    };
+  }
+  // A lease can never outlast the connection's lifetime either.
+  const maxTtlSeconds = Math.max(...allowing.map((rule) => Math.min(rule.maxTtlSeconds, rule.maxLifetimeSeconds ?? Infinity)));
   if (ttlSeconds > maxTtlSeconds) {
     return {
       allowed: false,
@@ -120,7 +149,20 @@ export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): 
     maxTtlSeconds,
     maxActive: Math.max(...allowing.map((rule) => rule.maxActive)),
     publicAllowed: applicable.some((rule) => rule.modes.includes('public')),
+    maxLifetimeSeconds: allowing.some((rule) => rule.maxLifetimeSeconds === undefined)
+      ? undefined
+      : Math.max(...allowing.map((rule) => rule.maxLifetimeSeconds ?? 0)),
   };
+}
+
+/** Whether an IPv4 address lies in any of the CIDRs (node:net's BlockList does the arithmetic). */
+function inCidrs(cidrs: readonly string[], ip: string): boolean {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [network = '', prefix = '32'] = cidr.split('/');
+    list.addSubnet(network, Number(prefix), 'ipv4');
+  }
+  return list.check(ip, 'ipv4');
 }
 
 /** Reports a denial and refuses: every policy refusal goes through here, so each is counted once. */

@@ -1,4 +1,4 @@
-/** Renew: move an active connection's lease end, within the owner's policy and remote.it's own expiry. */
+/** Renew: move an active connection's lease end, within the owner's policy (its TTL and lifetime) and remote.it's own expiry. */
 import { ConnectionMayBeIdleError, ConnectionNotActiveError, ConnectionNotFoundError, InvalidRequestError } from './errors';
 import type { EventSink } from './events';
 import { lockFor, LockedError, type LockStore } from './locks';
@@ -58,15 +58,26 @@ export async function renewConnection(deps: RenewDeps, caller: Caller, id: strin
   // The lease is the owner's, so the owner's rules cap it (also when an admin renews).
   // Under the mode that was asked and allowed at open (a reverse proxy's effective `public` passed its own check).
   const mode = record.requestedMode ?? record.mode;
-  const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode, ttlSeconds });
+  const clientIp = mode === 'ip' ? (record.requestedHostIp ?? record.hostIp) : undefined;
+  const decision = evaluatePolicy(policy, { principal: record.owner, serviceId: record.serviceId, mode, ttlSeconds, ...(clientIp && { clientIp }) });
   if (!decision.allowed) return denyByPolicy(deps.events, decision.reason, decision.detail);
+  // The lifetime counts from the open, across every renew: a renew is capped at its end, and refused when
+  // the cap would not let it move the lease at all.
+  const lifetimeEndMs = decision.maxLifetimeSeconds === undefined ? Infinity : Date.parse(record.createdAt) + decision.maxLifetimeSeconds * 1000;
+  if (lifetimeEndMs < nowMs + ttlSeconds * 1000 && lifetimeEndMs <= Date.parse(record.leaseExpiresAt)) {
+    return denyByPolicy(
+      deps.events,
+      'lifetime_reached',
+      `connection ${id} has reached your policy's maxLifetimeSeconds of ${decision.maxLifetimeSeconds ?? 0} for service ${record.serviceId} (it ends ${record.leaseExpiresAt}): open a new connection`,
+    );
+  }
   const lock = lockFor(await deps.locks.live(epochSeconds(nowMs)), { principal: record.owner, serviceId: record.serviceId });
   if (lock) {
     deps.events({ type: 'lock_refused', lockId: lock.id });
     throw new LockedError(lock);
   }
 
-  const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000);
+  const leaseEndMs = Math.min(nowMs + ttlSeconds * 1000, record.expiresAt * 1000, lifetimeEndMs);
   try {
     // Version-checked: a sweeper claim between the read and this write wins, never the renew.
     return await applyTransition(store, lifecycle.extendLease(record, leaseEndMs, caller.arn, idleClosesAtMs));

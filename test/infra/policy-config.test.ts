@@ -184,6 +184,11 @@ describe('the policy\'s JSON Schema validator', () => {
     ['an empty admin', { admins: [''] }],
     ['admins as a string', { admins: 'arn:aws:iam::1:role/a' }],
     ['rules as an object', { rules: rule }],
+    ['a lifetime and client CIDRs', { rules: [{ ...rule, maxLifetimeSeconds: 14_400, clientCidrs: ['203.0.113.0/24', '198.51.100.7/32'] }] }],
+    ['a lifetime above a week', { rules: [{ ...rule, maxLifetimeSeconds: 604_801 }] }],
+    ['a client address without its prefix', { rules: [{ ...rule, clientCidrs: ['203.0.113.7'] }] }],
+    ['a prefix above 32', { rules: [{ ...rule, clientCidrs: ['203.0.113.0/33'] }] }],
+    ['no client CIDR', { rules: [{ ...rule, clientCidrs: [] }] }],
     ['an array', [rule]],
     ['null', null],
   ];

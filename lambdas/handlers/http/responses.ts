@@ -82,6 +82,12 @@ export const callerViewSchema = z
           modes: z.array(z.enum(CONNECTION_MODES)),
           maxTtlSeconds: z.number().check(z.int()),
           maxActive: z.number().check(z.int()),
+          maxLifetimeSeconds: z.optional(z.number().check(z.int())).register(z.globalRegistry, {
+            description: 'how long a connection may live across renews, from its open; absent: up to remote.it\'s own expiry',
+          }),
+          clientCidrs: z.optional(z.array(z.string())).register(z.globalRegistry, {
+            description: 'the addresses a mode ip proxy may be granted to; absent: any the API accepts',
+          }),
         }),
       )
       .register(z.globalRegistry, {

@@ -269,9 +269,9 @@ describe('rbroker whoami, services', () => {
 
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')).toEqual([
-      'SERVICES                 MODES                 MAX TTL  MAX ACTIVE',
-      '80:00:00:00:00:00:00:*   latching, ip          1h       20',
-      '80:00:00:00:00:00:00:02  latching, ip, public  1h       20',
+      "SERVICES                 MODES                 MAX TTL  MAX LIFETIME        MAX ACTIVE  IP MODE TO",
+      "80:00:00:00:00:00:00:*   latching, ip          1h       remote.it's expiry  20          any",
+      "80:00:00:00:00:00:00:02  latching, ip, public  1h       remote.it's expiry  20          any",
       '',
     ]);
     expect(json(rules)).toEqual([

@@ -147,5 +147,62 @@ describe('policy', () => {
         publicAllowed: false,
       });
     });
+
+    describe('clientCidrs (mode ip: who the proxy may be granted to)', () => {
+      const ipRequest = { ...request, mode: 'ip' as const, clientIp: '203.0.113.7' };
+
+      it('allows an address inside one of the rule\'s CIDRs', () => {
+        const policy = policyOf({ rules: [{ principals: [APP], services: ['*'], clientCidrs: ['198.51.100.0/24', '203.0.113.0/28'] }] });
+
+        expect(evaluatePolicy(policy, ipRequest)).toMatchObject({ allowed: true });
+      });
+
+      it('denies an address outside every CIDR, naming the address and never the CIDRs', () => {
+        const policy = policyOf({ rules: [{ principals: [APP], services: ['*'], clientCidrs: ['198.51.100.0/24'] }] });
+
+        const decision = evaluatePolicy(policy, ipRequest);
+
+        expect(decision).toMatchObject({ allowed: false, reason: 'client_ip_not_allowed', detail: expect.stringContaining('203.0.113.7') });
+        expect(JSON.stringify(decision)).not.toContain('198.51.100');
+      });
+
+      it('allows any address when one allowing rule sets no CIDRs (rules only add)', () => {
+        const policy = policyOf({
+          rules: [
+            { principals: [APP], services: ['*'], clientCidrs: ['198.51.100.0/24'] },
+            { principals: [APP], services: [SERVICE] },
+          ],
+        });
+
+        expect(evaluatePolicy(policy, ipRequest)).toMatchObject({ allowed: true });
+      });
+
+      it('refuses a policy whose CIDR is not an IPv4 CIDR, naming the field', () => {
+        const result = policyDocumentSchema.safeParse({ rules: [{ principals: [APP], services: ['*'], clientCidrs: ['203.0.113.7'] }] });
+
+        expect(result.success).toBe(false);
+        expect(result.error?.issues[0]?.path).toEqual(['rules', 0, 'clientCidrs', 0]);
+      });
+    });
+
+    describe('maxLifetimeSeconds', () => {
+      it('caps the lease of one renew or open at the lifetime too', () => {
+        const policy = policyOf({ rules: [{ principals: [APP], services: ['*'], maxTtlSeconds: 3600, maxLifetimeSeconds: 1200 }] });
+
+        expect(evaluatePolicy(policy, { ...request, ttlSeconds: 1200 })).toMatchObject({ allowed: true, maxTtlSeconds: 1200, maxLifetimeSeconds: 1200 });
+        expect(evaluatePolicy(policy, { ...request, ttlSeconds: 1800 })).toMatchObject({ allowed: false, reason: 'ttl_above_max' });
+      });
+
+      it('is unbounded when any allowing rule sets none', () => {
+        const policy = policyOf({
+          rules: [
+            { principals: [APP], services: ['*'], maxLifetimeSeconds: 1200 },
+            { principals: [APP], services: [SERVICE] },
+          ],
+        });
+
+        expect(evaluatePolicy(policy, request)).toMatchObject({ allowed: true, maxLifetimeSeconds: undefined });
+      });
+    });
   });
 });

@@ -189,6 +189,34 @@ describe('renewConnection', () => {
     });
   });
 
+  describe('maxLifetimeSeconds (the policy bounds a connection across renews)', () => {
+    const policy = policyDocumentSchema.parse({ rules: [{ principals: [APP_ROLE], services: ['*'], maxTtlSeconds: 3600, maxLifetimeSeconds: 3600 }] });
+
+    it('caps a renew at the end of the lifetime, counted from the open', async () => {
+      const { service, store } = createHarness({ policy });
+      const record = appConnection({ createdAt: new Date(NOW_MS - 3_000_000).toISOString(), leaseExpiresAt: new Date(NOW_MS + 60_000).toISOString() });
+      store.seed(record);
+
+      const renewed = await service.renew(appCaller, record.id, 1800);
+
+      expect(renewed.leaseExpiresAt).toBe(new Date(NOW_MS - 3_000_000 + 3_600_000).toISOString());
+    });
+
+    it('refuses with 403 naming maxLifetimeSeconds once the lease already ends at the lifetime, changing nothing', async () => {
+      const { service, store, events } = createHarness({ policy });
+      const createdMs = NOW_MS - 3_000_000;
+      const record = appConnection({ createdAt: new Date(createdMs).toISOString(), leaseExpiresAt: new Date(createdMs + 3_600_000).toISOString() });
+      store.seed(record);
+
+      const error = await rejectionOf(service.renew(appCaller, record.id, 1800));
+
+      expect(error).toBeInstanceOf(PolicyDeniedError);
+      expect(error).toMatchObject({ reason: 'lifetime_reached', message: expect.stringContaining('maxLifetimeSeconds of 3600') });
+      expect(store.peek(record.id)).toEqual(record);
+      expect(events.policyDenied).toHaveBeenCalledWith('lifetime_reached');
+    });
+  });
+
   it('renews while the first idle window lasts', async () => {
     const { service, store } = createHarness();
     const record = appConnection({ idleClosesAt: new Date(NOW_MS + 1_000).toISOString() });
