@@ -36,7 +36,7 @@ import {
   type ConfigSchema,
 } from '../lambdas/config';
 import { connectionsTable, idempotencyTable, locksTable, CONNECTIONS, type TableDefinition } from '../lambdas/store/tables';
-import { API_ROUTES, type ApiFunctionName } from '../lambdas/handlers/routes';
+import { API_ROUTES, type ApiFunctionName, type ApiRouteKey } from '../lambdas/handlers/routes';
 import {
   TIMER_ARM_FILTER_PATTERN,
   TIMER_ARM_RETRY_ATTEMPTS,
@@ -54,6 +54,22 @@ import { BrokerPolicyConfig, POLICY_LOAD_FAILURE_REASONS } from './policy-config
 export type BrokerPolicyInput = z.input<typeof policyDocumentSchema>;
 
 export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/**
+ * Each route's own budget (requests per second, burst). Stops get the most, so that a stop gets through
+ * whatever else is busy; opens, renews and reads get their own; the admins' lock routes little.
+ */
+export const DEFAULT_ROUTE_THROTTLES: Readonly<Record<ApiRouteKey, apigw.ThrottleSettings>> = {
+  'DELETE /connections/{id}': { rateLimit: 50, burstLimit: 100 },
+  'POST /connections': { rateLimit: 20, burstLimit: 40 },
+  'POST /connections/{id}/renew': { rateLimit: 20, burstLimit: 40 },
+  'GET /connections': { rateLimit: 20, burstLimit: 40 },
+  'GET /connections/{id}': { rateLimit: 20, burstLimit: 40 },
+  'GET /me': { rateLimit: 10, burstLimit: 20 },
+  'POST /locks': { rateLimit: 5, burstLimit: 10 },
+  'GET /locks': { rateLimit: 5, burstLimit: 10 },
+  'DELETE /locks/{id}': { rateLimit: 5, burstLimit: 10 },
+};
 
 export interface ConnectionBrokerProps {
   /**
@@ -97,8 +113,14 @@ export interface ConnectionBrokerProps {
   readonly sweeperConcurrency?: number;
   /** Stop attempts before a connection is marked `stop_failed` (alarmed). @default 8 (the runtime's default) */
   readonly sweeperMaxAttempts?: number;
-  /** Default-stage throttling of the HTTP API. @default { rateLimit: 50, burstLimit: 100 } */
+  /** Default-stage throttling of the HTTP API: each route not in `routeThrottles`. @default { rateLimit: 50, burstLimit: 100 } */
   readonly throttle?: apigw.ThrottleSettings;
+  /**
+   * Each route's own rate and burst (API Gateway route-level throttling), merged over the defaults: every
+   * route has a budget of its own, so one caller polling a read cannot make another's open or stop answer 429,
+   * and stops get the largest. @default DEFAULT_ROUTE_THROTTLES
+   */
+  readonly routeThrottles?: Partial<Record<ApiRouteKey, apigw.ThrottleSettings>>;
   /** @default 'INFO' */
   readonly logLevel?: BrokerLogLevel;
   /** Retention of function and access logs. @default logs.RetentionDays.ONE_MONTH */
@@ -462,18 +484,22 @@ export class ConnectionBroker extends Construct {
       },
     });
     this.url = this.stage.url;
+    this.applyRouteThrottles({ ...DEFAULT_ROUTE_THROTTLES, ...props.routeThrottles });
     const integrations = {
       'connections-read': new HttpLambdaIntegration('ReadIntegration', this.readFunction),
       'connections-open': new HttpLambdaIntegration('OpenIntegration', this.openFunction),
       'connections-write': new HttpLambdaIntegration('WriteIntegration', this.writeFunction),
     } satisfies Record<ApiFunctionName, HttpLambdaIntegration>;
     // The route table is shared with the handlers (which dispatch on these route keys) and the local gateway.
+    const stage = this.stage.node.defaultChild as apigw.CfnStage;
     for (const route of API_ROUTES) {
-      this.api.addRoutes({
+      const added = this.api.addRoutes({
         path: route.path,
         methods: [apigw.HttpMethod[route.method]],
         integration: integrations[route.function],
       });
+      // The stage's route settings name route keys, which must exist when the stage is created or updated.
+      for (const created of added) stage.node.addDependency(created);
     }
 
     const brokerMetric = brokerMetricOf(metricsNamespace, serviceName);
@@ -565,16 +591,14 @@ export class ConnectionBroker extends Construct {
       fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
 
     allow(this.readFunction, ['dynamodb:GetItem'], [connections]);
-    // GET /me counts the caller's live connections, as the open function's quota does.
+    // GET /me counts the caller's live connections (the live-by-owner index).
     allow(this.readFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex), index(CONNECTIONS.liveIndex)]);
 
+    // The quota is a counter item of this table, taken (UpdateItem) in one TransactWriteItems with the new record
+    // (PutItem): a transaction needs no action of its own, only those of its items.
     allow(this.openFunction, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], [connections]);
-    // Reuse reads the owner's connections, the quota its live ones; marking an overridden connection walks the day index.
-    allow(
-      this.openFunction,
-      ['dynamodb:Query'],
-      [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex), index(CONNECTIONS.liveIndex)],
-    );
+    // Reuse reads the owner's connections; marking an overridden connection walks the day index.
+    allow(this.openFunction, ['dynamodb:Query'], [index(CONNECTIONS.ownerIndex), index(CONNECTIONS.dayIndex)]);
     // Powertools idempotency: read, claim, complete and release records.
     allow(
       this.openFunction,
@@ -624,6 +648,20 @@ export class ConnectionBroker extends Construct {
     const found = this.alarms.find((alarm) => alarm.node.id === id);
     if (!found) throw new Error(`ConnectionBroker: no alarm ${id}`);
     return found;
+  }
+
+  /** Route-level throttling: a token bucket per route key, so no route shares its budget with another. */
+  private applyRouteThrottles(throttles: Partial<Record<ApiRouteKey, apigw.ThrottleSettings>>): void {
+    const settings: Record<string, { ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number }> = {};
+    for (const [routeKey, throttle] of Object.entries(throttles)) {
+      if (!API_ROUTES.some((route) => route.routeKey === routeKey)) throw new Error(`routeThrottles: no route ${routeKey} (routes: ${API_ROUTES.map((route) => route.routeKey).join(', ')})`);
+      if (!throttle) continue;
+      settings[routeKey] = {
+        ...(throttle.rateLimit !== undefined && { ThrottlingRateLimit: throttle.rateLimit }),
+        ...(throttle.burstLimit !== undefined && { ThrottlingBurstLimit: throttle.burstLimit }),
+      };
+    }
+    (this.stage.node.defaultChild as apigw.CfnStage).routeSettings = settings;
   }
 
   private createAlarms(options: {

@@ -4,19 +4,31 @@
  */
 export type ApiFunctionName = 'connections-read' | 'connections-open' | 'connections-write';
 
+/** Every route's key, as API Gateway writes it (`METHOD /path`). */
+export type ApiRouteKey =
+  | 'POST /connections'
+  | 'GET /connections'
+  | 'GET /connections/{id}'
+  | 'DELETE /connections/{id}'
+  | 'POST /connections/{id}/renew'
+  | 'POST /locks'
+  | 'GET /locks'
+  | 'DELETE /locks/{id}'
+  | 'GET /me';
+
 export interface ApiRoute {
   method: 'GET' | 'POST' | 'DELETE';
   /** API Gateway path template, e.g. `/connections/{id}`. */
   path: string;
   /** `${method} ${path}`: what API Gateway puts in the event's `routeKey`. */
-  routeKey: string;
+  routeKey: ApiRouteKey;
   function: ApiFunctionName;
 }
 
 const route = (method: ApiRoute['method'], path: string, fn: ApiFunctionName): ApiRoute => ({
   method,
   path,
-  routeKey: `${method} ${path}`,
+  routeKey: `${method} ${path}` as ApiRouteKey,
   function: fn,
 });
 

@@ -105,6 +105,18 @@ describe('ConnectionBroker', () => {
       });
     });
 
+    it('gives every route a throttle of its own, stops the largest, and creates the stage after the routes it names', () => {
+      const [[stageId, stage] = []] = Object.entries(resourcesOfType(template, 'AWS::ApiGatewayV2::Stage'));
+      const settings = stage?.Properties?.RouteSettings as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+      const routeIds = Object.keys(resourcesOfType(template, 'AWS::ApiGatewayV2::Route'));
+
+      expect(Object.keys(settings).sort()).toEqual(API_ROUTES.map((route) => route.routeKey).sort());
+      expect(settings['DELETE /connections/{id}']).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+      const rates = Object.entries(settings).map(([key, value]) => [key, value.ThrottlingRateLimit] as const);
+      expect(rates.every(([key, rate]) => key === 'DELETE /connections/{id}' || rate < 50)).toBe(true);
+      expect((template.toJSON() as { Resources: Record<string, { DependsOn?: string[] }> }).Resources[stageId ?? '']?.DependsOn).toEqual(expect.arrayContaining(routeIds));
+    });
+
     it('throttles the default stage and writes JSON access logs to a retained log group', () => {
       const [stage] = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Stage'));
       const settings = stage?.Properties?.AccessLogSettings as { DestinationArn: unknown; Format: string };
@@ -298,7 +310,8 @@ describe('ConnectionBroker', () => {
         'dynamodb:PutItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:UpdateItem': [connectionsArn(), idempotencyArn].sort(),
         'dynamodb:DeleteItem': [idempotencyArn],
-        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner'), indexArn('live-by-owner'), locksArn()].sort(),
+        // The quota is a counter taken with the record (UpdateItem, PutItem), not a count: no live-by-owner index.
+        'dynamodb:Query': [indexArn('by-day'), indexArn('by-owner'), locksArn()].sort(),
         'secretsmanager:DescribeSecret': [secretId],
         'secretsmanager:GetSecretValue': [secretId],
       });

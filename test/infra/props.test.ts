@@ -56,6 +56,7 @@ describe('ConnectionBroker props', () => {
           defaultLease: Duration.minutes(10),
           logLevel: 'DEBUG',
           throttle: { rateLimit: 5, burstLimit: 10 },
+          routeThrottles: { 'GET /connections': { rateLimit: 2, burstLimit: 4 } },
           policyMaxAge: Duration.seconds(15),
         },
       });
@@ -137,10 +138,22 @@ describe('ConnectionBroker props', () => {
       expect(alarms.map((alarm) => alarm.Properties?.AlarmActions)).toEqual(Array(18).fill([alarmTopicArn]));
     });
 
-    it('applies the throttle to the default stage', () => {
+    it('applies the throttle to the default stage, and a route throttle over that route\'s default only', () => {
       expectResourceProperties(template, 'AWS::ApiGatewayV2::Stage', {
         DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
       });
+      const [stage] = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Stage'));
+      expect(stage?.Properties?.RouteSettings).toMatchObject({
+        'GET /connections': { ThrottlingRateLimit: 2, ThrottlingBurstLimit: 4 },
+        'DELETE /connections/{id}': { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      });
+    });
+
+    it('refuses a route throttle for a route the API does not have, naming it', () => {
+      expect(() => new BrokerStack(testApp({ bundling: false }), 'BadRoute', {
+        secretArn,
+        broker: { routeThrottles: { 'GET /connection': { rateLimit: 1 } } as never },
+      })).toThrow(/routeThrottles: no route GET \/connection/);
     });
   });
 
