@@ -12,7 +12,7 @@ import {
   type EventInput,
 } from '../../../dev/gateway';
 import { generateIdentity } from '../../../dev/identities';
-import { API_ROUTES } from '../../../lambdas/handlers/routes';
+import { API_ROUTES, type ApiRouteKey } from '../../../lambdas/handlers/routes';
 
 const identity = { ...generateIdentity({ name: 'app', admin: false }), accessKeyId: 'AKIAAPPAPPAPPAPPAPP1' };
 
@@ -61,8 +61,9 @@ describe('gateway', () => {
 
     it('prefers the route with more literal segments when two match', () => {
       const routes = [
-        { method: 'GET' as const, path: '/connections/{id}', routeKey: 'GET /connections/{id}', function: 'connections-read' as const },
-        { method: 'GET' as const, path: '/connections/latest', routeKey: 'GET /connections/latest', function: 'connections-read' as const },
+        { method: 'GET' as const, path: '/connections/{id}', routeKey: 'GET /connections/{id}' as const, function: 'connections-read' as const },
+        // A route the API does not have, to show the precedence.
+        { method: 'GET' as const, path: '/connections/latest', routeKey: 'GET /connections/latest' as ApiRouteKey, function: 'connections-read' as const },
       ];
 
       expect(matchRoute(routes, 'GET', '/connections/latest')?.route.routeKey).toBe('GET /connections/latest');
