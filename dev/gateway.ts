@@ -126,14 +126,19 @@ export function isTextContentType(contentType: string | undefined): boolean {
   );
 }
 
-/** Query parameters as payload 2.0 has them: decoded, repeated names joined with `,`. */
+/**
+ * Query parameters as payload 2.0 has them: decoded, repeated names joined with `,`. Gathered in a Map: a
+ * plain object would find `constructor` or `toString` on its prototype and join the value onto a function.
+ */
 export function queryParametersOf(rawQuery: string): Record<string, string> | undefined {
   if (!rawQuery) return undefined;
-  const parameters: Record<string, string> = {};
+  const parameters = new Map<string, string>();
   for (const [name, value] of new URLSearchParams(rawQuery)) {
-    parameters[name] = parameters[name] === undefined ? value : `${parameters[name]},${value}`;
+    const previous = parameters.get(name);
+    parameters.set(name, previous === undefined ? value : `${previous},${value}`);
   }
-  return Object.keys(parameters).length > 0 ? parameters : undefined;
+  // Object.fromEntries defines each name as an own property, `__proto__` included.
+  return parameters.size > 0 ? Object.fromEntries(parameters) : undefined;
 }
 
 /** The payload 2.0 event API Gateway sends for `input`, with the IAM authorizer's identity filled in. */
@@ -362,7 +367,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         log.refused = 'body_too_large';
-        return { answer: gatewayAnswer(413, 'Request Entity Too Large'), log };
+        // The rest of the body was never read: the connection cannot carry another request, so it closes
+        // after this answer (kept alive, the unread bytes would be taken for the next request, which a client
+        // reusing the socket would see reset).
+        const answer = gatewayAnswer(413, 'Request Entity Too Large');
+        answer.headers.connection = 'close';
+        return { answer, log };
       }
       throw error;
     }

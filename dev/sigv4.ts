@@ -118,9 +118,13 @@ export function parseAuthorization(value: string): AuthorizationHeader | { missi
   };
 }
 
-/** `a=1&b=x%20y&a=2` -> `{a: ['1', '2'], b: 'x y'}`: decoded, because the signer encodes them again. */
+/**
+ * `a=1&b=x%20y&a=2` -> `{a: ['1', '2'], b: 'x y'}`: decoded, because the signer encodes them again. Gathered in
+ * a Map: in a plain object `constructor`, `toString` or `__proto__` would meet the prototype's, and a valid
+ * signature over such a name would not verify.
+ */
 export function parseQueryForSigning(rawQuery: string): Record<string, string | string[]> {
-  const query: Record<string, string | string[]> = {};
+  const query = new Map<string, string | string[]>();
   const decode = (text: string) => {
     try {
       return decodeURIComponent(text);
@@ -133,10 +137,11 @@ export function parseQueryForSigning(rawQuery: string): Record<string, string | 
     const equals = pair.indexOf('=');
     const name = decode(equals < 0 ? pair : pair.slice(0, equals));
     const value = equals < 0 ? '' : decode(pair.slice(equals + 1));
-    const previous = query[name];
-    query[name] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+    const previous = query.get(name);
+    query.set(name, previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]);
   }
-  return query;
+  // Object.fromEntries defines each name as an own property, `__proto__` included.
+  return Object.fromEntries(query);
 }
 
 async function sha256Hex(body: Buffer): Promise<string> {
@@ -165,7 +170,8 @@ async function expectedSignature(
   // Only what the caller signed: anything else a proxy or client adds must not change the signature.
   const headers: Record<string, string> = {};
   for (const name of signed) {
-    const value = request.headers[name];
+    // Own properties only: a signed name like `constructor` must not find the prototype's.
+    const value = Object.hasOwn(request.headers, name) ? request.headers[name] : undefined;
     if (value !== undefined) headers[name] = value;
   }
   const signer = new SignatureV4({
@@ -253,11 +259,16 @@ export async function verifySigV4<K extends SigningKey>(request: ReceivedRequest
     );
   }
 
-  // A signed x-amz-content-sha256 becomes the payload hash the signature covers, so the body must match it;
-  // UNSIGNED-PAYLOAD is the caller's explicit choice not to sign the body (curl and S3-style clients). A body
-  // that does not match is a signature that does not match: the same answer as any other tampering.
+  // A signed x-amz-content-sha256 becomes the payload hash the signature covers, so the body must match it. A
+  // body that does not match is a signature that does not match: the same answer as any other tampering.
+  // UNSIGNED-PAYLOAD is S3's option to leave the body out of the signature; no AWS documentation offers it for
+  // execute-api (or the other services stood in for here), which hash the payload themselves. So a body under
+  // UNSIGNED-PAYLOAD is a body nobody signed: refused as a mismatch. Without a body nothing goes unsigned, and
+  // it stays accepted (curl 7.88 sends it on a DELETE).
   const claimedHash = parsed.signedHeaders.includes('x-amz-content-sha256') ? request.headers['x-amz-content-sha256'] : undefined;
-  if (claimedHash !== undefined && claimedHash !== UNSIGNED_PAYLOAD && !sameSignature(await sha256Hex(request.body), claimedHash.toLowerCase())) {
+  if (claimedHash === UNSIGNED_PAYLOAD) {
+    if (request.body.length > 0) return fail('mismatch', 'InvalidSignatureException', MISMATCH_MESSAGE);
+  } else if (claimedHash !== undefined && !sameSignature(await sha256Hex(request.body), claimedHash.toLowerCase())) {
     return fail('mismatch', 'InvalidSignatureException', MISMATCH_MESSAGE);
   }
 

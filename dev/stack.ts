@@ -9,9 +9,16 @@
  * publishes to the EventBridge stub (dev/eventbridge-stub.ts), kept in memory and in `<stateDir>/events.jsonl`;
  * and the policy, served by the AppConfig Data stub (dev/appconfig-stub.ts) from a watched file or from memory.
  * Only endpoints differ from AWS: the handlers run unchanged.
+ *
+ * The stack may hold real remote.it keys (`remoteit`), on a laptop on a shared network, so nothing it serves
+ * is open: every server but DynamoDB Local listens on loopback only; the stubs of AWS services (Secrets
+ * Manager, SQS, EventBridge, AppConfig) check SigV4 against AWS credentials generated per run, which the
+ * handlers sign with through their environment as they would with a role's in AWS; DynamoDB Local, which
+ * cannot be bound to loopback, keeps the tables in the namespace of that run's access key id (dev/dynamodb-local.ts);
+ * the emulator's admin API wants a per-run token. Those secrets leave the process only in the 0600 stack file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
@@ -32,7 +39,7 @@ import type * as TimerArmModule from '../lambdas/handlers/timer-arm';
 import type * as TimerFireModule from '../lambdas/handlers/timer-fire';
 import { parseRemoteitCredentials } from '../lambdas/remoteit/credentials';
 import { startAppConfigStub, type AppConfigFaults, type DeployResult, type PolicyInput } from './appconfig-stub';
-import { createTables, startDynamoDbLocal } from './dynamodb-local';
+import { createTables, DYNAMODB_LOCAL_ACCESS_KEY_ID, generateDynamoDbAccessKeyId, startDynamoDbLocal } from './dynamodb-local';
 import { startEventBridgeStub, type EventBridgeFaults, type EventEnvelope, type PutEventsCall } from './eventbridge-stub';
 import { startEchoServer, startEmulator, startHttpDemo, type Emulator, type Faults } from './emulator';
 import { serviceSchema } from './emulator/options';
@@ -66,12 +73,36 @@ const TIMER_ARM_TIMEOUT_MS = 30_000;
 const TIMER_FIRE_TIMEOUT_MS = TIMER_FIRE_TIMEOUT_SECONDS * 1000;
 /** The audit function's timeout, in AWS terms. */
 const AUDIT_TIMEOUT_MS = 30_000;
+/** The account the emulator's admin API shows for the proxies the broker opens (never its key id). */
+export const LOCAL_REMOTEIT_ACCOUNT_LABEL = 'local-broker';
+
+/** AWS credentials: what the handlers sign with, and what the local stand-ins of AWS services verify. */
+export interface LocalAwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 /**
- * Dummy AWS credentials for the SDK in the handlers: DynamoDB Local accepts any, but only letters and digits
- * in the access key id; the secrets stub checks none. They keep the SDK from looking for real credentials.
+ * The run's AWS credentials for the SDK in the handlers (and the stack's own clients), generated per start so
+ * nobody else can sign for the stubs: the access key id is also DynamoDB Local's namespace (letters and digits
+ * only, as it requires); the secret key is what the stubs' SigV4 checks rest on (DynamoDB Local checks none).
+ * They keep the SDK from looking for real credentials.
  */
-const LOCAL_AWS_ACCESS_KEY_ID = 'LOCALBROKERKEY';
-const LOCAL_AWS_SECRET_ACCESS_KEY = 'local';
+function localAwsCredentials(accessKeyId: string): LocalAwsCredentials {
+  return { accessKeyId, secretAccessKey: randomBytes(30).toString('base64url') };
+}
+
+/** The access key id of an external DynamoDB Local's namespace: the option, else the environment's key. */
+function externalDynamoDbKey(option: { accessKeyId?: string }): string {
+  const accessKeyId = option.accessKeyId ?? process.env.AWS_ACCESS_KEY_ID;
+  if (accessKeyId === undefined || !DYNAMODB_LOCAL_ACCESS_KEY_ID.test(accessKeyId)) {
+    throw new StackConfigError(
+      'dynamoDb.endpoint is given without dynamoDb.accessKeyId, and AWS_ACCESS_KEY_ID is not a DynamoDB Local key (letters and digits): ' +
+        'pass the access key id whose namespace holds the tables',
+    );
+  }
+  return accessKeyId;
+}
 
 export type ServiceKind = 'tcp' | 'http';
 
@@ -115,8 +146,13 @@ export interface StackOptions {
   /** 0 or undefined: any free port. */
   apiPort?: number;
   emulatorPort?: number;
-  /** `{endpoint}`: use a running DynamoDB (tests); otherwise DynamoDB Local is started (in memory without `dataDir`). */
-  dynamoDb?: { endpoint: string } | { port?: number; dataDir?: string };
+  /**
+   * `{endpoint}`: use a running DynamoDB Local (tests), in the namespace of `accessKeyId` (default: the
+   * environment's AWS_ACCESS_KEY_ID, which the integration run sets to its own per-run key, see
+   * test/integration/global-setup.ts); otherwise DynamoDB Local is started (in memory without `dataDir`) under
+   * an access key id generated for this run.
+   */
+  dynamoDb?: { endpoint: string; accessKeyId?: string } | { port?: number; dataDir?: string };
   /** Directory for `stack.json` (removed again on stop) and the identities kept between runs; nothing is written without it. */
   stateDir?: string;
   /** Table names are `<prefix>-connections`, `<prefix>-idempotency` and `<prefix>-locks`. */
@@ -167,6 +203,8 @@ export interface Stack {
   emulator: Emulator | undefined;
   remoteitApiUrl: string;
   dynamoDbEndpoint: string;
+  /** The access key id whose DynamoDB Local namespace holds the tables (sign for `region`; any secret key). */
+  dynamoDbAccessKeyId: string;
   secretsEndpoint: string;
   tables: { connections: string; idempotency: string; locks: string };
   identities: LocalIdentity[];
@@ -243,12 +281,16 @@ export interface StackSqs {
   resetCalls(): void;
 }
 
-/** What `.local/stack.json` holds, for scripts and the CLI. */
+/** What `.local/stack.json` holds, for scripts and the CLI. Written 0600: it holds the run's secrets. */
 export interface StackFile {
   apiUrl: string;
   region: string;
   emulatorUrl: string | null;
+  /** The emulator's admin API and the token it wants (`Authorization: Bearer <token>`); absent without the emulator. */
+  emulatorAdmin?: { url: string; token: string };
   dynamoDbEndpoint: string;
+  /** The access key id of the run's DynamoDB Local namespace: sign for `region` with it (any secret key) to see the tables. */
+  dynamoDbAccessKeyId?: string;
   identities: LocalIdentity[];
   services: StackService[];
 }
@@ -406,22 +448,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // DynamoDB first: it is the slow part (a JVM), and nothing else depends on it until the handlers load.
     const dynamoDbOption = options.dynamoDb ?? {};
     let dynamoDbEndpoint: string;
+    let localCredentials: LocalAwsCredentials;
     if ('endpoint' in dynamoDbOption) {
       dynamoDbEndpoint = dynamoDbOption.endpoint;
+      localCredentials = localAwsCredentials(externalDynamoDbKey(dynamoDbOption));
     } else {
       if (dynamoDbOption.dataDir) await mkdir(dynamoDbOption.dataDir, { recursive: true });
       const dynamoDbLocal = await startDynamoDbLocal({
+        accessKeyId: generateDynamoDbAccessKeyId(),
+        region,
         ...(dynamoDbOption.port !== undefined && { port: dynamoDbOption.port }),
         ...(dynamoDbOption.dataDir !== undefined && { dataDir: dynamoDbOption.dataDir }),
       });
       cleanups.push(() => dynamoDbLocal.stop());
       dynamoDbEndpoint = dynamoDbLocal.endpoint;
+      localCredentials = localAwsCredentials(dynamoDbLocal.accessKeyId);
     }
-    const tableClient = new DynamoDBClient({
-      endpoint: dynamoDbEndpoint,
-      region,
-      credentials: { accessKeyId: LOCAL_AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_SECRET_ACCESS_KEY },
-    });
+    const tableClient = new DynamoDBClient({ endpoint: dynamoDbEndpoint, region, credentials: localCredentials });
     let streamArn: string | undefined;
     let locksStreamArn: string | undefined;
     try {
@@ -466,7 +509,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         host,
         port: options.emulatorPort ?? 0,
         proxyHost: host,
-        accounts: [account],
+        accounts: [{ ...account, label: LOCAL_REMOTEIT_ACCOUNT_LABEL }],
         services: configured.map((service, index) => ({ ...service, target: services[index]?.target ?? service.target })),
         ...(options.emulator?.lifetimeSeconds !== undefined && { lifetimeSeconds: options.emulator.lifetimeSeconds }),
         ...(options.emulator?.idleSeconds !== undefined && { idleSeconds: options.emulator.idleSeconds }),
@@ -478,10 +521,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       secretJson = JSON.stringify(account);
     }
 
-    const secrets = await startSecretsStub({ [LOCAL_SECRET_ID]: secretJson }, { host });
+    // The remote.it secret, served only to requests signed with the run's credentials.
+    const secrets = await startSecretsStub({ [LOCAL_SECRET_ID]: secretJson }, { host, region, credentials: localCredentials });
     cleanups.push(() => secrets.stop());
 
-    const localCredentials = { accessKeyId: LOCAL_AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_SECRET_ACCESS_KEY };
     const sqsStub = await startSqsStub({ host, region, credentials: localCredentials });
     cleanups.push(() => sqsStub.stop());
     const timerQueues = await createTimerQueues(sqsStub, localCredentials, prefix);
@@ -517,9 +560,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const restoreEnv = applyEnv({
       AWS_REGION: region,
-      AWS_ACCESS_KEY_ID: LOCAL_AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: LOCAL_AWS_SECRET_ACCESS_KEY,
-      // A session token of the user's real credentials must not ride along with the dummy keys.
+      // The run's credentials, as a role's would be in AWS: the only ones the stubs and the tables accept.
+      AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+      // A session token of the user's real credentials must not ride along with the run's keys.
       AWS_SESSION_TOKEN: undefined,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
@@ -614,12 +658,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         apiUrl: gateway.url,
         region,
         emulatorUrl: emulator?.url ?? null,
+        ...(emulator && { emulatorAdmin: { url: emulator.adminUrl, token: emulator.adminToken } }),
         dynamoDbEndpoint,
+        dynamoDbAccessKeyId: localCredentials.accessKeyId,
         identities,
         services,
       };
       const path = join(options.stateDir, STACK_FILE);
-      await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+      await writeStackFile(path, file);
       stackFile = path;
       // Scripts take the file's presence to mean the stack is up.
       cleanups.push(() => rm(path, { force: true }));
@@ -632,6 +678,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       emulator,
       remoteitApiUrl,
       dynamoDbEndpoint,
+      dynamoDbAccessKeyId: localCredentials.accessKeyId,
       secretsEndpoint: secrets.endpoint,
       tables,
       identities,
@@ -684,6 +731,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await cleanUp().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Writes the stack file readable by its owner only. `mode` applies only when the file is created, so a file
+ * left by an earlier run (a crash) is removed first, and the mode is set again in case umask took bits.
+ */
+async function writeStackFile(path: string, file: StackFile): Promise<void> {
+  await rm(path, { force: true });
+  await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(path, 0o600);
 }
 
 interface TimerQueues {

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SweepSummary } from '../lambdas/broker/sweeper';
-import { JavaMissingError } from './dynamodb-local';
+import { DynamoDbLocalStartError, JavaMissingError } from './dynamodb-local';
 import type { GatewayRequestLog } from './gateway';
 import type { LocalIdentity } from './identities';
 import {
@@ -170,9 +170,11 @@ export function formatBanner(input: BannerInput): string {
     '',
     `  API (SigV4, execute-api, ${input.region})  ${input.apiUrl}`,
     input.emulatorUrl
-      ? `  remote.it emulator                      ${input.emulatorUrl}   (faults: POST ${input.emulatorUrl.replace(/\/apv\/v27$/, '')}/_emulator/faults)`
+      ? `  remote.it emulator                      ${input.emulatorUrl}   (faults: POST ${input.emulatorUrl.replace(/\/apv\/v27$/, '')}/_emulator/faults` +
+        `${input.stackFile ? ` with the admin token in ${input.stackFile}, emulatorAdmin.token` : ', with the emulator\'s admin token'})`
       : `  remote.it (REMOTEIT_API_URL)            ${input.remoteitApiUrl}`,
-    `  DynamoDB                                ${input.dynamoDbEndpoint}`,
+    `  DynamoDB                                ${input.dynamoDbEndpoint}   (every interface: the tables are in this run's namespace` +
+      `${input.stackFile ? `, its access key id in ${input.stackFile}` : ''})`,
     ...(input.timers
       ? [
           `  SQS (lease timer queue)                 ${input.timers.queueUrl}`,
@@ -266,6 +268,8 @@ export function describeStartError(error: unknown, args: StartArgs): string {
   if (error instanceof JavaMissingError || error instanceof StackConfigError || error instanceof UsageError || error instanceof StackAlreadyRunningError) {
     return error.message;
   }
+  // Refused before the JVM ran (a data directory in use, a bad key): nothing of Java's to show.
+  if (error instanceof DynamoDbLocalStartError && error.output === '') return error.message;
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'EADDRINUSE') {
     const port = (error as { port?: unknown }).port;

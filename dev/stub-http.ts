@@ -16,7 +16,9 @@ export const AWS_MAX_SKEW_SECONDS = 15 * 60;
  * repeats with `, ` and dropped repeats of some headers.
  */
 export function flattenHeaders(headers: IncomingHttpHeaders | NodeJS.Dict<string[]>): Record<string, string> {
-  const flat: Record<string, string> = {};
+  // No prototype: a header named `constructor` or `__proto__` is a header like any other, and a lookup of
+  // one that was not sent finds nothing.
+  const flat = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     flat[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;

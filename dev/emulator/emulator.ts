@@ -99,6 +99,11 @@ export interface Emulator {
   readonly graphqlUrl: string;
   /** Base URL of the admin endpoints (`/faults`, `/connections`, `/calls`, `/tokens`, `/stop-refusal`). */
   readonly adminUrl: string;
+  /**
+   * What every admin request must carry as `Authorization: Bearer <token>` (401 otherwise): the `adminToken`
+   * option, else random per start. A secret: in process and in the local stack's 0600 file only, never logged.
+   */
+  readonly adminToken: string;
   readonly port: number;
   /** Replaces the faults in force (`{}` lifts them). Throws EmulatorConfigError on a bad shape. */
   setFaults(faults: unknown): void;
@@ -158,8 +163,21 @@ function accountId(account: AccountConfig): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`.toUpperCase();
 }
 
+/** Who owns a proxy, in process only (overrides and stops match on it): stable across a key rotation that keeps the username. */
 function accountName(account: AccountConfig, index: number): string {
   return account.username ?? account.accessKeyId ?? `account-${index + 1}`;
+}
+
+/** What the admin API shows as a proxy's account: never a key id, a username or a developer key. */
+function accountLabel(account: AccountConfig | undefined, index: number): string {
+  return account?.label ?? `account-${index + 1}`;
+}
+
+/** `Authorization: Bearer <token>` -> the token, or undefined. */
+function bearerToken(request: IncomingMessage): string | undefined {
+  const header = request.headers.authorization;
+  const match = typeof header === 'string' ? /^Bearer +(\S+) *$/i.exec(header) : null;
+  return match?.[1];
 }
 
 /** remote.it's `requested` looks like `10/14/2018T6:51 AM` (UTC here). */
@@ -242,6 +260,7 @@ class EmulatorServer implements Emulator {
   graphqlUrl = '';
   adminUrl = '';
   port = 0;
+  readonly adminToken: string;
 
   private currentFaults: Faults;
   private stopRefusal: string;
@@ -263,6 +282,7 @@ class EmulatorServer implements Emulator {
     this.accounts = config.accounts;
     this.random = config.random ?? (config.seed === undefined ? Math.random : seededRandom(config.seed));
     this.services = new Map(config.services.map((service) => [service.serviceId, service]));
+    this.adminToken = config.adminToken ?? randomBytes(32).toString('base64url');
   }
 
   async start(): Promise<this> {
@@ -627,8 +647,9 @@ class EmulatorServer implements Emulator {
     if (!isIPv4(hostIp)) return refuse(REASONS.invalidHostIp);
     const account = this.accounts[accountIndex];
     const name = account === undefined ? `account-${accountIndex + 1}` : accountName(account, accountIndex);
+    const label = accountLabel(account, accountIndex);
     const concurrent = isTrue(body.concurrent);
-    return this.serialised(`${name} ${service.serviceId}`, () => this.openProxy(service, name, hostIp, concurrent));
+    return this.serialised(`${name} ${service.serviceId}`, () => this.openProxy(service, { name, label }, hostIp, concurrent));
   }
 
   /** Runs `work` after every earlier one queued under `key` (two racing connects must not both survive an override). */
@@ -642,7 +663,8 @@ class EmulatorServer implements Emulator {
     return result;
   }
 
-  private async openProxy(service: ServiceConfig, name: string, hostIp: string, concurrent: boolean): Promise<ApiAnswer> {
+  private async openProxy(service: ServiceConfig, owner: { name: string; label: string }, hostIp: string, concurrent: boolean): Promise<ApiAnswer> {
+    const { name } = owner;
     // Without `concurrent`, remote.it replaces the account's earlier proxy to the same service.
     const replaced = concurrent
       ? []
@@ -654,6 +676,7 @@ class EmulatorServer implements Emulator {
     const proxy = await EmulatedProxy.open({
       service,
       account: name,
+      accountLabel: owner.label,
       hostIp,
       concurrent,
       proxyHost: this.config.proxyHost,
@@ -722,6 +745,14 @@ class EmulatorServer implements Emulator {
     const send = (status: number, body: unknown) =>
       response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     const method = request.method ?? 'GET';
+    const token = bearerToken(request);
+    if (token === undefined || !secretEquals(token, this.adminToken)) {
+      // The body (if any) is not read: the connection closes after this answer. The answer names no token.
+      response
+        .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer realm="remoteit-emulator admin"', connection: 'close' })
+        .end(JSON.stringify({ error: "the emulator's admin API needs its admin token: Authorization: Bearer <token> (the local stack keeps it in its stack file, emulatorAdmin.token)" }));
+      return;
+    }
     if (path === '/faults' && method === 'GET') return void send(200, { faults: this.faults() });
     if (path === '/faults' && method === 'POST') {
       try {

@@ -35,6 +35,8 @@ export const accountSchema = z
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
     email: z.email().optional(),
+    /** What proxy snapshots (`/_emulator/connections`) show as the account; default `account-<n>` (1-based). */
+    label: z.string().min(1).max(100).optional(),
   })
   .refine((account) => (account.accessKeyId === undefined) === (account.secretAccessKey === undefined), {
     message: 'accessKeyId and secretAccessKey go together',
@@ -140,6 +142,11 @@ export const emulatorOptionsSchema = emulatorFileObject
   .extend({
     /** Injectable random in [0, 1) (wins over `seed`). */
     random: z.custom<() => number>((value) => typeof value === 'function').optional(),
+    /**
+     * The token the admin API (`/_emulator/*`) requires as `Authorization: Bearer <token>`; a random one per
+     * start when absent. Code only, never in a config file: it is a secret.
+     */
+    adminToken: z.string().regex(/^[\x21-\x7e]{32,512}$/, 'must be 32 to 512 visible ASCII characters').optional(),
   })
   .superRefine(checkUnique);
 

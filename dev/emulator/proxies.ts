@@ -23,7 +23,7 @@ export interface ProxySnapshot {
   serviceId: string;
   serviceName: string;
   kind: ServiceConfig['kind'];
-  /** Account name (username or access key id): never the developer key. */
+  /** The account's label (`label`, else `account-<n>`): never a key id, a username or the developer key. */
   account: string;
   hostIp: string;
   /** The mode actually enforced: http services are public whatever hostIp says. */
@@ -49,7 +49,10 @@ export interface ProxySnapshot {
 
 export interface ProxyOptions {
   service: ServiceConfig;
+  /** Who owns the proxy (overrides and stops match on it); in process only, never shown. */
   account: string;
+  /** What snapshots show as the account. */
+  accountLabel: string;
   hostIp: string;
   concurrent: boolean;
   proxyHost: string;
@@ -155,7 +158,7 @@ export class EmulatedProxy {
       serviceId: this.options.service.serviceId,
       serviceName: this.options.service.name,
       kind: this.options.service.kind,
-      account: this.options.account,
+      account: this.options.accountLabel,
       hostIp: this.options.hostIp,
       mode: this.mode,
       concurrent: this.options.concurrent,

@@ -22,9 +22,14 @@ afterEach(() => {
 const open = () => call(stack, { method: 'POST', path: '/connections', body: { serviceId: ECHO }, as: stack.identity('app') });
 
 async function setFaultsOverHttp(faults: object): Promise<void> {
-  const adminUrl = stack.emulator?.adminUrl;
-  if (!adminUrl) throw new Error('the stack runs no emulator');
-  const response = await fetch(`${adminUrl}/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(faults), signal: AbortSignal.timeout(5_000) });
+  const emulator = stack.emulator;
+  if (!emulator) throw new Error('the stack runs no emulator');
+  const response = await fetch(`${emulator.adminUrl}/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${emulator.adminToken}` },
+    body: JSON.stringify(faults),
+    signal: AbortSignal.timeout(5_000),
+  });
   if (!response.ok) throw new Error(`setting faults failed: HTTP ${response.status}`);
 }
 

@@ -2,10 +2,12 @@
  * The gateway's server on its own, with stand-in handlers: what reaches a handler (event and context), and
  * what API Gateway answers when a handler throws or outlives the integration timeout.
  */
+import { Agent, request } from 'node:http';
 import type { Context } from 'aws-lambda';
-import { startGateway, type ApiHandler, type Gateway, type GatewayRequestLog } from '../../../dev/gateway';
+import { MAX_BODY_BYTES, startGateway, type ApiHandler, type Gateway, type GatewayRequestLog } from '../../../dev/gateway';
 import { generateIdentity } from '../../../dev/identities';
 import type { ApiEvent } from '../../../lambdas/handlers/http/request';
+import { MISMATCH_MESSAGE } from '../../../dev/sigv4';
 import { API_ROUTES } from '../../../lambdas/handlers/routes';
 import { call } from './support';
 
@@ -86,6 +88,101 @@ describe('gateway server', () => {
       expect(answer.status).toBe(403);
       expect(write.mock.calls.length).toBe(calls);
       expect(logs.at(-1)).toMatchObject({ status: 403, refused: 'missing' });
+    });
+  });
+
+  describe('where API Gateway is strict', () => {
+    it('answers 403 with the mismatch message, calling no handler, when a body is sent under a signed x-amz-content-sha256: UNSIGNED-PAYLOAD', async () => {
+      const calls = write.mock.calls.length;
+
+      const answer = await call(stack(), {
+        method: 'POST',
+        path: '/connections',
+        body: { serviceId: '80:00:00:00:00:00:00:01' },
+        as: app,
+        headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      });
+
+      expect(answer).toMatchObject({ status: 403, body: { message: MISMATCH_MESSAGE } });
+      expect(answer.headers['x-amzn-errortype']).toBe('InvalidSignatureException');
+      expect(write.mock.calls.length).toBe(calls);
+      expect(logs.at(-1)).toMatchObject({ status: 403, refused: 'mismatch' });
+    });
+
+    it('accepts UNSIGNED-PAYLOAD on a request without a body, as curl sends it on a DELETE: nothing goes unsigned', async () => {
+      write.mockResolvedValueOnce({ statusCode: 200, body: '{}' });
+
+      const answer = await call(stack(), { method: 'DELETE', path: '/connections/01ABC', as: app, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+
+      expect(answer.status).toBe(200);
+    });
+
+    it('verifies a signed query whose names are those of Object.prototype, and hands them to the handler as they were sent', async () => {
+      read.mockResolvedValueOnce({ statusCode: 200, body: '{}' });
+      const calls = read.mock.calls.length;
+
+      const answer = await call(stack(), {
+        method: 'GET',
+        path: '/connections',
+        query: '__proto__=p&constructor=c&hasOwnProperty=h&toString=t&valueOf=v',
+        as: app,
+      });
+
+      expect(answer.status).toBe(200);
+      expect(read.mock.calls.length).toBe(calls + 1);
+      const [event] = read.mock.calls.at(-1) as [ApiEvent, Context];
+      expect(Object.entries(event.queryStringParameters ?? {}).sort()).toEqual([
+        ['__proto__', 'p'],
+        ['constructor', 'c'],
+        ['hasOwnProperty', 'h'],
+        ['toString', 't'],
+        ['valueOf', 'v'],
+      ]);
+      expect(Object.getPrototypeOf(event.queryStringParameters)).toBe(Object.prototype);
+    });
+
+    it('verifies a signed header named like a prototype property, and refuses one that was signed but not sent', async () => {
+      read.mockResolvedValueOnce({ statusCode: 200, body: '{}' });
+
+      const sent = await call(stack(), { method: 'GET', path: '/connections', as: app, headers: { constructor: 'x', tostring: 'y' } });
+      const dropped = await call(stack(), {
+        method: 'GET',
+        path: '/connections',
+        as: app,
+        headers: { constructor: 'x' },
+        afterSigning: (request) => {
+          Reflect.deleteProperty(request.headers, 'constructor');
+        },
+      });
+
+      expect([sent.status, dropped.status]).toEqual([200, 403]);
+      expect(dropped.body).toEqual({ message: MISMATCH_MESSAGE });
+    });
+
+    it('answers 413 with connection: close when the body passes the limit, so the next request on a kept-alive socket is answered', async () => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const send = (body: Buffer) =>
+        new Promise<{ status: number; connection: string | undefined; text: string }>((resolve, reject) => {
+          const outgoing = request(`${gateway.url}/connections`, { method: 'POST', agent, headers: { 'content-length': String(body.length) } }, (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, text: Buffer.concat(chunks).toString('utf8') }));
+            response.on('error', reject);
+          });
+          outgoing.setTimeout(15_000, () => outgoing.destroy(new Error('no answer within 15 s')));
+          outgoing.on('error', reject);
+          outgoing.end(body);
+        });
+      try {
+        const tooLarge = await send(Buffer.alloc(MAX_BODY_BYTES + 1024 * 1024, 0x61));
+        const next = await send(Buffer.from('{}'));
+
+        expect([tooLarge.status, tooLarge.connection, JSON.parse(tooLarge.text)]).toEqual([413, 'close', { message: 'Request Entity Too Large' }]);
+        expect([next.status, JSON.parse(next.text)]).toEqual([403, { message: 'Forbidden' }]);
+        expect(logs.at(-2)).toMatchObject({ status: 413, refused: 'body_too_large' });
+      } finally {
+        agent.destroy();
+      }
     });
   });
 

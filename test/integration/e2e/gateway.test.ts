@@ -1,21 +1,31 @@
 /**
  * The local stack through its gateway: SigV4 as API Gateway's IAM authorization answers it, routing, the
- * identity reaching the real handlers, and the stack file scripts read.
+ * identity reaching the real handlers, and the stack file scripts read; and what the stack keeps to itself:
+ * the remote.it secret (served only to the run's AWS credentials), the tables (in the run's DynamoDB Local
+ * namespace) and the emulator's admin API (the run's token).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { MISMATCH_MESSAGE } from '../../../dev/sigv4';
+import { LOCAL_SECRET_ID } from '../../../dev/stack';
 import { call, ECHO, startTestStack, type TestStack } from './support';
 
 let stack: TestStack;
 let stateDir: string;
+/** The worker's AWS credentials before the stack started, and the stack's own (its handlers' env) while it runs. */
+let before: { accessKeyId?: string; secretAccessKey?: string };
+let during: { accessKeyId: string; secretAccessKey: string };
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'stack-e2e-'));
+  before = { accessKeyId: process.env.AWS_ACCESS_KEY_ID, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY };
   stack = await startTestStack({ stateDir });
+  during = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' };
 });
 
 afterAll(async () => {
@@ -99,18 +109,92 @@ describe('local stack gateway', () => {
   });
 
   describe('stack file', () => {
-    it('describes the running stack for scripts when a state directory is given', async () => {
-      const file = JSON.parse(await readFile(join(stateDir, 'stack.json'), 'utf8'));
+    it('describes the running stack for scripts, readable by its owner only, when a state directory is given', async () => {
+      const path = join(stateDir, 'stack.json');
+      const text = await readFile(path, 'utf8');
+      const file = JSON.parse(text);
 
       expect(file).toEqual({
         apiUrl: stack.apiUrl,
         region: 'us-east-1',
         emulatorUrl: stack.emulator?.url,
+        emulatorAdmin: { url: stack.emulator?.adminUrl, token: stack.emulator?.adminToken },
         dynamoDbEndpoint: stack.dynamoDbEndpoint,
+        dynamoDbAccessKeyId: stack.dynamoDbAccessKeyId,
         identities: stack.identities,
         services: stack.services,
       });
       expect(file.services).toContainEqual({ serviceId: ECHO, name: 'demo-echo', kind: 'tcp', target: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      // The AWS secret key the stubs check is the process's alone: no script needs it.
+      expect(text).not.toContain(during.secretAccessKey);
+    });
+  });
+
+  describe('what the stack keeps to itself', () => {
+    const getSecret = async (credentials: { accessKeyId: string; secretAccessKey: string }) => {
+      const client = new SecretsManagerClient({ region: stack.region, endpoint: stack.secretsEndpoint, maxAttempts: 1, credentials });
+      try {
+        return await client.send(new GetSecretValueCommand({ SecretId: LOCAL_SECRET_ID }));
+      } finally {
+        client.destroy();
+      }
+    };
+
+    it('serves the remote.it secret only to the AWS credentials the run generated for its handlers', async () => {
+      const served = await getSecret(during);
+      const unsigned = await fetch(`${stack.secretsEndpoint}/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.GetSecretValue' },
+        body: JSON.stringify({ SecretId: LOCAL_SECRET_ID }),
+      });
+      const refused = await Promise.all(
+        [
+          // What the stack signed with before its credentials were generated per run.
+          { accessKeyId: 'LOCALBROKERKEY', secretAccessKey: 'local' },
+          { accessKeyId: during.accessKeyId, secretAccessKey: 'local' },
+        ].map((credentials) => getSecret(credentials).then(
+          () => 'served',
+          (error: Error & { $metadata?: { httpStatusCode?: number } }) => `${error.name} ${error.$metadata?.httpStatusCode}`,
+        )),
+      );
+
+      expect(JSON.parse(served.SecretString ?? '{}')).toEqual({ developerKey: expect.any(String), accessKeyId: expect.any(String), secretAccessKey: expect.any(String) });
+      expect([unsigned.status, ((await unsigned.json()) as { __type: string }).__type]).toEqual([403, 'MissingAuthenticationTokenException']);
+      expect(refused).toEqual(['UnrecognizedClientException 403', 'InvalidSignatureException 403']);
+      expect(during.secretAccessKey).not.toBe(before.secretAccessKey);
+      expect(during.secretAccessKey).not.toBe('local');
+      expect(during.secretAccessKey.length).toBeGreaterThanOrEqual(40);
+    });
+
+    it("keeps the tables in the run's DynamoDB Local namespace: another access key id sees none of them", async () => {
+      const as = (accessKeyId: string) => new DynamoDBClient({ endpoint: stack.dynamoDbEndpoint, region: stack.region, credentials: { accessKeyId, secretAccessKey: 'x' } });
+      const [own, other] = [as(stack.dynamoDbAccessKeyId), as('LOCALBROKERKEY')];
+      try {
+        const [ownTables, otherTables] = await Promise.all([own, other].map(async (client) => (await client.send(new ListTablesCommand({}))).TableNames ?? []));
+
+        expect(ownTables).toEqual(expect.arrayContaining(Object.values(stack.tables)));
+        expect(otherTables).toEqual(expect.not.arrayContaining([stack.tables.connections]));
+        expect(stack.dynamoDbAccessKeyId).toBe(during.accessKeyId);
+      } finally {
+        own.destroy();
+        other.destroy();
+      }
+    });
+
+    it("opens the emulator's admin API to the token of the stack file only, and shows the account by its label", async () => {
+      const file = JSON.parse(await readFile(join(stateDir, 'stack.json'), 'utf8'));
+      const opened = await call(stack, { method: 'POST', path: '/connections', body: { serviceId: ECHO }, as: stack.identity('app') });
+
+      const withToken = await fetch(`${file.emulatorAdmin.url}/connections`, { headers: { authorization: `Bearer ${file.emulatorAdmin.token}` } });
+      const without = await fetch(`${file.emulatorAdmin.url}/connections`);
+      const listed = await withToken.text();
+
+      expect([opened.status, withToken.status, without.status]).toEqual([201, 200, 401]);
+      expect(JSON.parse(listed).connections).toContainEqual(expect.objectContaining({ account: 'local-broker', proxyPort: opened.body.proxy.port }));
+      expect(await without.text()).not.toContain(file.emulatorAdmin.token);
+      const secret = JSON.parse((await getSecret(during)).SecretString ?? '{}') as Record<string, string>;
+      for (const value of Object.values(secret)) expect(listed).not.toContain(value);
     });
   });
 

@@ -35,7 +35,8 @@ export async function startTestStack(options: StackOptions = {}): Promise<TestSt
     },
     async close() {
       await stack.stop();
-      const client = new DynamoDBClient({ endpoint: dynamoEndpoint() });
+      // The stack's region: DynamoDB Local keeps a database per access key id and region.
+      const client = new DynamoDBClient({ endpoint: dynamoEndpoint(), region: stack.region });
       try {
         for (const TableName of Object.values(stack.tables)) {
           await client.send(new DeleteTableCommand({ TableName })).catch((error: unknown) => {

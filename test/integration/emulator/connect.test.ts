@@ -1,6 +1,6 @@
 import { REASONS, startEchoServer, startEmulator } from '../../../dev/emulator';
 import type { DemoService, Emulator } from '../../../dev/emulator';
-import { eventually, HTTP_SERVICE, openProxy, probe, rawCall, signCavage, signedCall, TCP_SERVICE, testAccount } from './helpers';
+import { adminAuth, eventually, HTTP_SERVICE, openProxy, probe, rawCall, signCavage, signedCall, TCP_SERVICE, testAccount } from './helpers';
 
 const OFFLINE_SERVICE = '80:00:00:00:0E:0E:0E:0E';
 
@@ -252,10 +252,10 @@ describe('remote.it emulator connections', () => {
       const stopUnknown = () => signedCall(emulator.url, '/device/connect/stop', { deviceaddress: TCP_SERVICE, connectionid: 'nope' });
 
       // Act
-      const set = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: 'no such session' }), { 'content-type': 'application/json' });
-      const read = await rawCall(`${emulator.adminUrl}/stop-refusal`, '', {}, 'GET');
+      const set = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: 'no such session' }), { 'content-type': 'application/json', ...adminAuth(emulator) });
+      const read = await rawCall(`${emulator.adminUrl}/stop-refusal`, '', adminAuth(emulator), 'GET');
       const refused = await stopUnknown();
-      const reset = await rawCall(`${emulator.adminUrl}/stop-refusal`, '{}', { 'content-type': 'application/json' });
+      const reset = await rawCall(`${emulator.adminUrl}/stop-refusal`, '{}', { 'content-type': 'application/json', ...adminAuth(emulator) });
       const refusedAgain = await stopUnknown();
 
       // Assert
@@ -268,8 +268,8 @@ describe('remote.it emulator connections', () => {
     it('answers 400 and keeps the reason when the admin body carries no usable reason', async () => {
       emulator.setStopRefusalReason('kept reason');
 
-      const empty = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: '' }), { 'content-type': 'application/json' });
-      const notText = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: 42 }), { 'content-type': 'application/json' });
+      const empty = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: '' }), { 'content-type': 'application/json', ...adminAuth(emulator) });
+      const notText = await rawCall(`${emulator.adminUrl}/stop-refusal`, JSON.stringify({ reason: 42 }), { 'content-type': 'application/json', ...adminAuth(emulator) });
 
       expect([empty.status, notText.status]).toEqual([400, 400]);
       expect(emulator.stopRefusalReason()).toBe('kept reason');

@@ -1,6 +1,8 @@
 import { REASONS, startEchoServer, startEmulator } from '../../../dev/emulator';
 import type { DemoService, Emulator, EmulatorOptions } from '../../../dev/emulator';
 import {
+  ACCESS_KEY_ID,
+  adminAuth,
   DEVELOPER_KEY,
   eventually,
   openProxy,
@@ -305,7 +307,7 @@ describe('remote.it emulator faults', () => {
       expect(emulator.tokens()).toEqual([token]);
       expect((await withToken()).status).toBe(200);
 
-      const expiry = await rawCall(`${emulator.adminUrl}/tokens`, '', {}, 'DELETE');
+      const expiry = await rawCall(`${emulator.adminUrl}/tokens`, '', adminAuth(emulator), 'DELETE');
       const expired = await withToken();
 
       expect(expiry.status).toBe(204);
@@ -338,9 +340,9 @@ describe('remote.it emulator faults', () => {
       const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
 
       // Act
-      const set = await rawCall(`${emulator.adminUrl}/faults`, JSON.stringify({ throttle: true }), { 'content-type': 'application/json' });
+      const set = await rawCall(`${emulator.adminUrl}/faults`, JSON.stringify({ throttle: true }), { 'content-type': 'application/json', ...adminAuth(emulator) });
       const throttled = await connect(emulator);
-      const listed = await rawCall(`${emulator.adminUrl}/connections`, '', {}, 'GET');
+      const listed = await rawCall(`${emulator.adminUrl}/connections`, '', adminAuth(emulator), 'GET');
 
       // Assert
       expect(set.status).toBe(200);
@@ -348,10 +350,77 @@ describe('remote.it emulator faults', () => {
       expect(listed.json.connections).toEqual([expect.objectContaining({ connectionId: connectionid, state: 'active' })]);
     });
 
+    it.each([
+      ['GET', '/faults', ''],
+      ['POST', '/faults', JSON.stringify({ throttle: true })],
+      ['GET', '/connections', ''],
+      ['GET', '/calls', ''],
+      ['DELETE', '/calls', ''],
+      ['DELETE', '/tokens', ''],
+      ['GET', '/stop-refusal', ''],
+      ['POST', '/stop-refusal', JSON.stringify({ reason: 'x' })],
+      ['GET', '/no-such-route', ''],
+    ])('answers %s %s 401 without the admin token, or with another, and changes nothing', async (method, path, body) => {
+      // Arrange
+      const emulator = await start();
+      const { connectionid } = await openProxy(emulator.url, TCP_SERVICE, '0.0.0.0');
+      const login = await rawCall(`${emulator.url}/user/login`, JSON.stringify({ username: USERNAME, password: PASSWORD }), {
+        developerkey: DEVELOPER_KEY,
+        'content-type': 'application/json',
+      });
+      const callsBefore = emulator.calls().total;
+      const attempts: Array<Record<string, string>> = [{}, { authorization: `Bearer ${'x'.repeat(43)}` }, { authorization: emulator.adminToken }, { authorization: `Basic ${emulator.adminToken}` }];
+
+      // Act
+      const answers = [];
+      for (const headers of attempts) answers.push(await rawCall(`${emulator.adminUrl}${path}`, body, { 'content-type': 'application/json', ...headers }, method));
+
+      // Assert
+      for (const answer of answers) {
+        expect(answer.status).toBe(401);
+        expect(answer.headers['www-authenticate']).toMatch(/^Bearer /);
+        expect(answer.headers.connection).toBe('close');
+        expect(answer.text).not.toContain(emulator.adminToken);
+        expect(answer.text).not.toContain(connectionid);
+      }
+      expect(emulator.faults()).toEqual({});
+      expect(emulator.stopRefusalReason()).toBe(REASONS.stopRefused);
+      expect(emulator.tokens()).toEqual([login.json.token]);
+      expect(emulator.calls().total).toBe(callsBefore);
+    });
+
+    it('keeps a token of its own per start, and takes the one it is given', async () => {
+      const [first, second] = [await start(), await start()];
+      const given = await start({ adminToken: 'a'.repeat(40) });
+
+      const crossed = await rawCall(`${first.adminUrl}/faults`, '', adminAuth(second), 'GET');
+
+      expect(first.adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.adminToken).not.toBe(second.adminToken);
+      expect(crossed.status).toBe(401);
+      expect(given.adminToken).toBe('a'.repeat(40));
+      expect((await rawCall(`${given.adminUrl}/faults`, '', { authorization: `Bearer ${'a'.repeat(40)}` }, 'GET')).status).toBe(200);
+      await expect(start({ adminToken: 'short' })).rejects.toThrow(/adminToken: must be 32 to 512 visible ASCII characters/);
+    });
+
+    it('shows a label for the account of a proxy, never its key id, username or developer key', async () => {
+      const labelled = await start({ accounts: [{ ...testAccount, label: 'team-a' }] });
+      const unlabelled = await start();
+      await openProxy(labelled.url, TCP_SERVICE, '0.0.0.0');
+      await openProxy(unlabelled.url, TCP_SERVICE, '0.0.0.0');
+
+      const listed = await Promise.all([labelled, unlabelled].map((emulator) => rawCall(`${emulator.adminUrl}/connections`, '', adminAuth(emulator), 'GET')));
+
+      expect(listed.map((answer) => (answer.json.connections as Array<{ account: string }>).map((proxy) => proxy.account))).toEqual([['team-a'], ['account-1']]);
+      for (const answer of listed) {
+        for (const secret of [ACCESS_KEY_ID, USERNAME, DEVELOPER_KEY, testAccount.secretAccessKey]) expect(answer.text).not.toContain(secret);
+      }
+    });
+
     it('answers 400 and keeps the faults in force when the faults are malformed', async () => {
       const emulator = await start({ faults: { latencyMs: 10 } });
 
-      const response = await rawCall(`${emulator.adminUrl}/faults`, JSON.stringify({ errorRate: 2 }), { 'content-type': 'application/json' });
+      const response = await rawCall(`${emulator.adminUrl}/faults`, JSON.stringify({ errorRate: 2 }), { 'content-type': 'application/json', ...adminAuth(emulator) });
 
       expect(response.status).toBe(400);
       expect(emulator.faults()).toEqual({ latencyMs: 10 });

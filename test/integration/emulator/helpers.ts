@@ -91,6 +91,9 @@ export interface RawResponse {
 }
 
 /** POSTs `body` with exactly `headers` (plus Host and Content-Length); no keep-alive left behind. */
+/** The header the emulator's admin API (`/_emulator/*`) wants: its per-start token. */
+export const adminAuth = (emulator: { adminToken: string }): Record<string, string> => ({ authorization: `Bearer ${emulator.adminToken}` });
+
 export function rawCall(url: string, body: string, headers: Record<string, string>, method = 'POST'): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const outgoing = request(url, { method, headers: { 'content-length': String(Buffer.byteLength(body)), ...headers }, agent: false }, (response) => {

@@ -132,10 +132,13 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   });
   const secretId = 'remoteit/broker-test';
   const secretValue = options.credentials === 'password' ? { developerKey: secret.developerKey, ...login } : secret;
-  const secrets = await startSecretsStub({ [secretId]: JSON.stringify(secretValue) });
+  // The handlers sign with the run's AWS credentials (test/integration/global-setup.ts): the stubs check them.
+  const awsCredentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' };
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const secrets = await startSecretsStub({ [secretId]: JSON.stringify(secretValue) }, { credentials: awsCredentials, region });
   const policy = await startAppConfigStub({
-    credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '' },
-    region: process.env.AWS_REGION ?? 'us-east-1',
+    credentials: awsCredentials,
+    region,
     application: 'remoteit-broker-test',
     environment: 'test',
     profile: 'policy',

@@ -1,6 +1,9 @@
 /**
  * DynamoDB Local for integration tests: clients on the run's endpoint (set by global-setup) and uniquely
  * named tables per test file, so files run in parallel against one DynamoDB Local without seeing each other.
+ * Clients sign with the environment's AWS credentials: the run's access key id (global-setup), whose
+ * namespace holds the tables. DynamoDB Local keys its databases by access key id and region too: a table is
+ * found with the region it was created in (the environment's here, the stack's region for a stack's tables).
  */
 import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
