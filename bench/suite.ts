@@ -6,6 +6,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { runColdStart, type ColdStartOptions, type ColdStartResult } from './cold-start';
 import { runLeaseOverrun, type LeaseOverrunOptions, type LeaseOverrunResult } from './lease-overrun';
 import { runOverhead, type OverheadOptions, type OverheadResult } from './overhead';
+import { runQuotaBurst, type QuotaBurstOptions, type QuotaBurstResult } from './quota-burst';
 import { runRoundTrips, type RoundTripOptions, type RoundTripResult } from './round-trips';
 import { runSoak, type SoakOptions, type SoakResult } from './soak';
 import type { GoalCheck } from './support/report';
@@ -17,6 +18,7 @@ import { runSweepThroughput, type SweepThroughputOptions, type SweepThroughputRe
 export interface SuiteSizes {
   overhead: OverheadOptions;
   roundTrips: RoundTripOptions;
+  quotaBurst: QuotaBurstOptions;
   sweepCost: SweepCostOptions;
   sweepThroughput: SweepThroughputOptions;
   coldStart: ColdStartOptions;
@@ -27,6 +29,7 @@ export interface SuiteSizes {
 export const FULL: SuiteSizes = {
   overhead: { cycles: 300, latencyMs: 100, timeoutMs: 240_000 },
   roundTrips: { samples: 20 },
+  quotaBurst: { opens: 100 },
   sweepCost: { sizes: [1_000, 10_000, 50_000], dueFraction: 0.01 },
   sweepThroughput: { leases: 2_000, concurrencies: [1, 8, 32], stopLatencyMs: 50, sweepBudgetMs: 90_000, writeSamples: 2_000 },
   coldStart: { runs: 20 },
@@ -37,6 +40,7 @@ export const FULL: SuiteSizes = {
 export const SMOKE: SuiteSizes = {
   overhead: { cycles: 4, latencyMs: 5, timeoutMs: 20_000 },
   roundTrips: { samples: 2 },
+  quotaBurst: { opens: 20 },
   sweepCost: { sizes: [100, 300], dueFraction: 0.05 },
   sweepThroughput: { leases: 16, concurrencies: [1, 4], stopLatencyMs: 5, sweepBudgetMs: 20_000, writeSamples: 40 },
   coldStart: { runs: 1 },
@@ -47,6 +51,7 @@ export const SMOKE: SuiteSizes = {
 export interface SuiteResults {
   overhead: OverheadResult;
   roundTrips: RoundTripResult;
+  quotaBurst: QuotaBurstResult;
   sweepCost: SweepCostResult;
   sweepThroughput: SweepThroughputResult;
   coldStart: ColdStartResult;
@@ -98,11 +103,12 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteReport> {
   try {
     const overhead = await step('overhead', () => runOverhead(bench, sizes.overhead));
     const roundTrips = await step('roundTrips', () => runRoundTrips(bench, sizes.roundTrips));
+    const quotaBurst = await step('quotaBurst', () => runQuotaBurst(bench, sizes.quotaBurst));
     const soak = await step('soak', () => runSoak(bench, sizes.soak));
     const sweepCost = await step('sweepCost', () => runSweepCost(bench, sizes.sweepCost));
     const sweepThroughput = await step('sweepThroughput', () => runSweepThroughput(bench, sizes.sweepThroughput));
     const leaseOverrun = await step('leaseOverrun', () => runLeaseOverrun(bench, sizes.leaseOverrun));
-    results = { overhead, roundTrips, sweepCost, sweepThroughput, coldStart, soak, leaseOverrun };
+    results = { overhead, roundTrips, quotaBurst, sweepCost, sweepThroughput, coldStart, soak, leaseOverrun };
   } finally {
     await bench.stop();
   }

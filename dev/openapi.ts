@@ -15,6 +15,7 @@ import type { PlacedLockView } from '../lambdas/handlers/http/lock-responses';
 import '../lambdas/handlers/http/lock-schemas';
 import { listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
 import {
+  ConnectionEndedError,
   ConnectionMayBeIdleError,
   ConnectionNotActiveError,
   ConnectionNotFoundError,
@@ -66,6 +67,7 @@ const PROBLEM_ERRORS: Record<ProblemCode | 'internal', Error> = {
   service_not_found: new ServiceNotFoundError(EXAMPLE_SERVICE_ID, 'bad device address'),
   route_not_found: new RouteNotFoundError('GET /connection'),
   connection_not_active: new ConnectionNotActiveError(EXAMPLE_CONNECTION_ID, 'stopped'),
+  connection_ended: new ConnectionEndedError(EXAMPLE_CONNECTION_ID, 'stopped'),
   connection_may_be_idle: new ConnectionMayBeIdleError(EXAMPLE_CONNECTION_ID, '2026-11-26T14:15:00.000Z'),
   connection_opening: new ConnectionOpeningError(EXAMPLE_CONNECTION_ID),
   idempotency_in_progress: coded('idempotency_in_progress', 'a request with this Idempotency-Key is still in progress; retry after it completes', { retryAfterSeconds: 2 }),
@@ -270,11 +272,22 @@ export function openApiDocument(): object {
           ],
           requestBody: { required: true, content: json(ref('OpenConnectionRequest'), { serviceId: EXAMPLE_SERVICE_ID, mode: 'latching', ttlSeconds: 900 }) },
           responses: {
-            201: { description: 'Opened', headers: { Location: { schema: { type: 'string' }, example: `/connections/${EXAMPLE_CONNECTION_ID}` } }, content: activeConnection },
-            200: { description: 'reuse: the caller\'s live connection', content: activeConnection },
+            201: {
+              description:
+                'Opened. A repeat with the same Idempotency-Key (a replay) answers the connection it opened as it is now, while it is still active (its current lease, `idleClosesAt`): never the first answer alone',
+              headers: { Location: { schema: { type: 'string' }, example: `/connections/${EXAMPLE_CONNECTION_ID}` } },
+              content: activeConnection,
+            },
+            200: { description: 'reuse: the caller\'s live connection (a replay of such an answer: that connection as it is now, while still active)', content: activeConnection },
             ...errors,
             403: forbidden('Unsigned request (API Gateway\'s own answer), denied by policy (`policy_denied`), or refused by an operator\'s lock (`locked`: its reason in `detail`)', ['policy_denied', 'locked']),
-            409: { ...problem('The same Idempotency-Key is still in flight', ['idempotency_in_progress']), headers: retryAfter },
+            409: {
+              ...problem(
+                'The same Idempotency-Key is still in flight (`idempotency_in_progress`, with Retry-After), or a replay of a key whose connection is no longer active (`connection_ended`: stopped, being stopped, failed, expired or gone; no proxy address, since remote.it may have given its port to another proxy; open again with a new key)',
+                ['idempotency_in_progress', 'connection_ended'],
+              ),
+              headers: { 'Retry-After': { ...retryAfter['Retry-After'], description: 'with `idempotency_in_progress` only: seconds to wait before retrying' } },
+            },
             413: tooLarge,
             422: problem('The Idempotency-Key was used with another body', ['idempotency_mismatch']),
             429: problem('The caller holds the most live connections its policy allows (not retryable: stop one first)', ['quota_exceeded']),

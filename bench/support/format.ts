@@ -31,7 +31,13 @@ export function formatReport(report: SuiteReport): string {
       .join(', ')}), Secrets Manager ${value.secretsManager.max}, remote.it ${value.remoteit.min}..${value.remoteit.max}`;
   lines.push('', `2. Round trips per warm call (${t.samples} of each, counted by SDK middleware and the emulator)`);
   lines.push(trips('open', t.open), trips('open + Idempotency-Key', t.openWithKey), trips('stop', t.stop));
-  lines.push(`   quota count read ${t.quotaItemsReadPerOpen.first} -> ${t.quotaItemsReadPerOpen.last} items per open over the samples`);
+  lines.push(`   lock check read ${t.lockItemsReadPerOpen.first} -> ${t.lockItemsReadPerOpen.last} items per open over the samples`);
+  const b = r.quotaBurst;
+  lines.push(
+    `   quota burst: ${b.opens} opens at once against maxActive ${b.maxActive}: ${b.created} x 201, ${b.refused} x 429, ${b.other} other, in ${b.ms} ms; ` +
+      `slots held ${b.slotsHeld.afterBurst}, after stopping them ${b.slotsHeld.afterStops}`,
+  );
+  for (const sample of b.otherSamples) lines.push(`   quota burst, unexpected: ${sample}`);
 
   const c = r.sweepCost;
   lines.push('', `3. Sweep cost: items read per due item (DynamoDB Local loaded ${c.loadItemsPerSecond} items/s)`);

@@ -21,9 +21,15 @@ import { parseRemoteitCredentials, type RemoteitCredentials } from '../../lambda
 /** The echo demo service: a TCP service, so every connect opens a real port proxy in the emulator. */
 export const SERVICE_ID = '80:00:00:00:00:00:00:01';
 export const IDENTITY_NAME = 'bench';
-/** Room for every benchmark's connections: the quota is not what is measured. */
+/** The caller of the quota burst (bench/quota-burst.ts), and the live connections its rule allows. */
+export const QUOTA_IDENTITY_NAME = 'bench-quota';
+export const QUOTA_MAX_ACTIVE = 10;
+/** Room for every benchmark's connections: the quota is not what is measured, but by the quota burst's own caller. */
 export const BENCH_POLICY: PolicyDocument = {
-  rules: [{ principals: [roleArnOf(IDENTITY_NAME)], services: ['*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100_000 }],
+  rules: [
+    { principals: [roleArnOf(IDENTITY_NAME)], services: ['*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100_000 },
+    { principals: [roleArnOf(QUOTA_IDENTITY_NAME)], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: QUOTA_MAX_ACTIVE },
+  ],
   admins: [],
 };
 const REGION = 'us-east-1';
@@ -59,7 +65,10 @@ export async function startBenchStack(options: BenchStackOptions = {}): Promise<
     timers: false,
     policy: BENCH_POLICY,
     services: [{ serviceId: SERVICE_ID, name: 'bench-echo', kind: 'tcp', target: 'demo:echo' }],
-    identities: [{ name: IDENTITY_NAME, admin: false }],
+    identities: [
+      { name: IDENTITY_NAME, admin: false },
+      { name: QUOTA_IDENTITY_NAME, admin: false },
+    ],
     env: { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR', DEFAULT_TTL_SECONDS: '900' },
   });
   const closers: Array<() => void> = [];

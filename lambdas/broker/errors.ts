@@ -9,6 +9,7 @@ export type BrokerErrorCode =
   | 'policy_denied'
   | 'connection_not_found'
   | 'connection_not_active'
+  | 'connection_ended'
   | 'connection_may_be_idle'
   | 'connection_opening'
   | 'stop_failed'
@@ -101,6 +102,21 @@ export class ConnectionNotActiveError extends BrokerError {
     readonly status: string,
   ) {
     super(`connection ${id} is ${status}; only an active connection can be renewed`);
+  }
+}
+
+/**
+ * An open replayed with its Idempotency-Key whose connection is no longer active (stopped, failed, expired,
+ * being stopped, or gone): its first answer's proxy address is not the caller's any more (remote.it reuses
+ * proxy ports), so it is not answered again. The caller opens anew, with a new key.
+ */
+export class ConnectionEndedError extends BrokerError {
+  readonly code = 'connection_ended';
+  constructor(
+    readonly id: string,
+    readonly status: string,
+  ) {
+    super(`the connection this Idempotency-Key opened, ${id}, is ${status} now; its proxy is no longer yours: open a new connection with a new Idempotency-Key`);
   }
 }
 

@@ -7,10 +7,14 @@
  * A transition's `expected` state is its write condition: the store applies it only while the record is in
  * one of the `from` statuses (and at the version read, or the owner and expiry asked for), so two writers
  * can never both win a record. `updatedAt` and `version` are the store's to set.
+ *
+ * A transition into a terminal status carries the record it was decided on (`record`): the store gives the
+ * owner's quota slot back in that same conditional write, so whichever writer wins the record releases the
+ * slot, once (ports.ts, `RecordStore.update`).
  */
 import { HOST_IP_BY_MODE } from './client-ip';
 import type { ConnectionRecord, ConnectionStatus, StopReason } from './model';
-import type { ConnectionChanges, ConnectionStore, ExpectedState, RemoteConnection } from './ports';
+import type { ConnectionChanges, ExpectedState, RecordStore, RemoteConnection } from './ports';
 import { dueSecondsOf, epochSeconds, toIso } from './time';
 
 interface TransitionRule {
@@ -57,6 +61,8 @@ export interface Transition {
   id: string;
   expected: ExpectedState;
   changes: ConnectionChanges;
+  /** For a transition into a terminal status: the record it was decided on (its quota slot is released with it). */
+  record?: ConnectionRecord;
 }
 
 /** A transition asked of a record whose status it does not leave from: a caller bug, never sent to the store. */
@@ -78,13 +84,15 @@ export function canTransition(from: ConnectionStatus, to: ConnectionStatus): boo
 
 /**
  * Builds a transition. `from` narrows the table's statuses to what was read (a version-checked write);
- * `status` is set unless the transition stays where it is.
+ * `status` is set unless the transition stays where it is. `record`: the record it was decided on, which
+ * every transition into a terminal status names (its quota slot goes back with it).
  */
 function build(
   name: TransitionName,
   id: string,
   changes: ConnectionChanges,
   condition: Omit<ExpectedState, 'status'> & { from?: ConnectionStatus },
+  record?: ConnectionRecord,
 ): Transition {
   const rule: TransitionRule = TRANSITIONS[name];
   const { from, ...rest } = condition;
@@ -95,169 +103,179 @@ function build(
     id,
     expected: { status: from === undefined ? rule.from : [from], ...rest },
     changes: stays ? changes : { status: rule.to, ...changes },
+    ...(record && { record }),
   };
 }
 
 /** Applies a transition: the store's conditional update (StaleRecordError when the condition fails). */
-export function applyTransition(store: ConnectionStore, transition: Transition): Promise<ConnectionRecord> {
-  return store.update(transition.id, transition.expected, transition.changes);
+export function applyTransition(store: RecordStore, transition: Transition): Promise<ConnectionRecord> {
+  return store.update(transition.id, transition.expected, transition.changes, transition.record);
 }
 
 /** Short TTL horizon of records that hold no remote.it expiry yet (pending) or never will (failed): a day. */
 export const SHORT_HORIZON_SECONDS = 24 * 60 * 60;
 
-/** The transitions, each built from what its caller knows. `record` arguments are the record as read. */
-export const lifecycle = {
-  /**
-   * The proxy as remote.it made it: an http service's reverse proxy is public whatever `hostip` asked for,
-   * so the record says `public` / `0.0.0.0` and keeps what was requested beside it.
-   */
-  activate(pending: ConnectionRecord, remote: RemoteConnection, leaseEndMs: number, connectSentMs: number): Transition {
-    const madePublic = remote.proxy.kind === 'reverse' && pending.mode !== 'public';
-    return build(
-      'activate',
-      pending.id,
-      {
-        ...(madePublic && { mode: 'public', hostIp: HOST_IP_BY_MODE.public, requestedMode: pending.mode, requestedHostIp: pending.hostIp }),
-        remoteConnectionId: remote.remoteConnectionId,
-        proxy: remote.proxy,
-        expiresAt: remote.expiresAt,
-        leaseExpiresAt: toIso(leaseEndMs),
-        // Counted from before the connect was sent, so it is never later than remote.it's own idle close.
-        idleClosesAt: toIso(connectSentMs + remote.idleSeconds * 1000),
-        idleSeconds: remote.idleSeconds,
-        dueAt: dueSecondsOf(leaseEndMs),
-      },
-      { from: pending.status, version: pending.version },
-    );
-  },
+// The transitions, each built from what its caller knows. `record` arguments are the record as read. Each is a
+// function of its own, so a bundle carries only the builders its code calls (the open function: none of the
+// claims, renew or abandon); `lifecycle` gathers them for the callers that name them through it.
 
-  failConnect(pending: ConnectionRecord, failureReason: string, nowMs: number): Transition {
-    return build(
-      'fail_connect',
-      pending.id,
-      { failureReason, dueAt: null, expiresAt: epochSeconds(nowMs) + SHORT_HORIZON_SECONDS },
-      { from: pending.status, version: pending.version },
-    );
-  },
+/**
+ * The proxy as remote.it made it: an http service's reverse proxy is public whatever `hostip` asked for,
+ * so the record says `public` / `0.0.0.0` and keeps what was requested beside it.
+ */
+export function activate(pending: ConnectionRecord, remote: RemoteConnection, leaseEndMs: number, connectSentMs: number): Transition {
+  const madePublic = remote.proxy.kind === 'reverse' && pending.mode !== 'public';
+  return build(
+    'activate',
+    pending.id,
+    {
+      ...(madePublic && { mode: 'public', hostIp: HOST_IP_BY_MODE.public, requestedMode: pending.mode, requestedHostIp: pending.hostIp }),
+      remoteConnectionId: remote.remoteConnectionId,
+      proxy: remote.proxy,
+      expiresAt: remote.expiresAt,
+      leaseExpiresAt: toIso(leaseEndMs),
+      // Counted from before the connect was sent, so it is never later than remote.it's own idle close.
+      idleClosesAt: toIso(connectSentMs + remote.idleSeconds * 1000),
+      idleSeconds: remote.idleSeconds,
+      dueAt: dueSecondsOf(leaseEndMs),
+    },
+    { from: pending.status, version: pending.version },
+  );
+}
 
-  abandonPending(pending: ConnectionRecord, failureReason: string): Transition {
-    return build(
-      'abandon_pending',
-      pending.id,
-      { stopReason: 'abandoned', failureReason, dueAt: null },
-      { from: pending.status, version: pending.version },
-    );
-  },
+export function failConnect(pending: ConnectionRecord, failureReason: string, nowMs: number): Transition {
+  return build(
+    'fail_connect',
+    pending.id,
+    { failureReason, dueAt: null, expiresAt: epochSeconds(nowMs) + SHORT_HORIZON_SECONDS },
+    { from: pending.status, version: pending.version },
+    pending,
+  );
+}
 
-  /** Not version-checked: the record may be what failed to be written, so any pending state will do. */
-  compensated(id: string, remoteConnectionId: string, nowMs: number): Transition {
-    return build('compensated', id, { stopReason: 'compensation', remoteConnectionId, stoppedAt: toIso(nowMs), dueAt: null }, {});
-  },
+export function abandonPending(pending: ConnectionRecord, failureReason: string): Transition {
+  return build(
+    'abandon_pending',
+    pending.id,
+    { stopReason: 'abandoned', failureReason, dueAt: null },
+    { from: pending.status, version: pending.version },
+    pending,
+  );
+}
 
-  /** The compensating stop failed: counted as the first attempt and due at once, so the sweeper retries it. */
-  compensateLater(id: string, remoteConnectionId: string, failureReason: string, nowMs: number): Transition {
-    return build(
-      'compensate_later',
-      id,
-      { stopReason: 'compensation', remoteConnectionId, stopAttempts: 1, failureReason, dueAt: epochSeconds(nowMs) },
-      {},
-    );
-  },
+/** Not version-checked: the record may be what failed to be written, so any pending state will do. */
+export function compensated(pending: ConnectionRecord, remoteConnectionId: string, nowMs: number): Transition {
+  return build('compensated', pending.id, { stopReason: 'compensation', remoteConnectionId, stoppedAt: toIso(nowMs), dueAt: null }, {}, pending);
+}
 
-  /**
-   * Claimed for stop in the same write that records the remote id: if the invocation dies before the stop,
-   * the sweeper finds it due after the claim. The proxy is not recorded: the caller may not have it.
-   */
-  refusePublic(pending: ConnectionRecord, remote: RemoteConnection, nowMs: number, claimSeconds: number): Transition {
-    return build(
-      'refuse_public',
-      pending.id,
-      {
-        stopReason: 'public_not_allowed',
-        remoteConnectionId: remote.remoteConnectionId,
-        expiresAt: remote.expiresAt,
-        leaseExpiresAt: toIso(nowMs),
-        dueAt: epochSeconds(nowMs) + claimSeconds,
-      },
-      { from: pending.status, version: pending.version },
-    );
-  },
+/** The compensating stop failed: counted as the first attempt and due at once, so the sweeper retries it. */
+export function compensateLater(id: string, remoteConnectionId: string, failureReason: string, nowMs: number): Transition {
+  return build(
+    'compensate_later',
+    id,
+    { stopReason: 'compensation', remoteConnectionId, stopAttempts: 1, failureReason, dueAt: epochSeconds(nowMs) },
+    {},
+  );
+}
 
-  /**
-   * A stop claim on the record as read: `stopping` for `reason`, due again when the claim lapses. `actor`:
-   * the caller who asked for it (DELETE, reason `requested`).
-   */
-  claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number, actor?: string, lockId?: string): Transition {
-    return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds, actor, lockId), { from: record.status, version: record.version });
-  },
+/**
+ * Claimed for stop in the same write that records the remote id: if the invocation dies before the stop,
+ * the sweeper finds it due after the claim. The proxy is not recorded: the caller may not have it.
+ */
+export function refusePublic(pending: ConnectionRecord, remote: RemoteConnection, nowMs: number, claimSeconds: number): Transition {
+  return build(
+    'refuse_public',
+    pending.id,
+    {
+      stopReason: 'public_not_allowed',
+      remoteConnectionId: remote.remoteConnectionId,
+      expiresAt: remote.expiresAt,
+      leaseExpiresAt: toIso(nowMs),
+      dueAt: epochSeconds(nowMs) + claimSeconds,
+    },
+    { from: pending.status, version: pending.version },
+  );
+}
 
-  /**
-   * A stop claim made without reading first (DELETE's common case): only an active record, not past its
-   * expiry, and the owner's when `owner` is given.
-   */
-  claimActive(id: string, reason: StopReason, nowMs: number, claimSeconds: number, owner?: string, actor?: string): Transition {
-    return build('claim_stop', id, claimChanges(reason, nowMs, claimSeconds, actor), {
-      from: 'active',
-      unexpiredAt: epochSeconds(nowMs),
-      ...(owner !== undefined && { owner }),
-    });
-  },
+/**
+ * A stop claim on the record as read: `stopping` for `reason`, due again when the claim lapses. `actor`:
+ * the caller who asked for it (DELETE, reason `requested`).
+ */
+export function claimStop(record: ConnectionRecord, reason: StopReason, nowMs: number, claimSeconds: number, actor?: string, lockId?: string): Transition {
+  return build('claim_stop', record.id, claimChanges(reason, nowMs, claimSeconds, actor, lockId), { from: record.status, version: record.version });
+}
 
-  /** `actor`: the caller who renewed (the API always names one). */
-  /** `idleClosesAtMs`: a later first idle window, when the caller said it used the proxy (renew's `usedAt`). */
-  extendLease(record: ConnectionRecord, leaseEndMs: number, actor?: string, idleClosesAtMs?: number): Transition {
-    return build(
-      'extend_lease',
-      record.id,
-      {
-        leaseExpiresAt: toIso(leaseEndMs),
-        dueAt: dueSecondsOf(leaseEndMs),
-        changedBy: actor,
-        ...(idleClosesAtMs !== undefined && { idleClosesAt: toIso(idleClosesAtMs) }),
-      },
-      { from: record.status, version: record.version },
-    );
-  },
+/**
+ * A stop claim made without reading first (DELETE's common case): only an active record, not past its
+ * expiry, and the owner's when `owner` is given.
+ */
+export function claimActive(id: string, reason: StopReason, nowMs: number, claimSeconds: number, owner?: string, actor?: string): Transition {
+  return build('claim_stop', id, claimChanges(reason, nowMs, claimSeconds, actor), {
+    from: 'active',
+    unexpiredAt: epochSeconds(nowMs),
+    ...(owner !== undefined && { owner }),
+  });
+}
 
-  /** Not version-checked: whatever else changed on the active record, remote.it has replaced its proxy. */
-  override(id: string, nowMs: number): Transition {
-    return build('override', id, { stopReason: 'overridden', stoppedAt: toIso(nowMs), dueAt: null }, {});
-  },
+/** `actor`: the caller who renewed (the API always names one). */
+/** `idleClosesAtMs`: a later first idle window, when the caller said it used the proxy (renew's `usedAt`). */
+export function extendLease(record: ConnectionRecord, leaseEndMs: number, actor?: string, idleClosesAtMs?: number): Transition {
+  return build(
+    'extend_lease',
+    record.id,
+    {
+      leaseExpiresAt: toIso(leaseEndMs),
+      dueAt: dueSecondsOf(leaseEndMs),
+      changedBy: actor,
+      ...(idleClosesAtMs !== undefined && { idleClosesAt: toIso(idleClosesAtMs) }),
+    },
+    { from: record.status, version: record.version },
+  );
+}
 
-  /** remote.it confirmed the stop made on `claimed`. */
-  stopConfirmed(claimed: ConnectionRecord, stopAttempts: number, nowMs: number): Transition {
-    return build(
-      'stop_confirmed',
-      claimed.id,
-      { stoppedAt: toIso(nowMs), failureReason: null, dueAt: null, stopAttempts },
-      { from: claimed.status, version: claimed.version },
-    );
-  },
+/** Not version-checked: whatever else changed on the active record, remote.it has replaced its proxy. */
+export function override(active: ConnectionRecord, nowMs: number): Transition {
+  return build('override', active.id, { stopReason: 'overridden', stoppedAt: toIso(nowMs), dueAt: null }, {}, active);
+}
 
-  /** Nothing left to stop: remote.it said so (`failureReason` keeps its words) or the expiry passed (no call). */
-  stopGone(claimed: ConnectionRecord, stopAttempts: number, nowMs: number, failureReason: string | null): Transition {
-    return build(
-      'stop_gone',
-      claimed.id,
-      { stopReason: 'expired', stoppedAt: toIso(nowMs), failureReason, dueAt: null, stopAttempts },
-      { from: claimed.status, version: claimed.version },
-    );
-  },
+/** remote.it confirmed the stop made on `claimed`. */
+export function stopConfirmed(claimed: ConnectionRecord, stopAttempts: number, nowMs: number): Transition {
+  return build(
+    'stop_confirmed',
+    claimed.id,
+    { stoppedAt: toIso(nowMs), failureReason: null, dueAt: null, stopAttempts },
+    { from: claimed.status, version: claimed.version },
+    claimed,
+  );
+}
 
-  stopRetry(claimed: ConnectionRecord, stopAttempts: number, failureReason: string, dueAt: number): Transition {
-    return build('stop_retry', claimed.id, { failureReason, dueAt, stopAttempts }, { from: claimed.status, version: claimed.version });
-  },
+/** Nothing left to stop: remote.it said so (`failureReason` keeps its words) or the expiry passed (no call). */
+export function stopGone(claimed: ConnectionRecord, stopAttempts: number, nowMs: number, failureReason: string | null): Transition {
+  return build(
+    'stop_gone',
+    claimed.id,
+    { stopReason: 'expired', stoppedAt: toIso(nowMs), failureReason, dueAt: null, stopAttempts },
+    { from: claimed.status, version: claimed.version },
+    claimed,
+  );
+}
 
-  stopGivenUp(claimed: ConnectionRecord, stopAttempts: number, failureReason: string): Transition {
-    return build(
-      'stop_given_up',
-      claimed.id,
-      { failureReason, dueAt: null, stopAttempts },
-      { from: claimed.status, version: claimed.version },
-    );
-  },
-};
+export function stopRetry(claimed: ConnectionRecord, stopAttempts: number, failureReason: string, dueAt: number): Transition {
+  return build('stop_retry', claimed.id, { failureReason, dueAt, stopAttempts }, { from: claimed.status, version: claimed.version });
+}
+
+export function stopGivenUp(claimed: ConnectionRecord, stopAttempts: number, failureReason: string): Transition {
+  return build(
+    'stop_given_up',
+    claimed.id,
+    { failureReason, dueAt: null, stopAttempts },
+    { from: claimed.status, version: claimed.version },
+    claimed,
+  );
+}
+
+/** The transitions by builder name. */
+export const lifecycle = { activate, failConnect, abandonPending, compensated, compensateLater, refusePublic, claimStop, claimActive, extendLease, override, stopConfirmed, stopGone, stopRetry, stopGivenUp };
 
 /**
  * A requested stop names who asked (a claim again of it without a caller, the sweeper's retry, keeps the

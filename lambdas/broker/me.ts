@@ -25,7 +25,7 @@ export interface CallerDescription {
   admin: boolean;
   /** The rules naming the caller, in the policy's order; a service is reachable when any of them allows it. */
   rules: AppliedRule[];
-  /** Live (pending, active, stopping) connections the caller holds: what the quota counts. */
+  /** Live (pending, active, stopping) connections the caller holds, unexpired: those its quota holds slots for (docs/ARCHITECTURE.md, "The quota"). */
   live: number;
 }
 

@@ -25,7 +25,7 @@ export const CONNECTION_STATUSES = [
 ] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
-/** Statuses in which a connection holds a remote.it proxy, or may soon: what the per-caller quota counts. */
+/** Statuses in which a connection holds a remote.it proxy, or may soon: a record in one holds its owner's quota slot. */
 export const LIVE_STATUSES: readonly ConnectionStatus[] = ['pending', 'active', 'stopping'];
 /**
  * Statuses in which the broker's work on a record is over: read past their expiry they keep their status
@@ -101,6 +101,12 @@ export interface ConnectionRecord {
   changedBy?: string;
   /** The lock that stopped it, when `stopReason` is `locked` (lambdas/broker/locks.ts), for audit. */
   lockId?: string;
+  /**
+   * True while the record holds one of its owner's quota slots: set by the open that created it (in the
+   * write that took the slot from the owner's counter), removed by the write that ends it (which gives the
+   * slot back). Records created before the counter existed never hold one. The store's to set and remove.
+   */
+  quotaSlot?: boolean;
   /** Stop attempts made so far (sweeper retry budget). */
   stopAttempts: number;
   /** Optimistic concurrency: every update increments it. */

@@ -9,11 +9,16 @@ import {
   UpstreamTimeoutError,
   UpstreamUnavailableError,
 } from './errors';
-import { applyTransition, lifecycle } from './lifecycle';
+// The builders one by one (not the `lifecycle` object), so the open function's bundle leaves out those it never calls.
+import * as lifecycle from './lifecycle';
+import { applyTransition } from './lifecycle';
 import type { ConnectionRecord } from './model';
 import { denyByPolicy } from './policy';
-import { RemoteitFailure, type RemoteConnection } from './ports';
-import { reportEndedByApi, stopClaimed, type StopContext } from './stopping';
+import { RemoteitFailure, type RecordStore, type RemoteConnection } from './ports';
+import { reportEndedByApi, stopClaimed, type StopContext as FullStopContext } from './stopping';
+
+/** Open's stop context: its store is the records alone. */
+type StopContext = FullStopContext<RecordStore>;
 
 /** Pages read when looking for an overridden record: bounded, these lists are short in practice. */
 export const MAX_SCAN_PAGES = 5;
@@ -78,7 +83,7 @@ export async function compensate(
   try {
     await stopContext.remoteit.stop(pending.serviceId, remoteConnectionId);
     // The record may be what failed; the sweeper settles a pending one.
-    await applyTransition(stopContext.store, lifecycle.compensated(pending.id, remoteConnectionId, stopContext.now())).catch(() => undefined);
+    await applyTransition(stopContext.store, lifecycle.compensated(pending, remoteConnectionId, stopContext.now())).catch(() => undefined);
   } catch (stopError) {
     if (stopError instanceof RemoteitFailure) stopContext.events({ type: 'remoteit_failed', operation: 'stop', failure: stopError });
     const failureReason = stopError instanceof Error ? stopError.message : 'compensating stop failed';
@@ -102,7 +107,7 @@ export async function markOverridden(stopContext: StopContext, remote: RemoteCon
       const result = await stopContext.store.list({ serviceId, status: 'active', limit: SCAN_PAGE_SIZE, cursor });
       const previous = result.items.find((record) => record.remoteConnectionId === previousId && record.id !== newRecordId);
       if (previous) {
-        const stopped = await applyTransition(stopContext.store, lifecycle.override(previous.id, stopContext.now()));
+        const stopped = await applyTransition(stopContext.store, lifecycle.override(previous, stopContext.now()));
         stopContext.events({ type: 'stopped', record: stopped });
         return;
       }

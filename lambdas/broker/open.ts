@@ -1,23 +1,30 @@
 /**
- * Open: the policy, the quota, a write-ahead `pending` record, remote.it's connect, and the record made
- * active, so that a crash anywhere leaves a trace the sweeper settles. What happens when the connect does
- * not simply succeed is in ./open-recovery.
+ * Open: the policy, a write-ahead `pending` record that takes one of the caller's quota slots in the same
+ * write, remote.it's connect, and the record made active, so that a crash anywhere leaves a trace the
+ * sweeper settles (and its slot with it). What happens when the connect does not simply succeed is in
+ * ./open-recovery. A replayed open (the same Idempotency-Key) answers the connection as it is now.
  */
-import { QuotaExceededError } from './errors';
+import { ConnectionEndedError } from './errors';
 import { hostIpFor } from './client-ip';
 import { lockFor, LockedError, type Lock, type LockStore } from './locks';
-import { applyTransition, INITIAL_STATUS, lifecycle, SHORT_HORIZON_SECONDS } from './lifecycle';
+// The builders one by one (not the `lifecycle` object), so the open function's bundle leaves out those it never calls.
+import * as lifecycle from './lifecycle';
+import { applyTransition, INITIAL_STATUS, SHORT_HORIZON_SECONDS } from './lifecycle';
 import { MIN_TTL_SECONDS, type ConnectionMode, type ConnectionRecord } from './model';
 import { compensate, failPending, markOverridden, MAX_SCAN_PAGES, refusePublic, SCAN_PAGE_SIZE } from './open-recovery';
 import { denyByPolicy, evaluatePolicy, type PolicyDocument } from './policy';
-import { RemoteitFailure, type RemoteConnection } from './ports';
+import { RemoteitFailure, type RecordStore, type RemoteConnection } from './ports';
 import type { Caller } from './principal';
-import type { StopContext } from './stopping';
+import { asSeen } from './queries';
+import type { StopContext as FullStopContext } from './stopping';
 import { epochSeconds, toIso } from './time';
+
+/** Open's stop context: its store is the records alone (the open function builds no due reader, no live count). */
+type StopContext = FullStopContext<RecordStore>;
 
 export interface OpenDeps {
   policy: PolicyDocument;
-  /** Operators' locks: read once per open, alongside the quota count. */
+  /** Operators' locks: read once per open, before the write-ahead record (alongside a reuse lookup). */
   locks: Pick<LockStore, 'live'>;
   /** A new ULID. */
   newId: () => string;
@@ -125,14 +132,12 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
       return { connection: existing, reused: true };
     }
   }
-  // Two concurrent opens can both pass this count and exceed the quota by one: an accepted soft limit,
-  // since a strict one would need a per-owner counter item written in the same transaction.
-  const [live, liveLocks] = await Promise.all([stopContext.store.countLive(caller.principal), locks]);
-  refuseIfLocked(liveLocks);
-  if (live >= decision.maxActive) throw new QuotaExceededError(decision.maxActive);
+  refuseIfLocked(await locks);
 
   const startSeconds = epochSeconds(startMs);
-  // Write-ahead: the record exists before remote.it is asked, so a crash mid-connect leaves a trace.
+  // Write-ahead: the record exists before remote.it is asked, so a crash mid-connect leaves a trace. The
+  // quota is part of this write (a slot taken from the caller's counter, below maxActive, in the same
+  // transaction), so it holds however many opens arrive at once: QuotaExceededError when none is free.
   const pending = await stopContext.store.create({
     id: deps.newId(),
     owner: caller.principal,
@@ -146,7 +151,7 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
     expiresAt: startSeconds + SHORT_HORIZON_SECONDS,
     dueAt: startSeconds + deps.pendingGraceSeconds,
     stopAttempts: 0,
-  });
+  }, { maxActive: decision.maxActive });
 
   let remote: RemoteConnection;
   try {
@@ -170,4 +175,19 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
   await markOverridden(stopContext, remote, serviceId, active.id);
   stopContext.events({ type: 'opened', record: active, reused: false });
   return { connection: active, reused: false };
+}
+
+/**
+ * The answer to a replayed open (an Idempotency-Key already answered): the connection as it is now, never the
+ * stored first answer. remote.it reuses proxy ports, so the first answer's address may belong to someone
+ * else's proxy once this connection ended. Still active: its record now, as GET /connections/{id} shows it (a
+ * renewed lease shows, and `idleClosesAt`). Stopped, stopping, failed, past its expiry, or gone:
+ * `ConnectionEndedError` (409, no proxy).
+ */
+export async function replayOpen(stopContext: Pick<StopContext, 'store' | 'now'>, first: OpenResult): Promise<OpenResult> {
+  const { id } = first.connection;
+  const stored = await stopContext.store.get(id);
+  const current = stored && asSeen(stored, stopContext.now());
+  if (current?.status !== 'active') throw new ConnectionEndedError(id, current?.status ?? 'expired');
+  return { connection: current, reused: first.reused };
 }

@@ -12,7 +12,7 @@ import type { ConnectionRecord, ConnectionStatus } from './model';
  * are the store's: it never lets an update change the first three and stamps the last itself.
  */
 export type ConnectionChanges = {
-  [K in Exclude<keyof ConnectionRecord, 'id' | 'version' | 'owner' | 'callerArn' | 'createdAt' | 'updatedAt'>]?:
+  [K in Exclude<keyof ConnectionRecord, 'id' | 'version' | 'owner' | 'callerArn' | 'createdAt' | 'updatedAt' | 'quotaSlot'>]?:
     | ConnectionRecord[K]
     | null;
 };
@@ -59,12 +59,29 @@ export interface DueReadFailure {
   error: unknown;
 }
 
-/** A record as the domain creates it: the store sets `version` (0) and `updatedAt` (its `createdAt`). */
-export type NewConnectionRecord = Omit<ConnectionRecord, 'version' | 'updatedAt'>;
+/**
+ * A record as the domain creates it: the store sets `version` (0) and `updatedAt` (its `createdAt`), and
+ * `quotaSlot` when the record is created under a quota.
+ */
+export type NewConnectionRecord = Omit<ConnectionRecord, 'version' | 'updatedAt' | 'quotaSlot'>;
 
-export interface ConnectionStore {
-  /** Writes a new record and returns it as stored. Throws `ConnectionExistsError` when the id is taken. */
-  create(record: NewConnectionRecord): Promise<ConnectionRecord>;
+/** The per-owner quota a new record is created under: its owner may hold at most `maxActive` slots. */
+export interface QuotaClaim {
+  maxActive: number;
+}
+
+/**
+ * What opening, stopping and settling records need of the store (the open function builds only this): the
+ * quota is part of these writes, so it holds under any number of concurrent opens.
+ */
+export interface RecordStore {
+  /**
+   * Writes a new record and returns it as stored. Throws `ConnectionExistsError` when the id is taken.
+   * With `quota`, the record takes one of its owner's slots in the same atomic write (a per-owner counter,
+   * conditioned on being below `quota.maxActive`) and is stored with `quotaSlot`; when every slot is held,
+   * nothing is written and it throws `QuotaExceededError` (./errors).
+   */
+  create(record: NewConnectionRecord, quota?: QuotaClaim): Promise<ConnectionRecord>;
   /** Strongly consistent read; undefined when absent. */
   get(id: string): Promise<ConnectionRecord | undefined>;
   /**
@@ -72,10 +89,19 @@ export interface ConnectionStore {
    * the store's clock, keeps its indexes in step (the due index with `dueAt`). Returns the new record.
    * Throws `StaleRecordError` when the record is missing or not in the expected state, with the record as
    * it was then (`current`; absent when it does not exist), so a caller can decide without reading again.
+   *
+   * A change into a terminal status (`TERMINAL_STATUSES`) must name `from`, the record it was decided on
+   * (the lifecycle's transitions do). When `from` holds a quota slot, the slot is given back to its owner in
+   * the same atomic write that removes `quotaSlot` from the record, so a slot is released exactly once
+   * whichever writer ends the connection; the record returned is then `from` with the changes applied.
    */
-  update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord>;
+  update(id: string, expected: ExpectedState, changes: ConnectionChanges, from?: ConnectionRecord): Promise<ConnectionRecord>;
   /** Newest first. Filters are applied server-side; a page may hold fewer than `limit` items. */
   list(query: ListQuery): Promise<Page<ConnectionRecord>>;
+}
+
+/** Every function but open: the records, plus the live count (GET /me) and the due work (the sweeper, lock enforcement). */
+export interface ConnectionStore extends RecordStore {
   /**
    * How many of the owner's connections hold a remote.it proxy or may soon (`LIVE_STATUSES`) and whose
    * `expiresAt` has not passed (a live record past it is expired, whatever it still says).

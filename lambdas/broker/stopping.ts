@@ -6,14 +6,20 @@
  */
 import { fullJitterDelay } from './backoff';
 import type { EventSink } from './events';
-import { applyTransition, lifecycle, type Transition } from './lifecycle';
+// The builders one by one (not the `lifecycle` object), so the open function's bundle leaves out those it never calls.
+import * as lifecycle from './lifecycle';
+import { applyTransition, type Transition } from './lifecycle';
 import type { ConnectionRecord, StopReason } from './model';
-import { asRemoteitFailure, StaleRecordError, type ConnectionStore, type RemoteitApi, type RemoteitFailure } from './ports';
+import { asRemoteitFailure, StaleRecordError, type ConnectionStore, type RecordStore, type RemoteitApi, type RemoteitFailure } from './ports';
 import { epochSeconds, type Clock } from './time';
 
-/** Everything a stop needs: the one stop context of the domain, built once per function by the runtime. */
-export interface StopContext {
-  store: ConnectionStore;
+/**
+ * Everything a stop needs: the one stop context of the domain, built once per function by the runtime. Its
+ * store is the whole `ConnectionStore` except in the open function, which builds only the `RecordStore` its
+ * code needs (`StopContext<RecordStore>`, what the stop primitives below take).
+ */
+export interface StopContext<Store extends RecordStore = ConnectionStore> {
+  store: Store;
   remoteit: RemoteitApi;
   now: Clock;
   /** [0,1), jitter. */
@@ -84,7 +90,7 @@ function claimable(record: ConnectionRecord, nowSeconds: number, reason: StopRea
  * Applies `transition`, resolving undefined when another writer changed the record first (the caller then
  * decides again from what that writer left). Other store failures propagate.
  */
-export async function applyUnlessStale(stopContext: Pick<StopContext, 'store'>, transition: Transition): Promise<ConnectionRecord | undefined> {
+export async function applyUnlessStale(stopContext: Pick<StopContext<RecordStore>, 'store'>, transition: Transition): Promise<ConnectionRecord | undefined> {
   try {
     return await applyTransition(stopContext.store, transition);
   } catch (error) {
@@ -101,7 +107,7 @@ export async function applyUnlessStale(stopContext: Pick<StopContext, 'store'>, 
  * the admin who placed the lock behind a `locked` stop (`lockId`).
  */
 export async function claimForStop(
-  stopContext: StopContext,
+  stopContext: StopContext<RecordStore>,
   record: ConnectionRecord,
   reason: StopReason,
   actor?: string,
@@ -133,7 +139,7 @@ const MAX_RETRY_DELAY_SECONDS = 900;
  * writer won the record meanwhile. Store failures other than a lost race propagate (the claim then lapses
  * and a later sweep retries).
  */
-export async function stopClaimed(stopContext: StopContext, claimed: ConnectionRecord): Promise<StopAttempt | undefined> {
+export async function stopClaimed(stopContext: StopContext<RecordStore>, claimed: ConnectionRecord): Promise<StopAttempt | undefined> {
   if (claimed.status !== 'stopping') throw new CannotStopError(claimed.id, `status is ${claimed.status}, not stopping`);
   const { remoteConnectionId } = claimed;
   if (remoteConnectionId === undefined) throw new CannotStopError(claimed.id, 'no remote.it connection id');

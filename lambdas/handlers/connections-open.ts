@@ -1,13 +1,14 @@
 /**
  * POST /connections: opens a connection. Its own function because it alone needs Powertools idempotency
  * (and its table) and PutItem on the connections table; renew and stop (./connections-write.ts) need neither,
- * and each function's bundle stays within its budget (docs/PERFORMANCE.md).
+ * and each function's bundle stays within its budget (docs/PERFORMANCE.md). A replayed Idempotency-Key is
+ * answered from the connection as it is now (`replayOpen`), never from the stored first answer alone.
  */
 import type { Context } from 'aws-lambda';
-import { monotonicFactory } from 'ulid';
-import { openConnection, type OpenDeps } from '../broker/open';
+import { openConnection, replayOpen, type OpenDeps } from '../broker/open';
 import { toCaller, type Caller } from '../broker/principal';
 import { loadConfig, openConfigSchema } from '../config';
+import { monotonicUlid } from '../ulid';
 import { apiHandler, type RouteHandler } from './http/api';
 import { idempotencyKeyOf, identityOf, parseBody, type ApiEvent } from './http/request';
 import { openConnectionRequestSchema, type OpenConnectionRequest } from './http/schemas';
@@ -17,16 +18,16 @@ import { createPolicySource, requirePolicy } from './policy-source';
 import { createDocumentClient } from '../store/clients';
 import { createDynamoLockReader } from '../store/lock-store';
 import { createStopContext } from './remoteit-runtime';
-import { clock, createStore, dynamodb, events, logger, metrics } from './runtime';
+import { clock, createRecordStore, dynamodb, events, logger, metrics } from './runtime';
 
 const config = loadConfig(openConfigSchema);
-const store = createStore(config);
+const store = createRecordStore(config);
 const stopContext = createStopContext(config, store);
 const policySource = createPolicySource(config, { events, logger, now: clock });
 
 const baseDeps: Omit<OpenDeps, 'policy'> = {
   locks: createDynamoLockReader({ client: createDocumentClient(dynamodb), tableName: config.LOCKS_TABLE_NAME }),
-  newId: monotonicFactory(),
+  newId: monotonicUlid(),
   defaultTtlSeconds: config.DEFAULT_TTL_SECONDS,
   pendingGraceSeconds: config.PENDING_GRACE_SECONDS,
   allowPrivateClientIps: config.ALLOW_PRIVATE_CLIENT_IPS,
@@ -46,9 +47,9 @@ const openRoute: RouteHandler = async (event: ApiEvent, context: Context) => {
   const caller = toCaller(identityOf(event));
   const request = parseBody(event, openConnectionRequestSchema);
   const key = idempotencyKeyOf(event);
-  const { connection, reused } = key
-    ? await openOnce(context, { principal: caller.principal, key, request }, caller)
-    : await open(caller, request);
+  const outcome = key ? await openOnce(context, { principal: caller.principal, key, request }, caller) : { result: await open(caller, request), replayed: false };
+  // A replay answers what is true now: the first answer's proxy may be someone else's once the connection ended.
+  const { connection, reused } = outcome.replayed ? await replayOpen(stopContext, outcome.result) : outcome.result;
   if (reused) return jsonResponse(200, toView(connection));
   return jsonResponse(201, toView(connection), { location: `/connections/${connection.id}` });
 };

@@ -4,12 +4,12 @@
  * function holds the secret (a stop calls remote.it) and updates records; it creates none (./connections-open.ts
  * does) and reads no idempotency record.
  */
-import { monotonicFactory } from 'ulid';
 import { enforceLocks } from '../broker/lock-enforcement';
 import { toCaller } from '../broker/principal';
 import { renewConnection, type RenewDeps } from '../broker/renew';
 import { stopConnection, type StopDeps } from '../broker/stop';
 import { loadConfig, writeConfigSchema } from '../config';
+import { monotonicUlid } from '../ulid';
 import { apiHandler, type RouteHandler } from './http/api';
 import { connectionIdOf, identityOf, parseBody } from './http/request';
 import { renewConnectionRequestSchema } from './http/schemas';
@@ -54,7 +54,7 @@ export const routes: Record<string, RouteHandler> = {
   ...lockRoutes({
     locks,
     now: clock,
-    newId: monotonicFactory(),
+    newId: monotonicUlid(),
     policy: () => requirePolicy(policySource, events),
     enforce: (lock) => enforceLocks(stopContext, [lock], { deadlineMs: clock() + 15_000 }),
     onEnforcementFailed: (lock, error) => logger.error('lock placed but not enforced at once; the sweeper enforces it', { lockId: lock.id, error }),

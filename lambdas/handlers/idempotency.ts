@@ -1,7 +1,9 @@
 /**
  * `Idempotency-Key` on POST /connections through Powertools idempotency (DynamoDB persistence, own table):
- * keyed by caller + key, validated on the request body, so a retry replays the first answer, a concurrent
- * duplicate is told to come back (409) without reaching remote.it, and a key reused for another body is 422.
+ * keyed by caller + key, validated on the request body, so a retry never runs the operation twice, a
+ * concurrent duplicate is told to come back (409) without reaching remote.it, and a key reused for another
+ * body is 422. A replay is marked as one (Powertools' `responseHook`), so the caller answers from what is
+ * true now rather than from the stored first answer (connections-open.ts).
  */
 import {
   IdempotencyAlreadyInProgressError,
@@ -40,6 +42,15 @@ export interface IdempotentInput<Request> {
   request: Request;
 }
 
+/** What the operation answered, and whether that is the stored answer of an earlier call with the key (a replay). */
+export interface IdempotentResult<Result> {
+  result: Result;
+  replayed: boolean;
+}
+
+/** Marks a stored answer handed back by Powertools: a symbol, so no answer of the operation can carry it. */
+const REPLAY = Symbol('replay');
+
 export interface IdempotencyOptions {
   tableName: string;
   client: DynamoDBClient;
@@ -59,17 +70,22 @@ export function idempotentOperation<Request, Result>(
     payloadValidationJmesPath: 'request',
     expiresAfterSeconds: options.expiresAfterSeconds,
     throwOnNoIdempotencyKey: true,
+    // Called only when a completed record is found: the stored answer comes back wrapped, and is unwrapped below.
+    responseHook: (response) => ({ [REPLAY]: response }),
   });
   const idempotent = makeIdempotent(operation, {
     persistenceStore: new DynamoDBPersistenceLayer({ tableName: options.tableName, awsSdkV3Client: options.client }),
     config,
     dataIndexArgument: 0,
   });
-  return async (context: Context, input: IdempotentInput<Request>, caller: Caller): Promise<Result> => {
+  return async (context: Context, input: IdempotentInput<Request>, caller: Caller): Promise<IdempotentResult<Result>> => {
     // The in-progress record lapses with this invocation, so a crashed attempt does not block the key forever.
     config.registerLambdaContext(context);
     try {
-      return await idempotent(input, caller);
+      const answer = (await idempotent(input, caller)) as Result | { [REPLAY]: Result };
+      return typeof answer === 'object' && answer !== null && REPLAY in answer
+        ? { result: answer[REPLAY], replayed: true }
+        : { result: answer as Result, replayed: false };
     } catch (error) {
       if (error instanceof IdempotencyAlreadyInProgressError) throw new IdempotencyInProgressError({ cause: error });
       if (error instanceof IdempotencyValidationError) throw new IdempotencyKeyReusedError({ cause: error });

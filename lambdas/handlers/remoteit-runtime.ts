@@ -4,7 +4,7 @@
  */
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { ConnectionStore } from '../broker/ports';
+import type { RecordStore } from '../broker/ports';
 import type { StopContext } from '../broker/stopping';
 import type { SweeperConfig, TimerFireConfig, WriteConfig } from '../config';
 import { createRemoteitClient } from '../remoteit/client';
@@ -19,7 +19,7 @@ type RemoteitConfig = Pick<
 export const secretsManager = new SecretsManagerClient({});
 
 /** The stop context of this function: the remote.it client on the secret's credentials, and the stop settings. */
-export function createStopContext(config: RemoteitConfig, store: ConnectionStore): StopContext {
+export function createStopContext<Store extends RecordStore>(config: RemoteitConfig, store: Store): StopContext<Store> {
   const credentials = createSecretCredentials({
     secretId: config.REMOTEIT_SECRET_ID,
     maxAgeSeconds: config.SECRET_CACHE_SECONDS,

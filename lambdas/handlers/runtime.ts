@@ -12,23 +12,32 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DomainEvent, EventSink } from '../broker/events';
-import type { ConnectionStore } from '../broker/ports';
+import type { ConnectionStore, RecordStore } from '../broker/ports';
 import { createDocumentClient } from '../store/clients';
-import { createDynamoConnectionStore } from '../store/dynamo-store';
+import { createDynamoConnectionStore, createDynamoRecordStore, type DynamoConnectionStoreOptions } from '../store/dynamo-store';
 import { clock, logger, metrics } from './telemetry';
 
 export { clock, logger, metrics };
 
 export const dynamodb = new DynamoDBClient({});
 
+type StoreConfig = { CONNECTIONS_TABLE_NAME: string; DUE_SHARDS: number };
+
+const storeOptions = (config: StoreConfig): DynamoConnectionStoreOptions => ({
+  client: createDocumentClient(dynamodb),
+  tableName: config.CONNECTIONS_TABLE_NAME,
+  dueShardCount: config.DUE_SHARDS,
+  now: clock,
+});
+
 /** The connection store on this function's table. */
-export function createStore(config: { CONNECTIONS_TABLE_NAME: string; DUE_SHARDS: number }): ConnectionStore {
-  return createDynamoConnectionStore({
-    client: createDocumentClient(dynamodb),
-    tableName: config.CONNECTIONS_TABLE_NAME,
-    dueShardCount: config.DUE_SHARDS,
-    now: clock,
-  });
+export function createStore(config: StoreConfig): ConnectionStore {
+  return createDynamoConnectionStore(storeOptions(config));
+}
+
+/** The records alone (the open function): no due reader, no live count in its bundle. */
+export function createRecordStore(config: StoreConfig): RecordStore {
+  return createDynamoRecordStore(storeOptions(config));
 }
 
 const count = (name: string) => metrics.addMetric(name, MetricUnit.Count, 1);

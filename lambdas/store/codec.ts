@@ -21,7 +21,16 @@ const INTERNAL_ATTRIBUTES: readonly string[] = [
  * What a change set may never name: the key, identity, creation, and what the store itself manages (the
  * version, `updatedAt` from its clock, the derived attributes).
  */
-const IMMUTABLE_ATTRIBUTES: readonly string[] = ['id', 'version', 'owner', 'callerArn', 'createdAt', 'updatedAt', ...INTERNAL_ATTRIBUTES];
+const IMMUTABLE_ATTRIBUTES: readonly string[] = [
+  'id',
+  'version',
+  'owner',
+  'callerArn',
+  'createdAt',
+  'updatedAt',
+  CONNECTIONS.quotaSlotAttribute,
+  ...INTERNAL_ATTRIBUTES,
+];
 
 export type Item = Record<string, unknown>;
 
@@ -36,6 +45,11 @@ export function dueShardOf(id: string, shardCount: number): string {
 
 export function dueShardKey(shard: number): string {
   return `due#${shard}`;
+}
+
+/** The id of `owner`'s quota counter item (in the connections table). */
+export function quotaCounterKey(owner: string): string {
+  return `${CONNECTIONS.quotaCounterPrefix}${owner}`;
 }
 
 /** `YYYY-MM-DD` (UTC) of an ISO-8601 instant: the partition of the "by-day" index. */
@@ -71,14 +85,15 @@ export interface UpdateParts {
 /**
  * One UpdateItem for a change set: SET for values, REMOVE for nulls, `version + 1`, `updatedAt`, the "due"
  * shard kept in step with `dueAt`, the "live-by-owner" key in step with `status`; conditioned on the record
- * existing in an expected status (and version, owner, unexpired, when given).
- * Undefined values are left alone, as if absent.
+ * existing in an expected status (and version, owner, unexpired, when given). With `releaseSlot`, also
+ * conditioned on the record holding its quota slot, which it removes (the slot goes back in the same
+ * transaction). Undefined values are left alone, as if absent.
  */
 export function buildUpdate(
   id: string,
   expected: ExpectedState,
   changes: ConnectionChanges,
-  options: { shardCount: number; updatedAt: string },
+  options: { shardCount: number; updatedAt: string; releaseSlot?: boolean },
 ): UpdateParts {
   if (expected.status.length === 0) throw new TypeError('expected.status must name at least one status');
   const names: Record<string, string> = {};
@@ -120,9 +135,11 @@ export function buildUpdate(
     }
   }
   sets.push(`${name('version')} = ${name('version')} + ${value(1)}`);
+  if (options.releaseSlot) removes.push(name(CONNECTIONS.quotaSlotAttribute));
 
   const statuses = expected.status.map((status) => value(status)).join(', ');
   const conditions = [`attribute_exists(${name('id')})`, `${name('status')} IN (${statuses})`];
+  if (options.releaseSlot) conditions.push(`attribute_exists(${name(CONNECTIONS.quotaSlotAttribute)})`);
   if (expected.version !== undefined) conditions.push(`${name('version')} = ${value(expected.version)}`);
   if (expected.owner !== undefined) conditions.push(`${name('owner')} = ${value(expected.owner)}`);
   if (expected.unexpiredAt !== undefined) conditions.push(`${name('expiresAt')} > ${value(expected.unexpiredAt)}`);
@@ -133,6 +150,20 @@ export function buildUpdate(
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   };
+}
+
+/**
+ * `from` as a successful `buildUpdate` of `changes` at its version leaves it: what a transactional update
+ * (which returns no item) answers. Its quota slot is gone: only the write that ends a record applies this.
+ */
+export function applyChanges(from: ConnectionRecord, changes: ConnectionChanges, updatedAt: string): ConnectionRecord {
+  const next: Record<string, unknown> = { ...from, updatedAt, version: from.version + 1 };
+  delete next[CONNECTIONS.quotaSlotAttribute];
+  for (const [attribute, content] of Object.entries(changes)) {
+    if (content === null) delete next[attribute];
+    else if (content !== undefined) next[attribute] = content;
+  }
+  return next as unknown as ConnectionRecord;
 }
 
 // --- Cursors -------------------------------------------------------------------------------------------

@@ -1,19 +1,30 @@
 /**
  * `ConnectionStore` on DynamoDB: one table keyed by `id`, a sparse sharded "due" index for the sweeper,
- * "by-owner" / "by-day" indexes for listing, and a sparse "live-by-owner" index for the quota count. Every
+ * "by-owner" / "by-day" indexes for listing, and a sparse "live-by-owner" index for the live count. Every
  * read is a GetItem or a Query; nothing here scans.
+ *
+ * The per-owner quota lives in the same table: one counter item per owner (`quota#<owner>`, attribute
+ * `live`) counts the slots its records hold. An open takes a slot and writes its record in one
+ * TransactWriteItems (the counter's condition is `live < maxActive`), and the write that ends a record that
+ * holds one gives it back in one TransactWriteItems with that conditional change, so the count is exact
+ * under any concurrency and no path releases a slot twice (docs/ARCHITECTURE.md, "The quota").
+ *
+ * `createDynamoRecordStore` builds only what opening needs (create, get, update, list): the open function's
+ * bundle then carries neither the due reader nor the live count (docs/PERFORMANCE.md).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { LIVE_STATUSES, type ConnectionRecord } from '../broker/model';
+import { QuotaExceededError } from '../broker/errors';
+import { LIVE_STATUSES, TERMINAL_STATUSES, type ConnectionRecord } from '../broker/model';
 import {
   ConnectionExistsError,
   StaleRecordError,
@@ -24,21 +35,25 @@ import {
   type ListQuery,
   type NewConnectionRecord,
   type Page,
+  type QuotaClaim,
+  type RecordStore,
 } from '../broker/ports';
 import { epochSeconds, toIso, type Clock } from '../broker/time';
 import {
+  applyChanges,
   buildUpdate,
   decodeCursor,
   dueShardKey,
   encodeCursor,
   indexKeyOf,
+  quotaCounterKey,
   toItem,
   toRecord,
   type Cursor,
   type Item,
 } from './codec';
 import { dueRounds, type ShardPage } from './due-rounds';
-import { asStoreError, InvalidCursorError } from './errors';
+import { cancellationReasons, CONDITION_FAILED, InvalidCursorError, StoreUnavailableError, withConflictRetries } from './errors';
 import { CONNECTIONS } from './tables';
 
 type DueKey = Record<string, unknown>;
@@ -65,37 +80,82 @@ export interface DynamoConnectionStoreOptions {
   adminListDays?: number;
 }
 
-export function createDynamoConnectionStore(options: DynamoConnectionStoreOptions): ConnectionStore {
-  const { tableName, dueShardCount } = options;
-  // Every call goes through here, so throttling past the SDK's retries surfaces as one domain-neutral error.
-  const client = {
-    send: (async (command: Parameters<DynamoDBDocumentClient['send']>[0]) => {
-      try {
-        return await options.client.send(command);
-      } catch (error) {
-        throw asStoreError(error);
-      }
-    }) as DynamoDBDocumentClient['send'],
-  };
-  if (!Number.isInteger(dueShardCount) || dueShardCount < 1) throw new RangeError('dueShardCount must be a positive integer');
-  const now = options.now ?? Date.now;
-  const adminListDays = options.adminListDays ?? 4;
-  const nowSeconds = () => epochSeconds(now());
+/** What every part of the store shares: the guarded client, the table, the shards, the clock. */
+interface StoreContext {
+  send: DynamoDBDocumentClient['send'];
+  tableName: string;
+  dueShardCount: number;
+  now: Clock;
+}
 
-  async function create(fresh: NewConnectionRecord): Promise<ConnectionRecord> {
-    const record: ConnectionRecord = { ...fresh, updatedAt: fresh.createdAt, version: 0 };
+function storeContext(options: DynamoConnectionStoreOptions): StoreContext {
+  const { tableName, dueShardCount } = options;
+  if (!Number.isInteger(dueShardCount) || dueShardCount < 1) throw new RangeError('dueShardCount must be a positive integer');
+  return {
+    // Every call goes through here: a write refused for another transaction on its item is tried again, and
+    // throttling past the SDK's retries surfaces as one domain-neutral error.
+    send: ((command: Parameters<DynamoDBDocumentClient['send']>[0]) =>
+      withConflictRetries(() => options.client.send(command))) as DynamoDBDocumentClient['send'],
+    tableName,
+    dueShardCount,
+    now: options.now ?? Date.now,
+  };
+}
+
+/** The whole store: the records, the live count (GET /me) and the due work (the sweeper, lock enforcement). */
+export function createDynamoConnectionStore(options: DynamoConnectionStoreOptions): ConnectionStore {
+  const context = storeContext(options);
+  return {
+    ...recordStore(context, options.adminListDays ?? 4),
+    countLive: (owner) => countLive(context, owner),
+    due: (dueBy, dueOptions) => due(context, dueBy, dueOptions),
+  };
+}
+
+/** The records alone (create, get, update, list): what the open function builds. */
+export function createDynamoRecordStore(options: DynamoConnectionStoreOptions): RecordStore {
+  return recordStore(storeContext(options), options.adminListDays ?? 4);
+}
+
+/** A cancelled transaction that names no failed condition this store answers for: throttled, or failing. */
+function unavailable(error: unknown): unknown {
+  return cancellationReasons(error) ? new StoreUnavailableError({ cause: error }) : error;
+}
+
+function recordStore(context: StoreContext, adminListDays: number): RecordStore {
+  const { send, tableName, dueShardCount, now } = context;
+  const client = { send };
+
+  /**
+   * `owner`'s counter item, `change` slots more: a slot taken (+1) only while below `maxActive` (an absent
+   * counter holds none), a slot given back (-1) unconditionally.
+   */
+  const counterUpdate = (owner: string, change: 1 | -1, maxActive?: number) => ({
+    TableName: tableName,
+    Key: { id: quotaCounterKey(owner) },
+    UpdateExpression: 'ADD #live :change',
+    ExpressionAttributeNames: { '#live': CONNECTIONS.quotaLiveAttribute },
+    ExpressionAttributeValues: { ':change': change, ...(maxActive !== undefined && { ':max': maxActive }) },
+    ...(maxActive !== undefined && { ConditionExpression: 'attribute_not_exists(#live) OR #live < :max' }),
+  });
+
+  async function create(fresh: NewConnectionRecord, quota?: QuotaClaim): Promise<ConnectionRecord> {
+    const record: ConnectionRecord = { ...fresh, updatedAt: fresh.createdAt, version: 0, ...(quota && { quotaSlot: true }) };
+    const put = {
+      TableName: tableName,
+      Item: toItem(record, dueShardCount),
+      ConditionExpression: 'attribute_not_exists(#id)',
+      ExpressionAttributeNames: { '#id': 'id' },
+    };
     try {
-      await client.send(
-        new PutCommand({
-          TableName: tableName,
-          Item: toItem(record, dueShardCount),
-          ConditionExpression: 'attribute_not_exists(#id)',
-          ExpressionAttributeNames: { '#id': 'id' },
-        }),
-      );
+      // With a quota: the slot and the record in one transaction, the counter first.
+      if (quota) await client.send(new TransactWriteCommand({ TransactItems: [{ Update: counterUpdate(record.owner, 1, quota.maxActive) }, { Put: put }] }));
+      else await client.send(new PutCommand(put));
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) throw new ConnectionExistsError(record.id);
-      throw error;
+      const reasons = cancellationReasons(error);
+      if (quota && reasons?.[0]?.Code === CONDITION_FAILED) throw new QuotaExceededError(quota.maxActive);
+      if (error instanceof ConditionalCheckFailedException || reasons?.[1]?.Code === CONDITION_FAILED) throw new ConnectionExistsError(record.id);
+      throw unavailable(error);
     }
     return record;
   }
@@ -107,9 +167,26 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     return result.Item ? toRecord(result.Item) : undefined;
   }
 
-  async function update(id: string, expected: ExpectedState, changes: ConnectionChanges): Promise<ConnectionRecord> {
-    const parts = buildUpdate(id, expected, changes, { shardCount: dueShardCount, updatedAt: toIso(now()) });
+  async function update(id: string, expected: ExpectedState, changes: ConnectionChanges, from?: ConnectionRecord): Promise<ConnectionRecord> {
+    const ending = changes.status != null && TERMINAL_STATUSES.includes(changes.status);
+    if (ending && !from) throw new TypeError(`ending ${id} needs the record it was decided on`);
+    const updatedAt = toIso(now());
+    const release = ending && from?.quotaSlot === true;
+    const parts = buildUpdate(id, expected, changes, { shardCount: dueShardCount, updatedAt, releaseSlot: release });
     try {
+      if (from && release) {
+        // The record's change (conditioned on it still holding the slot) and the slot given back, atomically.
+        await client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Update: { TableName: tableName, Key: { id }, ...parts, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+              { Update: counterUpdate(from.owner, -1) },
+            ],
+          }),
+        );
+        // A transaction returns no item: the change applied to the record it was decided on is the record now.
+        return applyChanges(from, changes, updatedAt);
+      }
       const result = await client.send(
         new UpdateCommand({
           TableName: tableName,
@@ -123,12 +200,15 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
       if (!result.Attributes) throw new Error(`UpdateItem on ${id} returned no attributes`);
       return toRecord(result.Attributes);
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) {
+      // In a transaction the record is its first item; the counter's change has no condition.
+      const reason = cancellationReasons(error)?.[0];
+      const checked = error instanceof ConditionalCheckFailedException;
+      if (checked || reason?.Code === CONDITION_FAILED) {
         // The document client converts results, not errors: this item is still in DynamoDB's wire format.
-        const current = error.Item ? toRecord(unmarshall(error.Item)) : undefined;
-        throw new StaleRecordError(id, { cause: error, current });
+        const item = (checked ? error.Item : reason?.Item) as Parameters<typeof unmarshall>[0] | undefined;
+        throw new StaleRecordError(id, { cause: error, current: item ? toRecord(unmarshall(item)) : undefined });
       }
-      throw error;
+      throw unavailable(error);
     }
   }
 
@@ -207,69 +287,69 @@ export function createDynamoConnectionStore(options: DynamoConnectionStoreOption
     return cursor;
   }
 
-  /**
-   * Reads only the owner's live records whose expiresAt has not passed, from the sparse "live-by-owner"
-   * index (the key condition does both), so its cost follows the owner's live connections, not its history.
-   * Records written before that index existed lack `liveOwner` until their next status change, so for at
-   * most their lifetime (remote.it's 8 hours; docs/OPERATIONS.md) they are not counted: the quota is a soft
-   * limit already (see `open`), and a record of an older deployment cannot overcount, only undercount.
-   */
-  async function countLive(owner: string): Promise<number> {
-    const statuses = Object.fromEntries(LIVE_STATUSES.map((status, index) => [`:status${index}`, status]));
-    let count = 0;
-    let startKey: Record<string, unknown> | undefined;
-    for (let pages = 0; pages < MAX_COUNT_PAGES; pages += 1) {
-      const result = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: CONNECTIONS.liveIndex,
-          KeyConditionExpression: '#liveOwner = :owner AND #expiresAt > :now',
-          // Normally a no-op: liveOwner follows status. It keeps a stale liveOwner (left by a rollback to code
-          // that did not maintain it) from counting a finished record.
-          FilterExpression: `#status IN (${Object.keys(statuses).join(', ')})`,
-          ExpressionAttributeNames: { '#liveOwner': CONNECTIONS.liveOwnerAttribute, '#status': 'status', '#expiresAt': 'expiresAt' },
-          ExpressionAttributeValues: { ':owner': owner, ':now': nowSeconds(), ...statuses },
-          Select: 'COUNT',
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      count += result.Count ?? 0;
-      startKey = result.LastEvaluatedKey;
-      if (!startKey) break;
-    }
-    return count;
-  }
+  return { create, get, update, list };
+}
 
-  /**
-   * One page of one shard of the "due" index: records with `dueAt <= nowSeconds`, oldest due first. The
-   * position is DynamoDB's own LastEvaluatedKey, kept inside the store's walk: nobody outside can hand one in.
-   */
-  async function queryDueShard(shard: number, dueBy: number, limit: number, startKey: DueKey | undefined): Promise<ShardPage<DueKey>> {
-    const shardKey = dueShardKey(shard);
-    const input: QueryCommandInput = {
-      TableName: tableName,
-      IndexName: CONNECTIONS.dueIndex,
-      KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
-      ExpressionAttributeNames: { '#shard': CONNECTIONS.dueShardAttribute, '#dueAt': 'dueAt' },
-      ExpressionAttributeValues: { ':shard': shardKey, ':now': dueBy },
-      ScanIndexForward: true,
-      Limit: limit,
-      ExclusiveStartKey: startKey,
-    };
-    const result = await client.send(new QueryCommand(input));
-    return {
-      items: (result.Items ?? []).map(toRecord),
-      scanned: result.ScannedCount ?? 0,
-      ...(result.LastEvaluatedKey && { cursor: result.LastEvaluatedKey }),
-    };
+/**
+ * Reads only the owner's live records whose expiresAt has not passed, from the sparse "live-by-owner"
+ * index (the key condition does both), so its cost follows the owner's live connections, not its history.
+ * Records written before that index existed lack `liveOwner` until their next status change, so for at
+ * most their lifetime (remote.it's 8 hours; docs/OPERATIONS.md) they are not counted. GET /me reports this
+ * count; the quota itself is the owner's counter (see above), which equals it but for the records it
+ * describes in docs/ARCHITECTURE.md ("The quota").
+ */
+async function countLive(context: StoreContext, owner: string): Promise<number> {
+  const statuses = Object.fromEntries(LIVE_STATUSES.map((status, index) => [`:status${index}`, status]));
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  for (let pages = 0; pages < MAX_COUNT_PAGES; pages += 1) {
+    const result = await context.send(
+      new QueryCommand({
+        TableName: context.tableName,
+        IndexName: CONNECTIONS.liveIndex,
+        KeyConditionExpression: '#liveOwner = :owner AND #expiresAt > :now',
+        // Normally a no-op: liveOwner follows status. It keeps a stale liveOwner (left by a rollback to code
+        // that did not maintain it) from counting a finished record.
+        FilterExpression: `#status IN (${Object.keys(statuses).join(', ')})`,
+        ExpressionAttributeNames: { '#liveOwner': CONNECTIONS.liveOwnerAttribute, '#status': 'status', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':owner': owner, ':now': epochSeconds(context.now()), ...statuses },
+        Select: 'COUNT',
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    count += result.Count ?? 0;
+    startKey = result.LastEvaluatedKey;
+    if (!startKey) break;
   }
+  return count;
+}
 
-  function due(dueBy: number, options: { pageSize: number }): AsyncIterable<DueBatch> {
-    if (!Number.isInteger(options.pageSize) || options.pageSize < 1) throw new RangeError('pageSize must be a positive integer');
-    return dueRounds<DueKey>(dueShardCount, (shard, cursor) => queryDueShard(shard, dueBy, options.pageSize, cursor), dueShardKey);
-  }
+/**
+ * One page of one shard of the "due" index: records with `dueAt <= nowSeconds`, oldest due first. The
+ * position is DynamoDB's own LastEvaluatedKey, kept inside the store's walk: nobody outside can hand one in.
+ */
+async function queryDueShard(context: StoreContext, shard: number, dueBy: number, limit: number, startKey: DueKey | undefined): Promise<ShardPage<DueKey>> {
+  const input: QueryCommandInput = {
+    TableName: context.tableName,
+    IndexName: CONNECTIONS.dueIndex,
+    KeyConditionExpression: '#shard = :shard AND #dueAt <= :now',
+    ExpressionAttributeNames: { '#shard': CONNECTIONS.dueShardAttribute, '#dueAt': 'dueAt' },
+    ExpressionAttributeValues: { ':shard': dueShardKey(shard), ':now': dueBy },
+    ScanIndexForward: true,
+    Limit: limit,
+    ExclusiveStartKey: startKey,
+  };
+  const result = await context.send(new QueryCommand(input));
+  return {
+    items: (result.Items ?? []).map(toRecord),
+    scanned: result.ScannedCount ?? 0,
+    ...(result.LastEvaluatedKey && { cursor: result.LastEvaluatedKey }),
+  };
+}
 
-  return { create, get, update, list, countLive, due };
+function due(context: StoreContext, dueBy: number, options: { pageSize: number }): AsyncIterable<DueBatch> {
+  if (!Number.isInteger(options.pageSize) || options.pageSize < 1) throw new RangeError('pageSize must be a positive integer');
+  return dueRounds<DueKey>(context.dueShardCount, (shard, cursor) => queryDueShard(context, shard, dueBy, options.pageSize, cursor), dueShardKey);
 }
 
 /** Logically deleted records (TTL passed, deletion pending) and the caller's filters, applied server-side. */

@@ -40,10 +40,19 @@ export const CONNECTIONS = {
   /** "YYYY-MM-DD" of createdAt: lets admins list every owner's connections newest first without a scan. */
   createdDayAttribute: 'createdDay',
   /**
-   * The owner, present only while the record is live (pending, active, stopping): the quota count reads
+   * The owner, present only while the record is live (pending, active, stopping): GET /me's live count reads
    * exactly the caller's live records from the sparse "live-by-owner" index, not its whole history.
    */
   liveOwnerAttribute: 'liveOwner',
+  /**
+   * An owner's quota counter is an item of this table keyed `quota#<owner>` (no record id has a `#`): its
+   * `live` attribute counts the slots that owner's records hold. It has no attribute any index is keyed on,
+   * and no TTL: it lives as long as the table, one small item per principal that ever opened.
+   */
+  quotaCounterPrefix: 'quota#',
+  quotaLiveAttribute: 'live',
+  /** On a record: true while it holds a quota slot (`ConnectionRecord.quotaSlot`). */
+  quotaSlotAttribute: 'quotaSlot',
 } as const;
 
 export const connectionsTable: TableDefinition = {
@@ -91,14 +100,15 @@ export const LOCKS = {
   partition: 'lock',
 } as const;
 
-export const locksTable: TableDefinition = {
+// Built in a call marked pure: a bundle that only reads locks (LOCKS) leaves the definition out.
+export const locksTable: TableDefinition = /* @__PURE__ */ (() => ({
   logicalName: 'Locks',
-  partitionKey: { name: LOCKS.partitionKey, type: 'S' },
-  sortKey: { name: 'id', type: 'S' },
+  partitionKey: { name: LOCKS.partitionKey, type: 'S' as const },
+  sortKey: { name: 'id', type: 'S' as const },
   timeToLiveAttribute: 'expiresAt',
-  stream: 'NEW_AND_OLD_IMAGES',
+  stream: 'NEW_AND_OLD_IMAGES' as const,
   globalSecondaryIndexes: [],
-};
+}))();
 
 /** Powertools idempotency's DynamoDB persistence layer with its default attribute names. */
 export const idempotencyTable: TableDefinition = {

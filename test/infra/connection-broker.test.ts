@@ -454,7 +454,7 @@ describe('ConnectionBroker', () => {
       expect(table?.Properties?.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     });
 
-    it('gives the quota count a sparse index of live records that copies only their status', () => {
+    it('gives the live count (GET /me) a sparse index of live records that copies only their status', () => {
       const table = resourcesOfType(template, 'AWS::DynamoDB::GlobalTable')[tableId(connectionsTable)];
       const indexes = table?.Properties?.GlobalSecondaryIndexes as { IndexName: string; Projection: unknown }[];
 

@@ -70,7 +70,7 @@ const BUILD: Record<TransitionName, ((record: ConnectionRecord) => Transition)[]
   ],
   fail_connect: [(record) => lifecycle.failConnect(record, 'remote.it refused the request: device offline', NOW_MS)],
   abandon_pending: [(record) => lifecycle.abandonPending(record, 'the open was abandoned mid-connect')],
-  compensated: [(record) => lifecycle.compensated(record.id, 'rc-compensated', NOW_MS)],
+  compensated: [(record) => lifecycle.compensated(record, 'rc-compensated', NOW_MS)],
   compensate_later: [(record) => lifecycle.compensateLater(record.id, 'rc-compensated', 'remote.it answered HTTP 503', NOW_MS)],
   refuse_public: [(record) => lifecycle.refusePublic(record, reverseConnection({ expiresAt: NOW_S + 28_800 }), NOW_MS, CLAIM_SECONDS)],
   claim_stop: [
@@ -79,7 +79,7 @@ const BUILD: Record<TransitionName, ((record: ConnectionRecord) => Transition)[]
     (record) => lifecycle.claimStop(record, record.stopReason ?? 'lease_ended', NOW_MS, CLAIM_SECONDS),
   ],
   extend_lease: [(record) => lifecycle.extendLease(record, LEASE_END_MS, RENEWER)],
-  override: [(record) => lifecycle.override(record.id, NOW_MS)],
+  override: [(record) => lifecycle.override(record, NOW_MS)],
   stop_confirmed: [(record) => lifecycle.stopConfirmed(record, record.stopAttempts + 1, NOW_MS)],
   stop_gone: [
     (record) => lifecycle.stopGone(record, record.stopAttempts + 1, NOW_MS, 'remote.it: [0806] connection not found'),

@@ -60,6 +60,7 @@ const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
   service_not_found: { status: 404, title: 'Service not found' },
   route_not_found: { status: 404, title: 'Not found' },
   connection_not_active: { status: 409, title: 'Connection not active' },
+  connection_ended: { status: 409, title: 'Connection ended' },
   connection_may_be_idle: { status: 409, title: 'Connection may have idled out' },
   connection_opening: { status: 409, title: 'Connection still opening' },
   idempotency_in_progress: { status: 409, title: 'Request in progress' },

@@ -95,7 +95,7 @@ export const callerViewSchema = z
           'the policy rules whose principals match the caller, in the policy\'s order (their principal globs and every other rule are not shown); empty while no policy is loaded',
       }),
     live: z.number().check(z.int()).register(z.globalRegistry, {
-      description: 'the caller\'s live (pending, active, stopping) connections: what its maxActive quota counts',
+      description: 'the caller\'s live (pending, active, stopping) connections not past remote.it\'s expiry: those its maxActive quota holds slots for (a connection past that expiry holds its slot until the broker ends it)',
     }),
   })
   .register(z.globalRegistry, { id: 'Caller' });

@@ -53,7 +53,9 @@ export const openConnectionRequestSchema = z
   .register(z.globalRegistry, { id: 'OpenConnectionRequest' });
 export type OpenConnectionRequest = z.infer<typeof openConnectionRequestSchema>;
 
-export const renewConnectionRequestSchema = z
+// Built in calls marked pure, like the config schemas (lambdas/config.ts): esbuild leaves a schema out of the
+// bundles of the functions that do not use it (the open function uses neither of these two).
+export const renewConnectionRequestSchema = /* @__PURE__ */ (() => z
   .strictObject({
     ttlSeconds: ttlSecondsSchema,
     usedAt: z.optional(z.iso.datetime('must be an ISO 8601 UTC time such as 2026-01-01T00:00:00Z')).register(z.globalRegistry, {
@@ -61,9 +63,9 @@ export const renewConnectionRequestSchema = z
         'when the caller last had a TCP connection open through the proxy (or a request through a reverse proxy): remote.it closes a proxy only its idle window after its last connection ends, so this lets a renew pass the first idle window (`idleClosesAt` moves to usedAt + the window). At most a few seconds in the future',
     }),
   })
-  .register(z.globalRegistry, { id: 'RenewConnectionRequest' });
+  .register(z.globalRegistry, { id: 'RenewConnectionRequest' }))();
 
-export const listConnectionsQuerySchema = z.strictObject({
+export const listConnectionsQuerySchema = /* @__PURE__ */ (() => z.strictObject({
   status: z.optional(z.enum(CONNECTION_STATUSES)),
   serviceId: z.optional(serviceIdSchema),
   limit: z._default(
@@ -77,7 +79,7 @@ export const listConnectionsQuerySchema = z.strictObject({
   cursor: z
     .optional(z.string().check(z.minLength(1), z.maxLength(2048)))
     .register(z.globalRegistry, { description: 'opaque, from the previous page\'s nextCursor' }),
-});
+}))();
 export type ListConnectionsQuery = z.infer<typeof listConnectionsQuerySchema>;
 
 export const connectionIdSchema = z.string().check(z.regex(ULID, 'is not a connection id'));

@@ -92,6 +92,45 @@ describe('Idempotency-Key', () => {
     expect(retried.status).toBe(201);
   });
 
+  describe('a replay answers what is true now, never the first answer alone', () => {
+    it('answers 409 connection_ended, with no proxy, when the connection the key opened has been stopped', async () => {
+      const first = await openWithKey('replay-stopped', { serviceId: SERVICES.echo, ttlSeconds: 300 });
+      expect(first.status).toBe(201);
+      const stopped = await broker.call({ routeKey: 'DELETE /connections/{id}', pathParameters: { id: first.body.id } });
+      expect(stopped.body.status).toBe('stopped');
+
+      const replay = await openWithKey('replay-stopped', { serviceId: SERVICES.echo, ttlSeconds: 300 });
+
+      expect(replay.status).toBe(409);
+      expect(replay.headers['content-type']).toBe('application/problem+json');
+      expect(replay.body).toMatchObject({
+        type: 'urn:remoteit-broker:problem:connection_ended',
+        status: 409,
+        detail: `the connection this Idempotency-Key opened, ${first.body.id}, is stopped now; its proxy is no longer yours: open a new connection with a new Idempotency-Key`,
+      });
+      expect(replay.headers.location).toBeUndefined();
+      // Neither the first answer's proxy address nor its port is in the answer.
+      expect(JSON.stringify(replay.body)).not.toContain(first.body.proxy.host);
+      expect(JSON.stringify(replay.body)).not.toContain(String(first.body.proxy.port));
+      expect(connectCalls()).toBe(1);
+    });
+
+    it('answers 201 with the connection as it is now while it is still active: a renewed lease shows', async () => {
+      const first = await openWithKey('replay-renewed', { serviceId: SERVICES.echo, ttlSeconds: 300 });
+      const renewed = await broker.call({ routeKey: 'POST /connections/{id}/renew', pathParameters: { id: first.body.id }, body: { ttlSeconds: 900 } });
+      expect(renewed.status).toBe(200);
+
+      const replay = await openWithKey('replay-renewed', { serviceId: SERVICES.echo, ttlSeconds: 300 });
+
+      expect(replay.status).toBe(201);
+      expect(replay.headers.location).toBe(`/connections/${first.body.id}`);
+      expect(replay.body).toEqual({ ...first.body, leaseExpiresAt: renewed.body.leaseExpiresAt });
+      expect(replay.body.leaseExpiresAt).not.toBe(first.body.leaseExpiresAt);
+      expect(connectCalls()).toBe(1);
+      await broker.call({ routeKey: 'DELETE /connections/{id}', pathParameters: { id: first.body.id } });
+    });
+  });
+
   it('answers 400 naming the header when the key is malformed', async () => {
     const response = await openWithKey('has spaces', { serviceId: SERVICES.echo });
 

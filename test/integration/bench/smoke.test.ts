@@ -42,6 +42,22 @@ describe('npm run bench at smoke sizes', () => {
     });
   });
 
+  describe('quota burst', () => {
+    it('opens exactly maxActive of the opens sent at once, refuses the rest with the quota\'s 429, and holds no slot once they are stopped', () => {
+      const { quotaBurst } = report.results;
+
+      expect(quotaBurst).toMatchObject({
+        opens: SMOKE.quotaBurst.opens,
+        created: quotaBurst.maxActive,
+        refused: SMOKE.quotaBurst.opens - quotaBurst.maxActive,
+        other: 0,
+        slotsHeld: { afterBurst: quotaBurst.maxActive, afterStops: 0 },
+      });
+      expect(quotaBurst.goals.every((check) => check.met)).toBe(true);
+      expect(formatReport(report)).toContain(`quota burst: ${SMOKE.quotaBurst.opens} opens at once against maxActive ${quotaBurst.maxActive}`);
+    });
+  });
+
   describe('sweep cost', () => {
     it('reads exactly the due items in a sweep, and the whole table in a scan', () => {
       const { rows } = report.results.sweepCost;
@@ -115,7 +131,7 @@ describe('npm run bench at smoke sizes', () => {
     it('checks every goal of the issue and prints each benchmark', () => {
       const text = formatReport(report);
 
-      expect(report.goals.map((check) => check.benchmark)).toEqual(expect.arrayContaining(['overhead', 'roundTrips', 'sweepCost', 'sweepThroughput', 'coldStart', 'soak', 'leaseOverrun']));
+      expect(report.goals.map((check) => check.benchmark)).toEqual(expect.arrayContaining(['overhead', 'roundTrips', 'quotaBurst', 'sweepCost', 'sweepThroughput', 'coldStart', 'soak', 'leaseOverrun']));
       for (const heading of ['1. Overhead', '2. Round trips', '3. Sweep cost', '4. Sweep throughput', '5. Cold start', '6. Soak', '7. Lease overrun', 'Goals']) {
         expect(text).toContain(heading);
       }

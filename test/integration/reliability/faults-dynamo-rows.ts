@@ -4,11 +4,12 @@ import { CONNECT, DUE_SHARDS, STOP, TIMEOUT_MS, endedConnection, eventually, ope
 
 export const DYNAMO_ROWS: Row[] = [
   {
-    name: 'write-ahead PutItem throttled once: the SDK retries, 201',
-    faults: { dynamo: [{ operations: ['PutItem'], times: 1 }] },
+    // The write-ahead record and the quota slot it takes are one TransactWriteItems (docs/ARCHITECTURE.md, "The quota").
+    name: 'write-ahead TransactWriteItems throttled once: the SDK retries, 201',
+    faults: { dynamo: [{ operations: ['TransactWriteItems'], times: 1 }] },
     act: async (suite) => {
       const answer = await open(suite);
-      expect(suite.dynamo.calls().PutItem?.failed).toBe(1);
+      expect(suite.dynamo.calls().TransactWriteItems?.failed).toBe(1);
       return { answer };
     },
     status: 201,
@@ -16,8 +17,8 @@ export const DYNAMO_ROWS: Row[] = [
     proxy: 'live',
   },
   {
-    name: 'write-ahead PutItem throttled past the SDK retries: 503 with Retry-After, nothing written, remote.it never called',
-    faults: { dynamo: [{ operations: ['PutItem'], error: 'ThrottlingException' }] },
+    name: 'write-ahead TransactWriteItems throttled past the SDK retries: 503 with Retry-After, nothing written, remote.it never called',
+    faults: { dynamo: [{ operations: ['TransactWriteItems'], error: 'ThrottlingException' }] },
     act: async (suite) => {
       const answer = await open(suite);
       expect(suite.broker.emulator.calls().byPath[CONNECT]).toBeUndefined();
@@ -90,9 +91,10 @@ export const DYNAMO_ROWS: Row[] = [
     settled: { status: 'stopped', stopReason: 'lease_ended' },
   },
   {
+    // The outcome that ends the record also gives its quota slot back: one TransactWriteItems.
     name: 'recording a DELETE\'s stop fails after remote.it stopped it: 503, the claim lapses, the sweeper settles it expired',
     arrange: async (suite) => [await openConnection(suite)],
-    faults: { dynamo: [{ operations: ['UpdateItem'], matching: '"stopped"', error: 'InternalServerError' }] },
+    faults: { dynamo: [{ operations: ['TransactWriteItems'], matching: '"stopped"', error: 'InternalServerError' }] },
     act: async (suite, [connection]) => ({ answer: await stop(suite, connection?.id ?? '') }),
     status: 503,
     record: { status: 'stopping', stopReason: 'requested' },

@@ -68,7 +68,7 @@ describe('DynamoConnectionStore', () => {
       expect(await liveIndexOf(owner)).toEqual([record.id]);
       expect(await rawItem(record.id)).toMatchObject({ liveOwner: owner });
 
-      const stopped = await suite.store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null });
+      const stopped = await suite.store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null }, stopping);
 
       expect(stopped).not.toHaveProperty('liveOwner');
       expect(await rawItem(record.id)).not.toHaveProperty('liveOwner');

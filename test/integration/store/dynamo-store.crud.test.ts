@@ -88,9 +88,9 @@ describe('DynamoConnectionStore', () => {
       const record = connectionRecord({ status: 'pending' });
       await suite.store.create(record);
 
-      await suite.store.update(record.id, { status: ['pending'] }, { status: 'active', dueAt: NOW_S - 1 });
+      const active = await suite.store.update(record.id, { status: ['pending'] }, { status: 'active', dueAt: NOW_S - 1 });
       const indexed = await rawItem(record.id);
-      await suite.store.update(record.id, { status: ['active'] }, { status: 'stopped', dueAt: null });
+      await suite.store.update(record.id, { status: ['active'] }, { status: 'stopped', dueAt: null }, active);
       const removed = await rawItem(record.id);
 
       expect(indexed).toMatchObject({ dueAt: NOW_S - 1, dueShard: dueShardOf(record.id, SHARDS) });

@@ -116,10 +116,10 @@ describe('DynamoConnectionStore', () => {
       const shard = await storedShard(record.id);
       expect(shard).toBe(dueShardOf(record.id, SHARDS));
 
-      await suite.store.update(record.id, { status: ['active'] }, { status: 'stopping', dueAt: BASE + 7 });
+      const claimed = await suite.store.update(record.id, { status: ['active'] }, { status: 'stopping', dueAt: BASE + 7 });
       const afterClaim = await storedShard(record.id);
       const dueAfterClaim = ids(itemsOf(await batchesOf(suite.store, NOW_S, 100)));
-      await suite.store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null, stoppedAt: NOW.toISOString() });
+      await suite.store.update(record.id, { status: ['stopping'] }, { status: 'stopped', dueAt: null, stoppedAt: NOW.toISOString() }, claimed);
       const afterStop = await storedShard(record.id);
       const dueAfterStop = ids(itemsOf(await batchesOf(suite.store, NOW_S, 100)));
 

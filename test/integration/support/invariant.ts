@@ -22,6 +22,7 @@ import type { Emulator, ProxySnapshot } from '../../../dev/emulator';
 import type { ConnectionRecord, ConnectionStatus } from '../../../lambdas/broker/model';
 import type { SweepSummary } from '../../../lambdas/broker/sweeper';
 import { toRecord } from '../../../lambdas/store/codec';
+import { CONNECTIONS } from '../../../lambdas/store/tables';
 import { createDynamoConnectionStore } from '../../../lambdas/store/dynamo-store';
 import type { TestTables } from './dynamo';
 
@@ -57,14 +58,18 @@ export interface InvariantReport {
 }
 
 const LIVE: readonly ConnectionStatus[] = ['active', 'stopping'];
+
+/** A connection record's item, not an owner's quota counter (the same table, docs/ARCHITECTURE.md "The quota"). */
+export const isRecordItem = (item: Record<string, unknown>): boolean => !String(item.id).startsWith(CONNECTIONS.quotaCounterPrefix);
 const MAX_SCAN_PAGES = 200;
 
+/** The connection records of the table: every item but the owners' quota counters (`quota#<owner>`). */
 export async function scanAll(tables: TestTables): Promise<ConnectionRecord[]> {
   const records: ConnectionRecord[] = [];
   let startKey: Record<string, unknown> | undefined;
   for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
     const result = await tables.documentClient.send(new ScanCommand({ TableName: tables.connections, ExclusiveStartKey: startKey, ConsistentRead: true }));
-    records.push(...(result.Items ?? []).map(toRecord));
+    records.push(...(result.Items ?? []).filter(isRecordItem).map(toRecord));
     startKey = result.LastEvaluatedKey;
     if (!startKey) return records;
   }

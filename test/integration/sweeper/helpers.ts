@@ -13,6 +13,7 @@ import type { CredentialsSource } from '../../../lambdas/remoteit/credentials';
 import { toItem, toRecord } from '../../../lambdas/store/codec';
 import { createDynamoConnectionStore } from '../../../lambdas/store/dynamo-store';
 import { createTestDocumentClient, type TestTables } from '../support/dynamo';
+import { isRecordItem } from '../support/invariant';
 
 export const STOP_PATH = '/device/connect/stop';
 
@@ -88,7 +89,7 @@ export async function scanRecords(tables: TestTables): Promise<ConnectionRecord[
   let startKey: Record<string, unknown> | undefined;
   for (let page = 0; page < 1_000; page += 1) {
     const result = await tables.documentClient.send(new ScanCommand({ TableName: tables.connections, ExclusiveStartKey: startKey }));
-    records.push(...(result.Items ?? []).map(toRecord));
+    records.push(...(result.Items ?? []).filter(isRecordItem).map(toRecord));
     startKey = result.LastEvaluatedKey;
     if (!startKey) break;
   }

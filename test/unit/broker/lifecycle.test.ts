@@ -30,12 +30,12 @@ const BUILD: Record<TransitionName, (record: ConnectionRecord) => Transition> = 
   activate: (record) => lifecycle.activate(record, remote, LEASE_END_MS, NOW_MS),
   fail_connect: (record) => lifecycle.failConnect(record, 'remote.it refused the request: no', NOW_MS),
   abandon_pending: (record) => lifecycle.abandonPending(record, 'abandoned'),
-  compensated: (record) => lifecycle.compensated(record.id, 'rc-compensated', NOW_MS),
+  compensated: (record) => lifecycle.compensated(record, 'rc-compensated', NOW_MS),
   compensate_later: (record) => lifecycle.compensateLater(record.id, 'rc-compensated', 'remote.it answered HTTP 503', NOW_MS),
   refuse_public: (record) => lifecycle.refusePublic(record, remote, NOW_MS, CLAIM_SECONDS),
   claim_stop: (record) => lifecycle.claimStop(record, 'requested', NOW_MS, CLAIM_SECONDS),
   extend_lease: (record) => lifecycle.extendLease(record, LEASE_END_MS),
-  override: (record) => lifecycle.override(record.id, NOW_MS),
+  override: (record) => lifecycle.override(record, NOW_MS),
   stop_confirmed: (record) => lifecycle.stopConfirmed(record, record.stopAttempts + 1, NOW_MS),
   stop_gone: (record) => lifecycle.stopGone(record, record.stopAttempts + 1, NOW_MS, null),
   stop_retry: (record) => lifecycle.stopRetry(record, record.stopAttempts + 1, 'remote.it answered HTTP 503', NOW_S + 30),
@@ -132,6 +132,39 @@ describe('lifecycle', () => {
       expect(refusal).toMatchObject({ current: record });
       expect(store.peek(record.id)).toEqual(record);
     });
+  });
+
+  describe('quota slots', () => {
+    const ENDING = RULES.filter(([, rule]) => TERMINAL_STATUSES.includes(rule.to));
+
+    it('names the record it was decided on in every transition into a terminal status, and in no other', () => {
+      for (const [name, rule] of RULES) {
+        const record = connectionRecord({ status: rule.from[0], remoteConnectionId: 'rc-seeded' });
+
+        expect({ name, record: BUILD[name](record).record }).toEqual({ name, record: TERMINAL_STATUSES.includes(rule.to) ? record : undefined });
+      }
+    });
+
+    it.each(ENDING.flatMap(([name, rule]) => rule.from.map((status) => ({ name, status, to: rule.to }))))(
+      '$name gives a $status record\'s slot back once: the same transition again is refused and releases nothing',
+      async ({ name, status }) => {
+        // Arrange: the record took a slot when it was created, as an open creates it.
+        const store = new MemoryConnectionStore({ now: () => NOW_MS });
+        const { version: _version, updatedAt: _updatedAt, ...fresh } = connectionRecord({ status, remoteConnectionId: 'rc-seeded', expiresAt: NOW_S + 3_600 });
+        const created = await store.create(fresh, { maxActive: 5 });
+        const transition = BUILD[name](created);
+
+        // Act
+        const written = await applyTransition(store, transition);
+        const again = await rejectionOf(applyTransition(store, transition));
+
+        // Assert
+        expect(store.slotsHeld(created.owner)).toBe(0);
+        expect(written.quotaSlot).toBeUndefined();
+        expect(store.peek(created.id)).toEqual(written);
+        expect(again).toBeInstanceOf(StaleRecordError);
+      },
+    );
   });
 
   describe('claimActive (claim_stop without a read)', () => {

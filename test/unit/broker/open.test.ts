@@ -1,5 +1,7 @@
-import { PolicyDeniedError, QuotaExceededError } from '../../../lambdas/broker/errors';
+import { ConnectionEndedError, PolicyDeniedError, QuotaExceededError } from '../../../lambdas/broker/errors';
+import { replayOpen } from '../../../lambdas/broker/open';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
+import { RemoteitFailure } from '../../../lambdas/broker/ports';
 import { connectionRecord } from '../../fixtures/memory-store';
 import {
   APP_ROLE,
@@ -164,46 +166,116 @@ describe('openConnection', () => {
   });
 
   describe('quota', () => {
-    it('refuses when the caller already holds maxActive live connections', async () => {
+    it('refuses when the caller\'s records already hold maxActive slots, before remote.it is asked or anything is written', async () => {
       const { service, store, remoteit } = createHarness();
-      store.seed(
-        connectionRecord({ owner: APP_ROLE, status: 'active' }),
-        connectionRecord({ owner: APP_ROLE, status: 'stopping' }),
-      );
+      await service.open(appCaller, { serviceId: SERVICE });
+      await service.open(appCaller, { serviceId: SERVICE });
 
       const error = await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
 
       expect(error).toBeInstanceOf(QuotaExceededError);
       expect(error).toMatchObject({ maxActive: 2 });
-      expect(remoteit.connectCalls).toHaveLength(0);
+      expect(remoteit.connectCalls).toHaveLength(2);
       expect(store.records()).toHaveLength(2);
+      expect(store.slotsHeld(APP_ROLE)).toBe(2);
     });
 
-    it("opens when the caller's other connections are terminal or another owner's", async () => {
+    it('takes the slot in the write-ahead record itself: of opens racing for the last slots, exactly maxActive win', async () => {
       const { service, store } = createHarness();
-      store.seed(
-        connectionRecord({ owner: APP_ROLE, status: 'active' }),
-        connectionRecord({ owner: APP_ROLE, status: 'stopped' }),
-        connectionRecord({ owner: APP_ROLE, status: 'failed' }),
-        connectionRecord({ owner: otherCaller.principal, status: 'active' }),
-      );
+
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => service.open(appCaller, { serviceId: SERVICE })));
+
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(2);
+      expect(results.filter((result) => result.status === 'rejected').map((result) => (result as PromiseRejectedResult).reason)).toEqual([
+        expect.any(QuotaExceededError),
+        expect.any(QuotaExceededError),
+        expect.any(QuotaExceededError),
+      ]);
+      expect(store.records().map((record) => record.quotaSlot)).toEqual([true, true]);
+    });
+
+    it('gives the slot back when a connection is stopped, so the next open succeeds', async () => {
+      const { service, store } = createHarness();
+      const { connection } = await service.open(appCaller, { serviceId: SERVICE });
+      await service.open(appCaller, { serviceId: SERVICE });
+
+      await service.stop(appCaller, connection.id);
+
+      expect(store.peek(connection.id)).toMatchObject({ status: 'stopped' });
+      expect(store.peek(connection.id)?.quotaSlot).toBeUndefined();
+      expect(store.slotsHeld(APP_ROLE)).toBe(1);
+      await expect(service.open(appCaller, { serviceId: SERVICE })).resolves.toMatchObject({ reused: false });
+    });
+
+    it('gives the slot back when remote.it refuses the connect', async () => {
+      const { service, store, remoteit } = createHarness();
+      remoteit.queueConnect(new RemoteitFailure('refused', 'remote.it refused the request: device is offline', { reason: 'device is offline' }));
+
+      await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
+
+      expect(store.records()).toMatchObject([{ status: 'failed' }]);
+      expect(store.slotsHeld(APP_ROLE)).toBe(0);
+    });
+
+    it('does not count records that hold no slot (created before the counter), nor another owner\'s slots', async () => {
+      const { service, store } = createHarness();
+      store.seed(connectionRecord({ owner: APP_ROLE, status: 'active' }), connectionRecord({ owner: APP_ROLE, status: 'stopping' }));
+      await service.open(otherCaller, { serviceId: SERVICE });
+      await service.open(otherCaller, { serviceId: SERVICE });
 
       const { connection } = await service.open(appCaller, { serviceId: SERVICE });
 
       expect(connection.status).toBe('active');
+      expect([store.slotsHeld(APP_ROLE), store.slotsHeld(otherCaller.principal)]).toEqual([1, 2]);
     });
 
-    it('opens when a live record is past its expiresAt although the sweeper has not marked it yet', async () => {
+    it('gives nothing back when a record that holds no slot ends', async () => {
       const { service, store } = createHarness();
-      store.seed(
-        connectionRecord({ owner: APP_ROLE, status: 'active' }),
-        connectionRecord({ owner: APP_ROLE, status: 'active', expiresAt: NOW_S }),
-      );
+      const old = connectionRecord({ owner: APP_ROLE, status: 'active', serviceId: SERVICE, expiresAt: NOW_S + 28_800 });
+      store.seed(old);
+      await service.open(appCaller, { serviceId: SERVICE });
 
-      const { connection } = await service.open(appCaller, { serviceId: SERVICE });
+      await service.stop(appCaller, old.id);
 
-      expect(connection.status).toBe('active');
+      expect(store.peek(old.id)?.status).toBe('stopped');
+      expect(store.slotsHeld(APP_ROLE)).toBe(1);
     });
+  });
+
+  describe('a replayed open (replayOpen)', () => {
+    it('answers the connection as it is now while it is active: a renewed lease shows, reuse is kept', async () => {
+      const { service, store, clock } = createHarness();
+      const first = await service.open(appCaller, { serviceId: SERVICE, ttlSeconds: 600 });
+      clock.ms += 60_000;
+      await service.renew(appCaller, first.connection.id, 1_200);
+
+      const replayed = await replayOpen({ store, now: () => clock.ms }, first);
+
+      expect(replayed).toEqual({ connection: store.peek(first.connection.id), reused: false });
+      expect(replayed.connection.leaseExpiresAt).toBe(new Date(clock.ms + 1_200_000).toISOString());
+    });
+
+    it.each<[string, Partial<ConnectionRecord> | 'gone', string]>([
+      ['stopped', { status: 'stopped', dueAt: undefined }, 'stopped'],
+      ['being stopped', { status: 'stopping' }, 'stopping'],
+      ['failed', { status: 'failed' }, 'failed'],
+      ['past remote.it\'s expiry', { expiresAt: NOW_S }, 'expired'],
+      ['gone from the table', 'gone', 'expired'],
+    ])('refuses with connection_ended, naming its state and no proxy, when the connection is %s', async (_case, change, status) => {
+      const { service, store } = createHarness();
+      const first = await service.open(appCaller, { serviceId: SERVICE });
+      const now = store.peek(first.connection.id);
+      if (!now) throw new Error('no record');
+      if (change === 'gone') store.remove(now.id);
+      else store.seed({ ...now, ...change });
+
+      const error = await rejectionOf(replayOpen({ store, now: () => NOW_MS }, first));
+
+      expect(error).toBeInstanceOf(ConnectionEndedError);
+      expect(error).toMatchObject({ code: 'connection_ended', id: now.id, status });
+      expect((error as Error).message).not.toContain(String(first.connection.proxy?.port));
+    });
+
   });
 
   describe('reuse', () => {
@@ -246,11 +318,14 @@ describe('openConnection', () => {
 
     it('reuses even when the caller is at the quota', async () => {
       const { service, store } = createHarness();
+      await service.open(appCaller, { serviceId: '80:00:00:00:01:00:00:09' });
+      await service.open(appCaller, { serviceId: '80:00:00:00:01:00:00:09' });
       const existing = reusable();
-      store.seed(existing, connectionRecord({ owner: APP_ROLE, status: 'active', serviceId: '80:00:00:00:01:00:00:09' }));
+      store.seed(existing);
 
       const { connection } = await service.open(appCaller, { serviceId: SERVICE, reuse: true });
 
+      expect(store.slotsHeld(APP_ROLE)).toBe(2);
       expect(connection.id).toBe(existing.id);
     });
 

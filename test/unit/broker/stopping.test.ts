@@ -390,7 +390,7 @@ describe('stopping', () => {
       const claimed = claimedRecord();
       store.seed(claimed);
       remoteit.onStop = async () => {
-        await store.update(claimed.id, { status: ['stopping'] }, { status: 'stopped' });
+        await store.update(claimed.id, { status: ['stopping'] }, { status: 'stopped' }, claimed);
       };
 
       // Act
@@ -408,7 +408,7 @@ describe('stopping', () => {
       const claimed = claimedRecord();
       store.seed(claimed);
       remoteit.queueStop(async () => {
-        await store.update(claimed.id, { status: ['stopping'] }, { status: 'stopped' });
+        await store.update(claimed.id, { status: ['stopping'] }, { status: 'stopped' }, claimed);
         throw upstream(503);
       });
 

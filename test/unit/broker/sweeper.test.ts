@@ -351,7 +351,7 @@ describe('sweeper', () => {
       const stray = connectionRecord({ status: 'stopped', dueAt: NOW_S - 100 });
       store.seed(stray);
       store.pauseIndex();
-      await store.update(record?.id ?? '', { status: ['active'] }, { status: 'stopped', dueAt: null });
+      await store.update(record?.id ?? '', { status: ['active'] }, { status: 'stopped', dueAt: null }, record);
 
       // Act
       const summary = await sweep(deps, plentyOfTime());

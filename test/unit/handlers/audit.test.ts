@@ -6,6 +6,7 @@ import 'aws-sdk-client-mock-jest';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import type * as AuditHandler from '../../../lambdas/handlers/audit';
 import { toItem } from '../../../lambdas/store/codec';
+import { CONNECTIONS } from '../../../lambdas/store/tables';
 import { connectionRecord } from '../../fixtures/memory-store';
 
 const BUS = 'remoteit-broker-audit';
@@ -74,6 +75,20 @@ describe('the audit handler', () => {
 
   it('publishes nothing, and succeeds, for a batch without an event', async () => {
     const response = await handler({ Records: [claimed(), change(connectionRecord(), undefined)] }, context);
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);
+  });
+
+  it('publishes nothing, and succeeds, for an owner\'s quota counter created and changed in the connections table (issue 19)', async () => {
+    const counter = (live: number) => marshall({ id: `${CONNECTIONS.quotaCounterPrefix}arn:aws:iam::123456789012:role/app`, live }) as Record<string, never>;
+    const records: DynamoDBRecord[] = [
+      { eventName: 'INSERT', dynamodb: { SequenceNumber: '1', NewImage: counter(1) } },
+      { eventName: 'MODIFY', dynamodb: { SequenceNumber: '2', OldImage: counter(1), NewImage: counter(2) } },
+      { eventName: 'MODIFY', dynamodb: { SequenceNumber: '3', OldImage: counter(2), NewImage: counter(1) } },
+    ];
+
+    const response = await handler({ Records: records }, context);
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect(eventBridge).not.toHaveReceivedCommand(PutEventsCommand);

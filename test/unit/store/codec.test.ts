@@ -1,11 +1,13 @@
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import {
+  applyChanges,
   buildUpdate,
   createdDayOf,
   decodeCursor,
   dueShardOf,
   encodeCursor,
   indexKeyOf,
+  quotaCounterKey,
   toItem,
   toRecord,
 } from '../../../lambdas/store/codec';
@@ -119,6 +121,22 @@ describe('store codec', () => {
       expect(readable(parts.ConditionExpression, parts)).toBe('attribute_exists(id) AND status IN ("active") AND owner = "arn:owner" AND expiresAt > 100');
     });
 
+    it('with releaseSlot, also conditions on the record holding its quota slot and removes it (the slot goes back in the same transaction)', () => {
+      const parts = buildUpdate('id-1', { status: ['stopping'], version: 3 }, { status: 'stopped', dueAt: null }, { shardCount: 8, updatedAt: UPDATED_AT, releaseSlot: true });
+
+      expect(readable(parts.UpdateExpression, parts)).toBe(
+        `SET updatedAt = "${UPDATED_AT}", status = "stopped", version = version + 1 REMOVE dueAt, dueShard, liveOwner, quotaSlot`,
+      );
+      expect(readable(parts.ConditionExpression, parts)).toBe('attribute_exists(id) AND status IN ("stopping") AND attribute_exists(quotaSlot) AND version = 3');
+    });
+
+    it('names no quota slot without releaseSlot, and refuses a change set that sets it', () => {
+      const parts = buildUpdate('id-1', { status: ['stopping'] }, { status: 'stopped' }, { shardCount: 8, updatedAt: UPDATED_AT });
+
+      expect(Object.values(parts.ExpressionAttributeNames)).not.toContain('quotaSlot');
+      expect(() => buildUpdate('id-1', { status: ['active'] }, { quotaSlot: true } as never, { shardCount: 8, updatedAt: UPDATED_AT })).toThrow(TypeError);
+    });
+
     it('conditions on existence and the expected statuses and version', () => {
       const parts = buildUpdate('id-1', { status: ['active', 'stopping'], version: 7 }, { stopAttempts: 1 }, { shardCount: 8, updatedAt: UPDATED_AT });
 
@@ -171,6 +189,23 @@ describe('store codec', () => {
 
     it('throws when no status is expected', () => {
       expect(() => buildUpdate('id-1', { status: [] }, {}, { shardCount: 8, updatedAt: UPDATED_AT })).toThrow(/at least one status/);
+    });
+  });
+
+  describe('applyChanges (what a transactional update answers)', () => {
+    it('is the record decided on with the changes applied, the version bumped, updatedAt stamped and its quota slot gone', () => {
+      const from = record({ status: 'stopping', dueAt: 100, failureReason: 'x', quotaSlot: true, version: 4 });
+
+      const next = applyChanges(from, { status: 'stopped', dueAt: null, failureReason: null, stoppedAt: UPDATED_AT, stopReason: undefined }, UPDATED_AT);
+
+      const { dueAt: _dueAt, failureReason: _failureReason, quotaSlot: _quotaSlot, ...kept } = from;
+      expect(next).toStrictEqual({ ...kept, status: 'stopped', stoppedAt: UPDATED_AT, updatedAt: UPDATED_AT, version: 5 });
+    });
+  });
+
+  describe('quotaCounterKey', () => {
+    it('keys an owner\'s counter apart from every record id (a ULID has no #)', () => {
+      expect(quotaCounterKey('arn:aws:iam::123456789012:role/app')).toBe('quota#arn:aws:iam::123456789012:role/app');
     });
   });
 
