@@ -3,7 +3,7 @@ import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.local/', 'coverage/', 'client/dist/', '**/*.cjs', '**/*.mjs', 'jest.config.js'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.local/', 'coverage/', 'dist/', 'client/dist/', '**/*.cjs', '**/*.mjs', 'jest.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -275,7 +275,13 @@ export function openApiDocument(): object {
             201: {
               description:
                 'Opened. A repeat with the same Idempotency-Key (a replay) answers the connection it opened as it is now, while it is still active (its current lease, `idleClosesAt`): never the first answer alone',
-              headers: { Location: { schema: { type: 'string' }, example: `/connections/${EXAMPLE_CONNECTION_ID}` } },
+              headers: {
+                Location: {
+                  description: 'the new connection, relative to the request URL (it resolves to `<API>/connections/{id}` under any stage name or custom domain mapping)',
+                  schema: { type: 'string' },
+                  example: `connections/${EXAMPLE_CONNECTION_ID}`,
+                },
+              },
               content: activeConnection,
             },
             200: { description: 'reuse: the caller\'s live connection (a replay of such an answer: that connection as it is now, while still active)', content: activeConnection },

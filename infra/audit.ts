@@ -11,12 +11,11 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 // Shared with the local stack's stream poller (dev/stack.ts), as the timers' settings are.
 import { AUDIT_FILTER_PATTERN, AUDIT_LOCKS_FILTER_PATTERN, AUDIT_MAX_RECORD_AGE_SECONDS, AUDIT_RETRY_ATTEMPTS } from '../lambdas/audit/settings';
-import { BrokerFunction } from './broker-function';
+import { BrokerFunction, type BrokerLogSettings } from './broker-function';
 
 /**
  * How long the mapping keeps retrying a change before it gives up on it (and records it in the audit
@@ -45,7 +44,10 @@ export interface BrokerAuditProps {
   readonly locksTable: dynamodb.ITableV2;
   /** The function's environment: its config schema's variables (FUNCTION_CONFIG `audit`) and Powertools'. */
   readonly environment: Record<string, string>;
-  readonly logRetention: logs.RetentionDays;
+  /** Retention, removal and encryption of the function's log group (the construct's). */
+  readonly logs: BrokerLogSettings;
+  /** @default - unreserved */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 export interface BrokerAudit {
@@ -75,7 +77,8 @@ export function createBrokerAudit(scope: Construct, props: BrokerAuditProps): Br
     description: 'remote.it broker: publishes an audit event for every change of a connection or a lock on the connections and locks table streams',
     environment: props.environment,
     timeout: AUDIT_TIMEOUT,
-    logRetention: props.logRetention,
+    logs: props.logs,
+    reservedConcurrentExecutions: props.reservedConcurrentExecutions,
   });
   const streamSettings = () => ({
     // From the oldest record the stream holds: a change written while the stack deploys is still published.

@@ -2,17 +2,19 @@
  * The whole broker as one reusable construct: tables, secret, policy (AppConfig), functions, HTTP API, sweeper
  * schedule, lease timers, audit events, alarms, dashboard.
  */
-import { Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -21,7 +23,6 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IConstruct } from 'constructs';
-import type { z } from 'zod';
 import { MIN_TTL_SECONDS } from '../lambdas/broker/model';
 import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
 import {
@@ -45,13 +46,39 @@ import {
   TIMER_QUEUE_VISIBILITY_SECONDS,
 } from '../lambdas/timers/settings';
 import { MAX_DELAY_SECONDS } from '../lambdas/timers/sqs-timers';
+import { acknowledgeNagFinding } from './acknowledge';
 import { auditAlarms, createBrokerAudit } from './audit';
-import { BrokerFunction } from './broker-function';
+import { BrokerFunction, brokerLogGroup, type BrokerLogSettings } from './broker-function';
 import { createBrokerDashboard, type BrokerMetric } from './dashboard';
 import { BrokerPolicyConfig, POLICY_LOAD_FAILURE_REASONS } from './policy-config';
+import type { BrokerPolicyDocument } from './policy-document';
 
-/** The policy document as written (defaults may be left out); validated with the runtime's own schema. */
-export type BrokerPolicyInput = z.input<typeof policyDocumentSchema>;
+export type { BrokerConnectionMode, BrokerPolicyDocument, BrokerPolicyRule } from './policy-document';
+/** The policy document as written; validated with the runtime's own schema. */
+export type BrokerPolicyInput = BrokerPolicyDocument;
+
+/**
+ * Reserved concurrency per function (`reservedConcurrentExecutions`): what each may take of the account's
+ * concurrency, at most. A function over it is throttled: API Gateway answers its callers 5xx, the stream and
+ * queue mappings retry. The sweeper is always serialised (1) and has no entry.
+ */
+export interface BrokerReservedConcurrency {
+  /** GET routes. @default - unreserved */
+  readonly read?: number;
+  /** POST /connections. @default - unreserved */
+  readonly open?: number;
+  /** Renew, stop and the lock routes. @default - unreserved */
+  readonly write?: number;
+  /** The connections table's stream: arms lease timers. @default - unreserved */
+  readonly timerArm?: number;
+  /**
+   * The timer queue's consumer. At least its queue mapping's maximum concurrency (10), so that the mapping is
+   * never throttled into the dead-letter queue. @default - unreserved
+   */
+  readonly timerFire?: number;
+  /** The tables' streams: publishes audit events. @default - unreserved */
+  readonly audit?: number;
+}
 
 export type BrokerLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
@@ -80,7 +107,7 @@ export interface ConnectionBrokerProps {
    * deploys it again, over them.
    * @default - deny everything: no rules, no admins
    */
-  readonly policy?: BrokerPolicyInput;
+  readonly policy?: BrokerPolicyDocument;
   /**
    * How long a function uses a policy it loaded before asking AppConfig again: a deployed change reaches every
    * function within this (after AppConfig's rollout). Whole seconds, 1 to 60.
@@ -125,12 +152,72 @@ export interface ConnectionBrokerProps {
   readonly logLevel?: BrokerLogLevel;
   /** Retention of function and access logs. @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
-  /** Powertools service name: the `service` dimension of every metric. @default 'remoteit-broker' */
+  /**
+   * What deleting the stack (or the construct) does to the three tables and every log group. RETAIN keeps them,
+   * and the tables keep deletion protection; DESTROY deletes them, and turns the tables' deletion protection off
+   * (CloudFormation could not delete them otherwise): for short-lived stacks only, it deletes every connection
+   * record and audit trail with them. SNAPSHOT is refused: DynamoDB tables have no snapshot on deletion. The
+   * remote.it credentials secret the construct creates is always retained.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * A customer managed KMS key for the three tables (their items, indexes and streams) and every log group
+   * (functions' and the API's access logs). The functions are granted its use on exactly what they read and
+   * write. The stack needs an explicit region (`env`), the key must be in it, and its key policy must let
+   * CloudWatch Logs use it: for a key created in the same stack the construct adds that statement (service
+   * `logs.<region>.amazonaws.com`, for log groups of this account and region); for an imported key, add it to
+   * the key policy yourself (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+   * @default - AWS-managed keys: DynamoDB's `aws/dynamodb`, CloudWatch Logs' own encryption
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * The API's stage. `$default` is served from the API's root (`https://{apiId}.execute-api.{region}.amazonaws.com/`);
+   * any other name is a path prefix (`.../{stageName}/`; the `Location` of a created connection is relative to
+   * the request's URL, so it resolves under it). Letters, digits, `-` and `_`, up to 128.
+   * @default '$default'
+   */
+  readonly stageName?: string;
+  /**
+   * A custom domain for the API, e.g. `broker.example.com`: an API Gateway regional domain (TLS 1.2) with the
+   * stage mapped at its root (or at `domainMappingKey`). Needs `certificate`. Point DNS at it yourself: an alias
+   * (Route 53) or CNAME to `domain.regionalDomainName`. Callers sign for the broker's region (a custom domain
+   * carries none). @default - only the execute-api URL
+   */
+  readonly domainName?: string;
+  /** The ACM certificate for `domainName`, in the stack's region. @default - required with domainName */
+  readonly certificate?: acm.ICertificate;
+  /** A path under `domainName` the API is mapped at, e.g. `broker` (`https://example.com/broker/`). @default - the domain's root */
+  readonly domainMappingKey?: string;
+  /** Reserved concurrency per function. @default - unreserved, but the sweeper (always 1) */
+  readonly reservedConcurrency?: BrokerReservedConcurrency;
+  /**
+   * Powertools service name: the `service` dimension of every broker metric (alarms and dashboard follow it),
+   * and the `service` of every log line. Letters, digits, spaces and `._-/:#@+=`, up to 255.
+   * @default - unique per construct instance: `<stack name>/<construct path inside the stack>`, e.g.
+   * `RemoteitBroker/Broker`, so that two brokers (in one stack, or in two stacks of one account) never feed each
+   * other's alarms; in a nested stack, whose name is only known at deployment, the construct's full path
+   */
   readonly serviceName?: string;
-  /** CloudWatch namespace of the broker's metrics. @default 'RemoteitBroker' */
+  /**
+   * CloudWatch namespace of the broker's metrics: letters, digits, spaces and `.-_/#:`, up to 255, not starting
+   * with `AWS/`. Brokers may share it: their `serviceName` (dimension) keeps their metrics apart.
+   * @default 'RemoteitBroker'
+   */
   readonly metricsNamespace?: string;
+  /**
+   * Whether to create the construct's alarms (and, with them, the policy deployments' automatic rollback, which
+   * watches some of them). Without alarms the dashboard still shows every metric; you alarm on them yourself.
+   * @default true
+   */
+  readonly createAlarms?: boolean;
   /** Where alarms are sent. @default - alarms change state without notifying anyone */
   readonly alarmTopic?: sns.ITopic;
+  /**
+   * Actions every alarm takes when it fires, besides notifying `alarmTopic` (e.g. `new SnsAction(topic)` for a
+   * topic in another account, or an incident manager's response plan). @default - none
+   */
+  readonly alarmActions?: readonly cloudwatch.IAlarmAction[];
   /**
    * The EventBridge bus audit events go to (docs/EVENTS.md). The audit function may put events on it and on
    * nothing else; a bus in another account must allow this account's PutEvents in its resource policy.
@@ -223,9 +310,10 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
  * covers), the sweeper and timer-arm read them to enforce them.
  *
  * Secure defaults: AWS_IAM on every route, default-stage throttling, JSON access logs; tables on demand
- * with PITR, deletion protection, RETAIN and TTL; functions traced, logging to retained log groups under
- * roles scoped to their own log group; the sweeper serialised (reserved concurrency 1) with failed runs in
- * an encrypted dead-letter queue; the timer queue and its dead-letter queue encrypted and TLS-only, timers
+ * with PITR, deletion protection, RETAIN and TTL (`removalPolicy` DESTROY for short-lived stacks); functions
+ * traced, logging to retained log groups under roles scoped to their own log group; the sweeper serialised
+ * (reserved concurrency 1) with failed runs in an encrypted dead-letter queue; the timer queue and its
+ * dead-letter queue encrypted and TLS-only, timers
  * that keep failing (and stream records that could not be armed) kept in that dead-letter queue; alarms on
  * fault rate (its own 5xx), function errors, failed stops, sweeper lag, every dead-letter queue, timers waiting too long,
  * arming and audit publishing falling behind; a dashboard of all of it (infra/dashboard.ts).
@@ -233,8 +321,16 @@ const TIMER_ARM_MAX_ITERATOR_AGE = Duration.seconds(MIN_TTL_SECONDS);
 export class ConnectionBroker extends Construct {
   readonly api: apigw.HttpApi;
   readonly stage: apigw.HttpStage;
-  /** The API's base URL (default stage), ending in `/`. */
+  /** The API's execute-api base URL (its stage), ending in `/`. */
   readonly url: string;
+  /** The custom domain, when `domainName` is given. */
+  readonly domain?: apigw.DomainName;
+  /** `https://{domainName}/` (or `.../{domainMappingKey}/`), when `domainName` is given. */
+  readonly domainUrl?: string;
+  /** The `service` dimension of the broker's metrics (the `serviceName` prop, or the per-instance default). */
+  readonly serviceName: string;
+  /** The CloudWatch namespace of the broker's metrics. */
+  readonly metricsNamespace: string;
   readonly connectionsTable: dynamodb.TableV2;
   readonly idempotencyTable: dynamodb.TableV2;
   /** Operators' locks (lambdas/broker/locks.ts), one partition, with a stream the audit function reads. */
@@ -265,6 +361,7 @@ export class ConnectionBroker extends Construct {
   readonly auditFunction: BrokerFunction;
   /** The audit stream mapping's records of changes it gave up on: audit events that were never published. */
   readonly auditDeadLetterQueue: sqs.Queue;
+  /** Every alarm of the construct; none with `createAlarms: false`. */
   readonly alarms: readonly cloudwatch.Alarm[];
   /** Traffic, remote.it, lease ends, timers, audit and every alarm's state (infra/dashboard.ts). */
   readonly dashboard: cloudwatch.Dashboard;
@@ -274,13 +371,30 @@ export class ConnectionBroker extends Construct {
     const sweepInterval = validSweepInterval(props.sweepInterval ?? Duration.minutes(1));
     const policy = validPolicy(props.policy ?? {});
     const policyMaxAge = validPolicyMaxAge(props.policyMaxAge);
-    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
-    const serviceName = props.serviceName ?? 'remoteit-broker';
-    const metricsNamespace = props.metricsNamespace ?? 'RemoteitBroker';
+    const removalPolicy = validRemovalPolicy(props.removalPolicy);
+    const stageName = validStageName(props.stageName);
+    const domain = validDomain(props);
+    const reserved = validReservedConcurrency(props.reservedConcurrency);
+    const logSettings: BrokerLogSettings = {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy,
+      ...(props.encryptionKey && { encryptionKey: props.encryptionKey }),
+    };
+    const serviceName = props.serviceName === undefined ? defaultServiceName(this) : validServiceName(props.serviceName);
+    const metricsNamespace = validMetricsNamespace(props.metricsNamespace ?? 'RemoteitBroker');
+    this.serviceName = serviceName;
+    this.metricsNamespace = metricsNamespace;
+    if (props.encryptionKey) {
+      if (Token.isUnresolved(Stack.of(this).region)) {
+        throw new ConnectionBrokerPropsError('encryptionKey', 'needs a stack with an explicit region (env: { region }): DynamoDB names a table\'s customer managed key per region, which a region-agnostic stack cannot render');
+      }
+      allowLogsToUse(props.encryptionKey);
+    }
 
-    this.connectionsTable = this.table(connectionsTable);
-    this.idempotencyTable = this.table(idempotencyTable);
-    this.locksTable = this.table(locksTable);
+    const tableSettings = { removalPolicy, encryptionKey: props.encryptionKey };
+    this.connectionsTable = this.table(connectionsTable, tableSettings);
+    this.idempotencyTable = this.table(idempotencyTable, tableSettings);
+    this.locksTable = this.table(locksTable, tableSettings);
     this.policyConfig = new BrokerPolicyConfig(this, 'PolicyConfig', { policy });
     this.secret = props.secret ?? this.placeholderSecret();
     // No name given: EventBridge requires one, and CDK derives it from the construct's path (stack name
@@ -355,7 +469,8 @@ export class ConnectionBroker extends Construct {
       description: 'remote.it broker: GET /connections, GET /connections/{id}',
       environment: environment['connections-read'],
       timeout: Duration.seconds(10),
-      logRetention,
+      logs: logSettings,
+      reservedConcurrentExecutions: reserved.read,
     });
     this.openFunction = new BrokerFunction(this, 'OpenFunction', {
       entry: 'lambdas/handlers/connections-open.ts',
@@ -365,7 +480,8 @@ export class ConnectionBroker extends Construct {
       // waits for the proxy) followed by a compensating stop with retries can take about a minute, and a
       // timeout in between would leave a live proxy unrecorded.
       timeout: Duration.seconds(90),
-      logRetention,
+      logs: logSettings,
+      reservedConcurrentExecutions: reserved.open,
     });
     this.writeFunction = new BrokerFunction(this, 'WriteFunction', {
       entry: 'lambdas/handlers/connections-write.ts',
@@ -374,7 +490,8 @@ export class ConnectionBroker extends Construct {
       // A stop retries remote.it within the call; the function outlives API Gateway's 30 s so that a stop in
       // flight is recorded rather than left for the sweeper.
       timeout: Duration.seconds(90),
-      logRetention,
+      logs: logSettings,
+      reservedConcurrentExecutions: reserved.write,
     });
 
     this.deadLetterQueue = new sqs.Queue(this, 'SweeperDeadLetterQueue', {
@@ -394,7 +511,7 @@ export class ConnectionBroker extends Construct {
       retryAttempts: 0,
       maxEventAge: sweepInterval,
       onFailure: new SqsDestination(this.deadLetterQueue),
-      logRetention,
+      logs: logSettings,
     });
     // An EventBridge rule invokes through the function's resource policy: no role, no wildcard grant.
     this.sweepSchedule = new events.Rule(this, 'SweepSchedule', {
@@ -416,7 +533,8 @@ export class ConnectionBroker extends Construct {
       environment: environment['timer-arm'],
       // One SendMessage per record of a batch, all at once.
       timeout: Duration.seconds(30),
-      logRetention,
+      logs: logSettings,
+      reservedConcurrentExecutions: reserved.timerArm,
     });
     this.timerArmFunction.addEventSource(
       new DynamoEventSource(this.connectionsTable, {
@@ -444,7 +562,8 @@ export class ConnectionBroker extends Construct {
       description: 'remote.it broker: fires lease timers, stopping each connection at its lease end',
       environment: environment['timer-fire'],
       timeout: TIMER_FIRE_TIMEOUT,
-      logRetention,
+      logs: logSettings,
+      reservedConcurrentExecutions: reserved.timerFire,
     });
     this.timerFireFunction.addEventSource(
       new SqsEventSource(this.timerQueue, {
@@ -460,12 +579,13 @@ export class ConnectionBroker extends Construct {
       connectionsTable: this.connectionsTable,
       locksTable: this.locksTable,
       environment: environment.audit,
-      logRetention,
+      logs: logSettings,
+      reservedConcurrentExecutions: reserved.audit,
     });
     this.auditFunction = audit.auditFunction;
     this.auditDeadLetterQueue = audit.deadLetterQueue;
 
-    this.grantLeastPrivilege();
+    this.grantLeastPrivilege(props.encryptionKey);
     this.api = new apigw.HttpApi(this, 'Api', {
       description: 'remote.it connection broker (AWS_IAM on every route)',
       defaultAuthorizer: new HttpIamAuthorizer(),
@@ -473,17 +593,30 @@ export class ConnectionBroker extends Construct {
       createDefaultStage: false,
     });
     this.stage = this.api.addStage('DefaultStage', {
-      stageName: '$default',
+      stageName,
       autoDeploy: true,
       throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
       accessLogSettings: {
-        destination: new apigw.LogGroupLogDestination(
-          new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy: RemovalPolicy.RETAIN }),
-        ),
+        destination: new apigw.LogGroupLogDestination(brokerLogGroup(this, 'AccessLogs', logSettings)),
         format: accessLogFormat,
       },
     });
     this.url = this.stage.url;
+    if (domain) {
+      this.domain = new apigw.DomainName(this, 'Domain', {
+        domainName: domain.name,
+        certificate: domain.certificate,
+        endpointType: apigw.EndpointType.REGIONAL,
+        securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+      });
+      new apigw.ApiMapping(this, 'DomainMapping', {
+        api: this.api,
+        domainName: this.domain,
+        stage: this.stage,
+        ...(domain.mappingKey !== undefined && { apiMappingKey: domain.mappingKey }),
+      });
+      this.domainUrl = `https://${domain.name}/${domain.mappingKey === undefined ? '' : `${domain.mappingKey}/`}`;
+    }
     this.applyRouteThrottles({ ...DEFAULT_ROUTE_THROTTLES, ...props.routeThrottles });
     const integrations = {
       'connections-read': new HttpLambdaIntegration('ReadIntegration', this.readFunction),
@@ -503,13 +636,16 @@ export class ConnectionBroker extends Construct {
     }
 
     const brokerMetric = brokerMetricOf(metricsNamespace, serviceName);
-    this.alarms = this.createAlarms({ sweepInterval, brokerMetric, topic: props.alarmTopic });
+    const alarmActions = [...(props.alarmTopic ? [new SnsAction(props.alarmTopic)] : []), ...(props.alarmActions ?? [])];
+    this.alarms = props.createAlarms === false ? [] : this.createAlarms({ sweepInterval, brokerMetric, actions: alarmActions });
     // A policy deployment rolls back on what a bad policy would trip: the broker answering 5xx, an API function
-    // failing, or the functions failing to load it.
+    // failing, or the functions failing to load it. Without alarms, nothing watches a deployment.
     this.policyConfig.deployTo(
-      ['ApiFaultRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm'].map(
-        (alarmId) => this.alarmNamed(alarmId),
-      ),
+      this.alarms.length === 0
+        ? []
+        : ['ApiFaultRateAlarm', 'ReadFunctionErrorsAlarm', 'OpenFunctionErrorsAlarm', 'WriteFunctionErrorsAlarm', 'PolicyLoadFailuresAlarm'].map(
+          (alarmId) => this.alarmNamed(alarmId),
+        ),
     );
     this.policyConfig.grantRead(
       [this.readFunction, this.openFunction, this.writeFunction].map((fn) => fn.role).filter((role) => role !== undefined),
@@ -524,12 +660,14 @@ export class ConnectionBroker extends Construct {
       deadLetterQueues: { sweeper: this.deadLetterQueue, timer: this.timerDeadLetterQueue, audit: this.auditDeadLetterQueue },
       auditFunction: this.auditFunction,
       alarms: this.alarms,
-      alarmLines: {
-        policyLoadFailures: this.alarmNamed('PolicyLoadFailuresAlarm'),
-        sweeperLag: this.alarmNamed('SweeperLagAlarm'),
-        timerQueueAge: this.alarmNamed('TimerQueueAgeAlarm'),
-        auditIteratorAge: this.alarmNamed('AuditIteratorAgeAlarm'),
-      },
+      ...(this.alarms.length > 0 && {
+        alarmLines: {
+          policyLoadFailures: this.alarmNamed('PolicyLoadFailuresAlarm'),
+          sweeperLag: this.alarmNamed('SweeperLagAlarm'),
+          timerQueueAge: this.alarmNamed('TimerQueueAgeAlarm'),
+          auditIteratorAge: this.alarmNamed('AuditIteratorAgeAlarm'),
+        },
+      }),
     });
     this.acknowledgeFindings(props.secret === undefined);
   }
@@ -537,12 +675,32 @@ export class ConnectionBroker extends Construct {
   /**
    * Lets an internal app's role call every broker route (what it may open is still up to the policy).
    * HTTP APIs have no resource policy: callers in other accounts assume a role of this account.
+   *
+   * The grant names each route on the broker's stage, `<api>/<stage>/<METHOD>/<path>`, and no other: a path
+   * parameter (a connection or lock id, always a 26-character ULID) is 26 `?`, IAM's one-character wildcard. So
+   * the grantee's policy holds no `*`, and cdk-nag's AwsSolutions-IAM5 has nothing to report on it: no
+   * acknowledgement naming the account, region or API is needed. A request for an id of another length is
+   * refused by API Gateway (403) before it reaches the broker, which would refuse it too (400).
    */
   grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: [this.api.arnForExecuteApi()] });
+    return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: this.routeArns() });
   }
 
-  private table(definition: TableDefinition): dynamodb.TableV2 {
+  /** The execute-api ARN of every route on the stage, path parameters as their ids' shape (see grantInvoke). */
+  routeArns(): string[] {
+    return API_ROUTES.map((route) =>
+      this.api.arnForExecuteApi(
+        route.method,
+        route.path.replace(/\{([^}]+)\}/g, (parameter: string, name: string) => {
+          if (name !== 'id') throw new Error(`ConnectionBroker: no IAM pattern for the path parameter ${parameter} of ${route.routeKey}`);
+          return ID_PATTERN;
+        }),
+        this.stage.stageName,
+      ),
+    );
+  }
+
+  private table(definition: TableDefinition, settings: { removalPolicy: RemovalPolicy; encryptionKey: kms.IKey | undefined }): dynamodb.TableV2 {
     const attribute = (key: { name: string; type: 'S' | 'N' }): dynamodb.Attribute => ({
       name: key.name,
       type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER,
@@ -564,10 +722,13 @@ export class ConnectionBroker extends Construct {
       ...(definition.stream && { dynamoStream: dynamodb.StreamViewType[definition.stream] }),
       billing: dynamodb.Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-      // AWS-managed key: key use shows in CloudTrail, without a customer key's cost and key policy to run.
-      encryption: dynamodb.TableEncryptionV2.awsManagedKey(),
+      // A table under deletion protection cannot be deleted: DESTROY (validRemovalPolicy) means it may be.
+      deletionProtection: settings.removalPolicy !== RemovalPolicy.DESTROY,
+      removalPolicy: settings.removalPolicy,
+      // By default the AWS-managed key: key use shows in CloudTrail, without a customer key's cost and key policy to run.
+      encryption: settings.encryptionKey
+        ? dynamodb.TableEncryptionV2.customerManagedKey(settings.encryptionKey)
+        : dynamodb.TableEncryptionV2.awsManagedKey(),
     });
   }
 
@@ -583,7 +744,7 @@ export class ConnectionBroker extends Construct {
   }
 
   /** Explicit actions on explicit index ARNs: no `index/*`, no `Scan`, no batch or transaction actions. */
-  private grantLeastPrivilege(): void {
+  private grantLeastPrivilege(tableKey: kms.IKey | undefined): void {
     const connections = this.connectionsTable.tableArn;
     const locks = this.locksTable.tableArn;
     const index = (name: string) => `${connections}/index/${name}`;
@@ -641,6 +802,16 @@ export class ConnectionBroker extends Construct {
     // the audit dead-letter queue. Publishing is the one other thing audit does, on its bus alone: no record, no
     // secret.
     allow(this.auditFunction, ['events:PutEvents'], [this.auditBus.eventBusArn]);
+
+    // A customer managed table key: each function may use it as it uses the tables, named actions on that key
+    // alone. Readers decrypt (items, index entries, stream records); writers encrypt too. The stream mappings
+    // add the stream's own grant.
+    if (tableKey) {
+      const decrypt = ['kms:Decrypt', 'kms:DescribeKey'];
+      const encryptDecrypt = [...decrypt, 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:ReEncryptFrom', 'kms:ReEncryptTo'];
+      for (const fn of [this.readFunction, this.timerArmFunction, this.auditFunction]) tableKey.grant(fn, ...decrypt);
+      for (const fn of [this.openFunction, this.writeFunction, this.sweeperFunction, this.timerFireFunction]) tableKey.grant(fn, ...encryptDecrypt);
+    }
   }
 
   /** One of the construct's alarms, by id (the dashboard draws some of them on their metric's graph). */
@@ -654,7 +825,9 @@ export class ConnectionBroker extends Construct {
   private applyRouteThrottles(throttles: Partial<Record<ApiRouteKey, apigw.ThrottleSettings>>): void {
     const settings: Record<string, { ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number }> = {};
     for (const [routeKey, throttle] of Object.entries(throttles)) {
-      if (!API_ROUTES.some((route) => route.routeKey === routeKey)) throw new Error(`routeThrottles: no route ${routeKey} (routes: ${API_ROUTES.map((route) => route.routeKey).join(', ')})`);
+      if (!API_ROUTES.some((route) => route.routeKey === routeKey)) {
+        throw new ConnectionBrokerPropsError('routeThrottles', `names no route of the API: ${routeKey} (routes: ${API_ROUTES.map((route) => route.routeKey).join(', ')})`);
+      }
       if (!throttle) continue;
       settings[routeKey] = {
         ...(throttle.rateLimit !== undefined && { ThrottlingRateLimit: throttle.rateLimit }),
@@ -667,9 +840,9 @@ export class ConnectionBroker extends Construct {
   private createAlarms(options: {
     sweepInterval: Duration;
     brokerMetric: BrokerMetric;
-    topic: sns.ITopic | undefined;
+    actions: readonly cloudwatch.IAlarmAction[];
   }): cloudwatch.Alarm[] {
-    const { sweepInterval, brokerMetric, topic } = options;
+    const { sweepInterval, brokerMetric, actions } = options;
     const alarms: cloudwatch.Alarm[] = [];
     const alarm = (id: string, description: string, props: Omit<cloudwatch.AlarmProps, 'alarmDescription'>) => {
       const created = new cloudwatch.Alarm(this, id, {
@@ -677,7 +850,7 @@ export class ConnectionBroker extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         ...props,
       });
-      if (topic) created.addAlarmAction(new SnsAction(topic));
+      if (actions.length > 0) created.addAlarmAction(...actions);
       alarms.push(created);
     };
 
@@ -839,9 +1012,117 @@ export class ConnectionBroker extends Construct {
   }
 }
 
-/** Acknowledges on the construct's CloudFormation resource itself, so the acknowledgement covers nothing else. */
+/**
+ * Acknowledges `id` (a rule, or `Rule[finding]`) on the construct's CloudFormation resource itself, so the
+ * acknowledgement covers nothing else, in the forms cdk-nag 2 and 3 both read (infra/acknowledge.ts).
+ */
 function acknowledge(construct: IConstruct, id: string, reason: string): void {
-  Validations.of(construct.node.defaultChild ?? construct).acknowledge({ id, reason });
+  const [, rule = id, finding] = /^([^[]+)(?:\[(.+)\])?$/.exec(id) ?? [];
+  acknowledgeNagFinding(construct, rule, reason, finding);
+}
+
+/**
+ * A connection or lock id in a route's execute-api ARN: 26 `?`, one per character of the ULID every id is
+ * (lambdas/handlers/http/schemas.ts and lock-schemas.ts validate them so; test/infra/props.test.ts holds the
+ * two together). `?` is IAM's wildcard for exactly one character, so the grant needs no `*`.
+ */
+const ID_PATTERN = '?'.repeat(26);
+
+/**
+ * The default `service` dimension: `<stack name>/<construct path inside the stack>`. A stack's name is unique in
+ * its account and region, and a path in its stack, so no two brokers there share it. A nested stack's name is a
+ * token until deployment: there, the construct's full path in the app.
+ */
+function defaultServiceName(broker: Construct): string {
+  const stack = Stack.of(broker);
+  const inside = broker.node.scopes.slice(broker.node.scopes.indexOf(stack) + 1).map((scope) => scope.node.id);
+  const parts = Token.isUnresolved(stack.stackName) ? broker.node.scopes.slice(1).map((scope) => scope.node.id) : [stack.stackName, ...inside];
+  // Construct ids may hold any character; the dimension is used inside a dashboard SEARCH expression's quotes.
+  return parts.map((part) => part.replace(/[^\w.-]/g, '-')).join('/').slice(0, 255);
+}
+
+const SERVICE_NAME = /^[\w .:/#@+=-]{1,255}$/;
+
+function validServiceName(name: string): string {
+  if (Token.isUnresolved(name)) return name;
+  if (!SERVICE_NAME.test(name) || name.trim() === '') {
+    throw new ConnectionBrokerPropsError('serviceName', `must be 1 to 255 letters, digits, spaces and ._-/:#@+= (the metrics' service dimension), got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+/** CloudWatch's namespace rules (PutMetricData): at most 255 of these characters, not AWS's own prefix. */
+function validMetricsNamespace(namespace: string): string {
+  if (Token.isUnresolved(namespace)) return namespace;
+  if (!/^[A-Za-z0-9.\-_/#: ]{1,255}$/.test(namespace) || namespace.trim() === '' || namespace.startsWith('AWS/')) {
+    throw new ConnectionBrokerPropsError('metricsNamespace', `must be 1 to 255 letters, digits, spaces and .-_/#: and not start with AWS/, got ${JSON.stringify(namespace)}`);
+  }
+  return namespace;
+}
+
+function validRemovalPolicy(policy: RemovalPolicy | undefined): RemovalPolicy {
+  if (policy === RemovalPolicy.SNAPSHOT) {
+    throw new ConnectionBrokerPropsError('removalPolicy', 'cannot be SNAPSHOT: DynamoDB tables have no snapshot on deletion (use RETAIN, or DESTROY for a short-lived stack)');
+  }
+  return policy ?? RemovalPolicy.RETAIN;
+}
+
+/** API Gateway's stage names: `$default`, or up to 128 letters, digits, `-` and `_`. */
+function validStageName(name: string | undefined): string {
+  if (name === undefined) return '$default';
+  if (name !== '$default' && !/^[A-Za-z0-9_-]{1,128}$/.test(name)) {
+    throw new ConnectionBrokerPropsError('stageName', `must be $default or 1 to 128 letters, digits, - and _, got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+function validDomain(props: ConnectionBrokerProps): { name: string; certificate: acm.ICertificate; mappingKey: string | undefined } | undefined {
+  const { domainName, certificate, domainMappingKey } = props;
+  if (domainName === undefined) {
+    if (certificate !== undefined) throw new ConnectionBrokerPropsError('certificate', 'is only used with domainName: give the custom domain it is for');
+    if (domainMappingKey !== undefined) throw new ConnectionBrokerPropsError('domainMappingKey', 'is only used with domainName: give the custom domain to map the API under');
+    return undefined;
+  }
+  if (!Token.isUnresolved(domainName) && !/^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/.test(domainName)) {
+    throw new ConnectionBrokerPropsError('domainName', `must be a lower-case DNS name such as broker.example.com, got ${JSON.stringify(domainName)}`);
+  }
+  if (certificate === undefined) throw new ConnectionBrokerPropsError('certificate', `is required with domainName (${domainName}): an ACM certificate for it, in the stack's region`);
+  if (domainMappingKey !== undefined && !Token.isUnresolved(domainMappingKey) && !/^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(domainMappingKey)) {
+    throw new ConnectionBrokerPropsError('domainMappingKey', `must be a path such as broker or v1/broker, without leading or trailing /, got ${JSON.stringify(domainMappingKey)}`);
+  }
+  return { name: domainName, certificate, mappingKey: domainMappingKey };
+}
+
+function validReservedConcurrency(reserved: BrokerReservedConcurrency | undefined): BrokerReservedConcurrency {
+  for (const [name, value] of Object.entries(reserved ?? {}) as [string, unknown][]) {
+    if (!['read', 'open', 'write', 'timerArm', 'timerFire', 'audit'].includes(name)) {
+      throw new ConnectionBrokerPropsError(`reservedConcurrency.${name}`, 'is not a function of the broker (read, open, write, timerArm, timerFire, audit; the sweeper is always 1)');
+    }
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new ConnectionBrokerPropsError(`reservedConcurrency.${name}`, `must be a whole number of at least 1 (0 would stop the function), got ${String(value)}`);
+    }
+    if (name === 'timerFire' && value < TIMER_FIRE_MAX_CONCURRENCY) {
+      throw new ConnectionBrokerPropsError('reservedConcurrency.timerFire', `must be at least ${TIMER_FIRE_MAX_CONCURRENCY}, the timer queue mapping's maximum concurrency: below it, throttled timers are received again and again and end in the dead-letter queue`);
+    }
+  }
+  return reserved ?? {};
+}
+
+/**
+ * Lets CloudWatch Logs use a key created in this stack for the construct's log groups (logs of this account
+ * and region only). An imported key's policy cannot be changed here: `addToResourcePolicy` does nothing for it.
+ */
+function allowLogsToUse(key: kms.IKey): void {
+  const stack = Stack.of(key);
+  key.addToResourcePolicy(new iam.PolicyStatement({
+    principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+    actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+    resources: ['*'],
+    conditions: {
+      ArnLike: { 'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+    },
+  }));
 }
 
 /**

@@ -37,10 +37,10 @@ export interface BrokerDashboardProps {
   readonly timerQueue: sqs.IQueue;
   readonly deadLetterQueues: { readonly sweeper: sqs.IQueue; readonly timer: sqs.IQueue; readonly audit: sqs.IQueue };
   readonly auditFunction: lambda.IFunction;
-  /** Every alarm of the construct: the alarm status widget lists them all. */
+  /** Every alarm of the construct: the alarm status widget lists them all (no widget without alarms). */
   readonly alarms: readonly cloudwatch.IAlarm[];
-  /** Alarms drawn as a line on the graph of the metric they watch. */
-  readonly alarmLines: {
+  /** Alarms drawn as a line on the graph of the metric they watch. @default - no lines (the construct has no alarms) */
+  readonly alarmLines?: {
     readonly policyLoadFailures: cloudwatch.Alarm;
     readonly sweeperLag: cloudwatch.Alarm;
     readonly timerQueueAge: cloudwatch.Alarm;
@@ -58,11 +58,9 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
   const labelled = (metric: cloudwatch.Metric, label: string) => metric.with({ label });
   const graph = (title: string, left: cloudwatch.IMetric[], options: Partial<cloudwatch.GraphWidgetProps> = {}) =>
     new cloudwatch.GraphWidget({ title, left, width: WIDTH / 3, height: HEIGHT, ...options });
-  /** An alarm's threshold as a horizontal line, named after the alarm. */
-  const line = (alarm: cloudwatch.Alarm, label: string): cloudwatch.HorizontalAnnotation => ({
-    ...alarm.toAnnotation(),
-    label,
-  });
+  /** An alarm's threshold as a horizontal line, named after the alarm, on a graph's options; none without alarms. */
+  const line = (alarm: cloudwatch.Alarm | undefined, label: string): Partial<cloudwatch.GraphWidgetProps> =>
+    alarm ? { leftAnnotations: [{ ...alarm.toAnnotation(), label }] } : {};
 
   const dashboard = new cloudwatch.Dashboard(scope, id, {
     defaultInterval: Duration.hours(3),
@@ -114,7 +112,7 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
     graph(
       'Policy loads failed by reason (per minute)',
       POLICY_LOAD_FAILURE_REASONS.map((reason) => labelled(brokerMetric('PolicyLoadFailures', 'Sum', ONE_MINUTE, { reason }), reason)),
-      { leftAnnotations: [line(props.alarmLines.policyLoadFailures, 'PolicyLoadFailuresAlarm')] },
+      line(props.alarmLines?.policyLoadFailures, 'PolicyLoadFailuresAlarm'),
     ),
   );
 
@@ -124,9 +122,8 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
       labelled(brokerMetric('LeaseOverrun', 'p99'), 'p99'),
       labelled(brokerMetric('LeaseOverrun', 'Maximum'), 'max'),
     ]),
-    graph('Sweeper lag (s)', [labelled(brokerMetric('LagSeconds', 'Maximum', sweepInterval), 'oldest due connection waited')], {
-      leftAnnotations: [line(props.alarmLines.sweeperLag, 'SweeperLagAlarm')],
-    }),
+    graph('Sweeper lag (s)', [labelled(brokerMetric('LagSeconds', 'Maximum', sweepInterval), 'oldest due connection waited')],
+      line(props.alarmLines?.sweeperLag, 'SweeperLagAlarm')),
     graph('Due backlog: due items not started', [labelled(brokerMetric('DueBacklog', 'Maximum', sweepInterval), 'due backlog')]),
   );
 
@@ -143,7 +140,7 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
     ]),
     graph('Timer queue: oldest timer (s)', [
       labelled(props.timerQueue.metricApproximateAgeOfOldestMessage({ period: ONE_MINUTE, statistic: 'Maximum' }), 'oldest timer'),
-    ], { leftAnnotations: [line(props.alarmLines.timerQueueAge, 'TimerQueueAgeAlarm')] }),
+    ], line(props.alarmLines?.timerQueueAge, 'TimerQueueAgeAlarm')),
     graph('Dead-letter queues (messages)', [
       labelled(props.deadLetterQueues.timer.metricApproximateNumberOfMessagesVisible({ period: ONE_MINUTE, statistic: 'Maximum' }), 'timer DLQ'),
       labelled(props.deadLetterQueues.sweeper.metricApproximateNumberOfMessagesVisible({ period: ONE_MINUTE, statistic: 'Maximum' }), 'sweeper DLQ'),
@@ -159,17 +156,19 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
     ], { width: WIDTH / 2 }),
     graph('Audit: behind the stream (ms)', [
       labelled(props.auditFunction.metric('IteratorAge', { period: ONE_MINUTE, statistic: 'Maximum' }), 'iterator age'),
-    ], { width: WIDTH / 2, leftAnnotations: [line(props.alarmLines.auditIteratorAge, 'AuditIteratorAgeAlarm')] }),
+    ], { width: WIDTH / 2, ...line(props.alarmLines?.auditIteratorAge, 'AuditIteratorAgeAlarm') }),
   );
 
-  dashboard.addWidgets(
-    new cloudwatch.AlarmStatusWidget({
-      title: 'Alarms',
-      alarms: [...props.alarms],
-      width: WIDTH,
-      height: HEIGHT,
-    }),
-  );
+  if (props.alarms.length > 0) {
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: [...props.alarms],
+        width: WIDTH,
+        height: HEIGHT,
+      }),
+    );
+  }
   return dashboard;
 }
 

@@ -19,7 +19,8 @@ import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { toJSONSchema } from 'zod/mini';
-import { policyDocumentSchema, type PolicyDocument } from '../lambdas/broker/policy';
+import { policyDocumentSchema } from '../lambdas/broker/policy';
+import type { BrokerPolicyDocument } from './policy-document';
 
 /**
  * Why a function could not load the policy (the `reason` dimension of `PolicyLoadFailures`): AppConfig did not
@@ -61,8 +62,11 @@ export function policyJsonSchema(): Record<string, unknown> {
 }
 
 export interface BrokerPolicyConfigProps {
-  /** The first version of the hosted configuration: the policy, validated, with the schema's defaults. */
-  readonly policy: PolicyDocument;
+  /**
+   * The first version of the hosted configuration: the policy, validated, with the schema's defaults (the
+   * construct passes what `policyDocumentSchema` parsed).
+   */
+  readonly policy: BrokerPolicyDocument;
 }
 
 /** The AppConfig application, configuration profile and deployment strategy of the broker's policy. */

@@ -51,7 +51,8 @@ const openRoute: RouteHandler = async (event: ApiEvent, context: Context) => {
   // A replay answers what is true now: the first answer's proxy may be someone else's once the connection ended.
   const { connection, reused } = outcome.replayed ? await replayOpen(stopContext, outcome.result) : outcome.result;
   if (reused) return jsonResponse(200, toView(connection));
-  return jsonResponse(201, toView(connection), { location: `/connections/${connection.id}` });
+  // Relative to the request's URL, so it resolves under any stage name or custom domain mapping.
+  return jsonResponse(201, toView(connection), { location: `connections/${connection.id}` });
 };
 
 /** Route keys (lambdas/handlers/routes.ts) this function serves. */

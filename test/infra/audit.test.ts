@@ -158,7 +158,7 @@ describe('audit events', () => {
     it('gets exactly its config schema\'s variable: the bus\'s ARN, which PutEvents takes as its bus name', () => {
       expect(environmentOf(template, auditId)).toEqual({
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
+        POWERTOOLS_SERVICE_NAME: 'Broker/Broker',
         POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
         POWERTOOLS_LOG_LEVEL: 'INFO',
         AUDIT_BUS_NAME: `${busId()}.Arn`,

@@ -162,7 +162,7 @@ describe('ConnectionBroker', () => {
     };
     const wrapperAndPowertools = {
       NODE_OPTIONS: '--enable-source-maps',
-      POWERTOOLS_SERVICE_NAME: 'remoteit-broker',
+      POWERTOOLS_SERVICE_NAME: 'Broker/Broker',
       POWERTOOLS_METRICS_NAMESPACE: 'RemoteitBroker',
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
@@ -659,7 +659,7 @@ describe('ConnectionBroker', () => {
     });
 
     it('alarms on any StopFailed and on LagSeconds above two sweep intervals', () => {
-      const dimensions = [{ Name: 'service', Value: 'remoteit-broker' }];
+      const dimensions = [{ Name: 'service', Value: 'Broker/Broker' }];
 
       expectResourceProperties(template, 'AWS::CloudWatch::Alarm', {
         Namespace: 'RemoteitBroker',
@@ -759,7 +759,7 @@ describe('ConnectionBroker', () => {
           'RemoteitBroker',
           'PolicyLoadFailures',
           'Sum',
-          [{ Name: 'reason', Value: reason }, { Name: 'service', Value: 'remoteit-broker' }].sort((a, b) => a.Name.localeCompare(b.Name)),
+          [{ Name: 'reason', Value: reason }, { Name: 'service', Value: 'Broker/Broker' }].sort((a, b) => a.Name.localeCompare(b.Name)),
         ]),
       );
     });

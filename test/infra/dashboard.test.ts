@@ -51,7 +51,7 @@ describe('dashboard', () => {
   beforeAll(() => {
     deployed = synth();
   });
-  const service = 'service=remoteit-broker';
+  const service = 'service=Broker/Broker';
 
   it('is one dashboard with no physical name: CloudFormation names it', () => {
     expect(deployed.dashboard.Properties?.DashboardName).toBeUndefined();
@@ -127,7 +127,7 @@ describe('dashboard', () => {
       `${Object.keys(resourcesOfType(deployed.template, 'AWS::SQS::Queue')).find((id) => new RegExp(`^Broker${prefix}[0-9A-F]{8}$`).test(id))}.QueueName`;
 
     expect(deployed.lines(/Lease timers/)).toEqual([
-      `SEARCH('{"RemoteitBroker",outcome,service} MetricName="LeaseTimers" service="remoteit-broker"', 'Sum', 60)`,
+      `SEARCH('{"RemoteitBroker",outcome,service} MetricName="LeaseTimers" service="Broker/Broker"', 'Sum', 60)`,
       `RemoteitBroker LeaseTimersArmed ${service} Sum`,
       `RemoteitBroker LeaseTimerArmFailed ${service} Sum`,
     ]);

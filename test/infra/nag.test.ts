@@ -61,6 +61,21 @@ describe('cdk-nag', () => {
       }
     });
 
+    it('are written twice, once for each major of cdk-nag: every acknowledgement is also in the resource\'s cdk_nag metadata (2.x)', () => {
+      const v3 = acknowledgements(app).map(({ construct, id }) => `${construct.node.path} ${id.replace(/^Annotation::/, '')}`);
+      const v2 = app.node.findAll().filter(CfnResource.isCfnResource).flatMap((resource) => {
+        const metadata = resource.getMetadata('cdk_nag') as { rules_to_suppress: { id: string; reason: string; applies_to?: string[] }[] } | undefined;
+        return (metadata?.rules_to_suppress ?? []).flatMap((rule) => {
+          // 2.x refuses a finding in the id and a reason under 10 characters.
+          expect(rule.id).not.toMatch(/\[/);
+          expect(rule.reason.length).toBeGreaterThanOrEqual(10);
+          return (rule.applies_to ?? [undefined]).map((finding) => `${resource.node.path} ${rule.id}${finding === undefined ? '' : `[${finding}]`}`);
+        });
+      });
+
+      expect(v2.sort()).toEqual(v3.sort());
+    });
+
     it('leave a sibling resource checked when one is added beside the broker', () => {
       // Arrange: a fresh app with a queue that breaks AwsSolutions-SQS3/SQS4 next to the broker's own DLQ.
       const other = testApp({ bundling: false });

@@ -5,6 +5,7 @@ import { createBrokerStack } from '../../infra/broker-app';
 import { BrokerStack } from '../../infra/broker-stack';
 import { ConnectionBroker, ConnectionBrokerPropsError, type ConnectionBrokerProps } from '../../infra/connection-broker';
 import { configKeys, FUNCTION_CONFIG } from '../../lambdas/config';
+import { API_ROUTES } from '../../lambdas/handlers/routes';
 import { expectResourceProperties, functionId, permissionsOf, render, resourcesOfType, testApp } from './support';
 
 const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:remoteit/credentials-AbCdEf';
@@ -65,20 +66,20 @@ describe('ConnectionBroker props', () => {
       template = Template.fromStack(stack);
     });
 
-    it('grants a caller role execute-api:Invoke on the broker API alone', () => {
+    it('grants a caller role execute-api:Invoke on each of the broker\'s routes on its stage, and nothing else', () => {
       const [[, policy] = []] = Object.entries(resourcesOfType(template, 'AWS::IAM::Policy')).filter(([id]) =>
         id.startsWith('CallerRole'),
       );
 
       const statements = (policy?.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+      const arns = statements.flatMap((statement) => (statement.Resource as unknown[]).map(render));
+      const id = '?'.repeat(26);
 
-      expect(statements.map((statement) => ({ ...statement, Resource: render(statement.Resource) }))).toEqual([
-        {
-          Effect: 'Allow',
-          Action: 'execute-api:Invoke',
-          Resource: expect.stringMatching(/^arn:AWS::Partition:execute-api:AWS::Region:AWS::AccountId:BrokerApi\w+\/\*\/\*\/\*$/),
-        },
-      ]);
+      expect(statements.map(({ Effect, Action }) => ({ Effect, Action }))).toEqual([{ Effect: 'Allow', Action: 'execute-api:Invoke' }]);
+      expect(arns.map((arn) => arn.replace(/^arn:AWS::Partition:execute-api:AWS::Region:AWS::AccountId:BrokerApi\w+\//, '')).sort()).toEqual(
+        API_ROUTES.map((route) => `$default/${route.method}${route.path.replace('{id}', id)}`).sort(),
+      );
+      expect(arns.filter((arn) => arn.includes('*'))).toEqual([]);
     });
 
     it('runs the sweeper every interval with a timeout of one interval and lag alarmed above two', () => {
@@ -153,7 +154,7 @@ describe('ConnectionBroker props', () => {
       expect(() => new BrokerStack(testApp({ bundling: false }), 'BadRoute', {
         secretArn,
         broker: { routeThrottles: { 'GET /connection': { rateLimit: 1 } } as never },
-      })).toThrow(/routeThrottles: no route GET \/connection/);
+      })).toThrow(/ConnectionBroker: routeThrottles names no route of the API: GET \/connection /);
     });
   });
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { bundleLikeCdk, FUNCTIONS } from '../../bench/cold-start';
 import { createBrokerStack, DEFAULT_STACK_NAME } from '../../infra/broker-app';
+import { bundleFunctions } from '../../infra/build';
 import { FUNCTION_CONFIG, type BrokerFunctionName } from '../../lambdas/config';
 import { testApp } from './support';
 
@@ -78,6 +79,27 @@ describe('cdk synth', () => {
         await bundleLikeCdk(entry, outfile);
 
         expect(shipped).toContain(readFileSync(outfile, 'utf8'));
+      }
+    });
+
+    it('ships in the package (infra/build.ts, what `npm pack` runs) the very bundles it bundles here, byte for byte', async () => {
+      const packaged = await bundleFunctions(path.join(workDir, 'package'));
+      const assetOf = (name: string) =>
+        functions.map(assetDirOf).find((dir) =>
+          (JSON.parse(readFileSync(path.join(dir, 'index.js.map'), 'utf8')) as { sources: string[] }).sources.some((source) => source.endsWith(`lambdas/handlers/${name}.ts`)),
+        );
+      const mapOf = (file: string) => {
+        const { mappings, names } = JSON.parse(readFileSync(file, 'utf8')) as { mappings: string; names: string[] };
+        return { mappings, names };
+      };
+
+      expect(Object.keys(packaged).sort()).toEqual(Object.keys(FUNCTION_CONFIG).sort());
+      for (const [name, bundle] of Object.entries(packaged)) {
+        const asset = assetOf(name) ?? `no asset of ${name}`;
+
+        expect(readFileSync(bundle).equals(readFileSync(path.join(asset, 'index.js')))).toBe(true);
+        // The maps differ only in where their sources are, relative to where each bundle was written.
+        expect(mapOf(`${bundle}.map`)).toEqual(mapOf(path.join(asset, 'index.js.map')));
       }
     });
 

@@ -59,7 +59,7 @@ describe('POST /connections', () => {
     const response = await open({ serviceId: SERVICES.echo.toLowerCase(), ttlSeconds: 300 });
 
     expect(response.status).toBe(201);
-    expect(response.headers.location).toBe(`/connections/${response.body.id}`);
+    expect(response.headers.location).toBe(`connections/${response.body.id}`);
     expect(response.body).toMatchObject({
       serviceId: SERVICES.echo,
       mode: 'latching',

@@ -123,7 +123,7 @@ describe('Idempotency-Key', () => {
       const replay = await openWithKey('replay-renewed', { serviceId: SERVICES.echo, ttlSeconds: 300 });
 
       expect(replay.status).toBe(201);
-      expect(replay.headers.location).toBe(`/connections/${first.body.id}`);
+      expect(replay.headers.location).toBe(`connections/${first.body.id}`);
       expect(replay.body).toEqual({ ...first.body, leaseExpiresAt: renewed.body.leaseExpiresAt });
       expect(replay.body.leaseExpiresAt).not.toBe(first.body.leaseExpiresAt);
       expect(connectCalls()).toBe(1);

@@ -39,7 +39,8 @@ describe('local stack gateway', () => {
       const answer = await call(stack, { method: 'POST', path: '/connections', body: { serviceId: ECHO }, as: stack.identity('app') });
 
       expect(answer.status).toBe(201);
-      expect(answer.headers.location).toBe(`/connections/${answer.body.id}`);
+      // A reference relative to the request's URL: it resolves under any stage name or custom domain mapping.
+      expect(new URL(String(answer.headers.location), `${stack.apiUrl}/connections`).href).toBe(`${stack.apiUrl}/connections/${answer.body.id}`);
       expect(answer.body).toMatchObject({ status: 'active', owner: 'arn:aws:iam::000000000000:role/local-app', proxy: { kind: 'port' } });
     });
 
