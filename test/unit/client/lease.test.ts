@@ -6,25 +6,20 @@
 import { BrokerApiError } from '../../../client/errors';
 import { LeaseKeeper, leaseSecondsOf, type LeaseEvent, type Usage } from '../../../client/lease';
 import type { Connection } from '../../../client/types';
+import { connection as apiConnection } from './support';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A live connection opened at T0: its lease ten minutes, its first idle window fifteen. */
 function connection(overrides: Partial<Connection> = {}): Connection {
-  return {
-    id: '01JDTESTCONNECTION00000001',
-    serviceId: '80:00:00:00:00:00:00:01',
-    mode: 'latching',
-    hostIp: '255.255.255.255',
-    status: 'active',
-    owner: 'arn:aws:iam::123456789012:role/app',
+  return apiConnection({
     createdAt: iso(T0),
     leaseExpiresAt: iso(T0 + 600_000),
     idleClosesAt: iso(T0 + 900_000),
     expiresAt: iso(T0 + 8 * 3600_000),
-    proxy: { kind: 'port', url: 'tcp://proxy.example:30001', host: 'proxy.example', port: 30001 },
     ...overrides,
-  };
+  }) as Connection;
 }
 
 function refusal(code: string, status = 409): BrokerApiError {
