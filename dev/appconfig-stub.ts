@@ -33,6 +33,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -48,6 +49,8 @@ export const APPCONFIG_POLL_INTERVAL_RANGE = { min: 15, max: 86_400 } as const;
 /** The interval answered when the session asked for none (AppConfig's default is 60 s). */
 const DEFAULT_POLL_INTERVAL_SECONDS = 60;
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** How long an edited file's text must stay the same before it is judged (a save may truncate, then write). */
+const FILE_SETTLE_MS = 100;
 /** The longest a file edit waits for the poll when fs.watch misses it. */
 const MAX_FILE_POLL_MS = 1000;
 
@@ -215,6 +218,11 @@ export async function startAppConfigStub(options: AppConfigStubOptions): Promise
     }
     fileError = undefined;
     if (text === lastText) return;
+    // A save in progress (the file truncated, or half written) is not judged: an edit counts once its text
+    // has stayed the same for FILE_SETTLE_MS. Still changing: the next check (watch or poll) sees the rest.
+    await sleep(FILE_SETTLE_MS);
+    const settled = await readFile(file, 'utf8').catch(() => undefined);
+    if (settled !== text) return;
     lastText = text;
     deploy(text, file);
   }
