@@ -16,21 +16,13 @@ import {
 } from '@aws-sdk/client-appconfigdata';
 import { startAppConfigStub, type AppConfigStub } from '../../../dev/appconfig-stub';
 import { sleep, waitUntil } from '../support/wait';
+import { failureOf } from '../support/sdk-failure';
 
 const REGION = 'us-east-1';
 const IDS = { application: 'broker', environment: 'test', profile: 'policy' };
 const POLICY = { rules: [{ principals: ['arn:aws:iam::123456789012:role/app'], services: ['*'] }], admins: [] };
 const credentials = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') };
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes ?? new Uint8Array());
-
-async function failureOf(call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await call;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('appconfig-stub with the real AppConfig Data client', () => {
   let stub: AppConfigStub;

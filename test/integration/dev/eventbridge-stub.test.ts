@@ -9,27 +9,12 @@ import { join } from 'node:path';
 import { EventBridgeClient, PutEventsCommand, type EventBridgeClientConfig, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { HttpRequest } from '@smithy/protocol-http';
 import { EVENTBRIDGE_JSON_CONTENT_TYPE, startEventBridgeStub, type EventBridgeStub, type EventEnvelope } from '../../../dev/eventbridge-stub';
+import { failureOf, type FinalizeHandler } from '../support/sdk-failure';
 
 const REGION = 'us-east-1';
 const BUS = 'remoteit-broker-test';
 
 const newKey = () => ({ accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') });
-
-/** The shape of the SDK's finalizeRequest handlers, without importing @smithy/types (not a dependency). */
-type FinalizeHandler = (args: { input: object; request: unknown }) => Promise<{ output: object & { $metadata: object }; response: unknown }>;
-
-interface SdkError extends Error {
-  $metadata?: { httpStatusCode?: number };
-}
-
-async function failureOf(call: Promise<unknown>): Promise<SdkError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as SdkError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 let serial = 0;
 const entry = (overrides: Partial<PutEventsRequestEntry> = {}): PutEventsRequestEntry => ({

@@ -10,6 +10,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startSecretsStub, type SecretsStub } from '../../../dev/secrets-stub';
+import { failureOf, type FinalizeHandler } from '../support/sdk-failure';
 
 const REGION = 'us-east-1';
 const SECRET_ID = 'remoteit/test';
@@ -17,22 +18,6 @@ const SECRET = JSON.stringify({ developerKey: `DK-${randomBytes(8).toString('hex
 
 const newKey = () => ({ accessKeyId: `LOCAL${randomBytes(12).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64url') });
 const credentials = newKey();
-
-/** The shape of the SDK's finalizeRequest handlers, without importing @smithy/types (not a dependency). */
-type FinalizeHandler = (args: { input: object; request: unknown }) => Promise<{ output: object & { $metadata: object }; response: unknown }>;
-
-interface SdkError extends Error {
-  $metadata?: { httpStatusCode?: number };
-}
-
-async function failureOf(call: Promise<unknown>): Promise<SdkError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as SdkError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** One raw HTTP request, its answer's status, headers and text (no keep-alive left behind). */
 function raw(url: string, init: { headers: Record<string, string>; body: string | Buffer }): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {

@@ -23,27 +23,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SQS_JSON_CONTENT_TYPE, startSqsStub, type SqsStub } from '../../../dev/sqs-stub';
+import { failureOf, type FinalizeHandler } from '../support/sdk-failure';
 
 const REGION = 'us-east-1';
 
 const newKey = () => ({ accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') });
-
-/** The shape of the SDK's finalizeRequest handlers, without importing @smithy/types (not a dependency). */
-type FinalizeHandler = (args: { input: object; request: unknown }) => Promise<{ output: object & { $metadata: object }; response: unknown }>;
-
-interface SdkError extends Error {
-  $metadata?: { httpStatusCode?: number; requestId?: string };
-  $response?: { statusCode: number; headers: Record<string, string> };
-}
-
-async function failureOf(call: Promise<unknown>): Promise<SdkError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as SdkError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

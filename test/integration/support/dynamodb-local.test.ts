@@ -21,6 +21,7 @@ import {
 } from '../../../dev/dynamodb-local';
 import { CONNECTIONS, connectionsTable, createTableInput } from '../../../lambdas/store/tables';
 import { createTestTables, dynamoEndpoint } from './dynamo';
+import { failureOf } from './sdk-failure';
 
 const isRunning = (pid: number) => {
   try {
@@ -35,15 +36,6 @@ const clientFor = (endpoint: string) => new DynamoDBClient({ endpoint, maxAttemp
 /** A client of DynamoDB Local in the namespace of `accessKeyId` (DynamoDB Local checks no secret key). */
 const clientAs = (endpoint: string, accessKeyId: string, region = 'us-east-1') =>
   new DynamoDBClient({ endpoint, region, credentials: { accessKeyId, secretAccessKey: 'anything' }, maxAttempts: 1 });
-
-async function failureOf(call: Promise<unknown>): Promise<Error> {
-  try {
-    await call;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('dynamodb-local', () => {
   describe('startDynamoDbLocal', () => {
