@@ -162,9 +162,7 @@ export class Forwarder {
     } catch {
       live = undefined;
     }
-    for (const socket of this.sockets) socket.destroy();
-    if (!live) return undefined;
-    return this.end(live, async (connection) => (await this.options.client.stop(connection.id)).connection);
+    return live ? this.stopLive(live) : undefined;
   }
 
   private emit(event: ForwardEvent): void {
@@ -255,9 +253,10 @@ export class Forwarder {
     clearTimeout(this.idleTimer);
   }
 
-  private async end(live: Live, stop: (connection: Connection) => Promise<Connection>): Promise<Connection> {
+  /** Stops the connection at the broker, after forgetting it here (nothing more is carried to it). */
+  private async stopLive(live: Live): Promise<Connection> {
     this.forget(live);
-    return stop(live.keeper.connection);
+    return (await this.options.client.stop(live.keeper.connection.id)).connection;
   }
 
   private touch(): void {
@@ -281,7 +280,7 @@ export class Forwarder {
       return;
     }
     try {
-      const stopped = await this.end(live, async (connection) => (await this.options.client.stop(connection.id)).connection);
+      const stopped = await this.stopLive(live);
       this.emit({ type: 'idle_stopped', connection: stopped });
     } catch (error) {
       // Not stopped: the lease ends it; the forwarder no longer renews it.

@@ -9,10 +9,11 @@ import type { Connection } from '../types';
 import { signalExitCode } from './exit-codes';
 
 /** Time a command gets to end after a forwarded signal before it is killed. */
-const KILL_GRACE_MS = 10_000;
+export const KILL_GRACE_MS = 10_000;
 /** Signals closer together than this are one Ctrl-C delivered twice (to rbroker directly and through the group). */
-const SIGNAL_REPEAT_MS = 1_000;
-const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+export const SIGNAL_REPEAT_MS = 1_000;
+/** The signals that end a command run under rbroker (and its connection with it). */
+export const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** Characters a shell takes literally: anything else is single-quoted. */
 const SHELL_SAFE = /^[A-Za-z0-9._:/@%+=,~-]+$/;

@@ -11,15 +11,11 @@ import { Forwarder, LocalPortError, type ForwardEvent } from '../forward';
 import type { LeaseEvent } from '../lease';
 import type { Connection } from '../types';
 import type { Command } from './args';
-import { expandValues, runShell, type Placeholders } from './exec';
+import { expandValues, KILL_GRACE_MS, runShell, SIGNAL_REPEAT_MS, SIGNALS, type Placeholders } from './exec';
 import { EXIT, exitCodeOf, signalExitCode } from './exit-codes';
 import { endText, formatApiError } from './format';
 import { BrokerApiError } from '../errors';
 
-const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-/** Signals closer together than this are one Ctrl-C delivered twice (to rbroker and through its group). */
-const SIGNAL_REPEAT_MS = 1_000;
-const KILL_GRACE_MS = 10_000;
 
 /** How the CLI speaks: lines for people on stderr, JSON lines on stdout, warnings that `--json` keeps. */
 export interface Talk {
