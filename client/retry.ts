@@ -26,8 +26,9 @@ const TRANSIENT_CONFLICTS = new Set(['idempotency_in_progress', 'connection_open
 
 /**
  * Whether the answer may differ if asked again. Not retried: 4xx that say what is wrong with the request
- * (quota 429 included: it clears only when the caller stops a connection), 502 from the broker (remote.it
- * refused, or a stop the broker already retried up to its budget: definite answers).
+ * (quota 429 included: it clears only when the caller stops a connection; the open rate's 429 does clear, at
+ * the next minute its Retry-After names), 502 from the broker (remote.it refused, or a stop the broker already
+ * retried up to its budget: definite answers).
  */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof BrokerUnreachableError) return true;

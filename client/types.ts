@@ -154,6 +154,8 @@ export interface CallerRule {
   modes: ConnectionMode[];
   maxTtlSeconds: number;
   maxActive: number;
+  /** The most new connections the caller may open per clock minute under this rule. */
+  opensPerMinute: number;
   /** How long a connection may live across renews, from its open; absent: up to remote.it's own expiry. */
   maxLifetimeSeconds?: number;
   /** The IPv4 CIDRs a mode `ip` proxy may be granted to; absent: any address the API accepts. */

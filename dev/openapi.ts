@@ -13,7 +13,7 @@ import '../lambdas/handlers/http/responses';
 import '../lambdas/handlers/http/lock-responses';
 import type { PlacedLockView } from '../lambdas/handlers/http/lock-responses';
 import '../lambdas/handlers/http/lock-schemas';
-import { listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
+import { describeRequestSchemas, listConnectionsQuerySchema } from '../lambdas/handlers/http/schemas';
 import {
   ConnectionEndedError,
   ConnectionMayBeIdleError,
@@ -22,6 +22,7 @@ import {
   ConnectionOpeningError,
   InvalidRequestError,
   PolicyDeniedError,
+  OpenRateExceededError,
   QuotaExceededError,
   ServiceNotFoundError,
   StopFailedError,
@@ -35,6 +36,8 @@ import { RouteNotFoundError } from '../lambdas/handlers/http/api';
 import { errorResponse, MissingIdentityError, PayloadTooLargeError, type ProblemCode } from '../lambdas/handlers/http/problem';
 import { MAX_BODY_BYTES } from '../lambdas/handlers/http/request';
 import { InvalidCursorError, StoreUnavailableError } from '../lambdas/store/errors';
+
+describeRequestSchemas();
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, example?: unknown) => ({ 'application/json': { schema, ...(example !== undefined && { example }) } });
@@ -73,6 +76,7 @@ const PROBLEM_ERRORS: Record<ProblemCode | 'internal', Error> = {
   idempotency_in_progress: coded('idempotency_in_progress', 'a request with this Idempotency-Key is still in progress; retry after it completes', { retryAfterSeconds: 2 }),
   idempotency_mismatch: coded('idempotency_mismatch', 'this Idempotency-Key was already used with a different request body', { field: 'Idempotency-Key' }),
   quota_exceeded: new QuotaExceededError(3),
+  open_rate_exceeded: new OpenRateExceededError(60, 23),
   locked: new LockedError({ id: '01JDQ7KZ3M4N5P6Q7R8S9T0V1W', reason: 'credentials leaked, rotating' }),
   lock_not_found: new LockNotFoundError('01JDQ7KZ3M4N5P6Q7R8S9T0V1W'),
   admin_required: new AdminRequiredError(),
@@ -296,7 +300,13 @@ export function openApiDocument(): object {
             },
             413: tooLarge,
             422: problem('The Idempotency-Key was used with another body', ['idempotency_mismatch']),
-            429: problem('The caller holds the most live connections its policy allows (not retryable: stop one first)', ['quota_exceeded']),
+            429: {
+              ...problem(
+                'quota_exceeded: the caller holds the most live connections its policy allows (not retryable: stop one first). open_rate_exceeded: the caller opened the most new connections its policy allows this clock minute (`opensPerMinute`): retry after Retry-After',
+                ['quota_exceeded', 'open_rate_exceeded'],
+              ),
+              headers: { 'Retry-After': { ...retryAfter['Retry-After'], description: 'with `open_rate_exceeded` only: seconds until the next clock minute' } },
+            },
           },
         },
         get: {

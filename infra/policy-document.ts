@@ -22,6 +22,8 @@ export interface BrokerPolicyRule {
   readonly maxTtlSeconds?: number;
   /** Most live connections a principal matched by this rule may hold. @default 10 */
   readonly maxActive?: number;
+  /** Most new connections a principal matched by this rule may open per clock minute (1 to 100000). @default 60 */
+  readonly opensPerMinute?: number;
   /** Longest a connection may live across every renew, seconds. @default - up to remote.it's own expiry */
   readonly maxLifetimeSeconds?: number;
   /** IPv4 CIDRs a mode `ip` proxy may be granted to. @default - any address the API accepts */

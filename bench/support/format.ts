@@ -38,6 +38,11 @@ export function formatReport(report: SuiteReport): string {
       `slots held ${b.slotsHeld.afterBurst}, after stopping them ${b.slotsHeld.afterStops}`,
   );
   for (const sample of b.otherSamples) lines.push(`   quota burst, unexpected: ${sample}`);
+  lines.push(
+    `   open-rate burst: ${b.rate.opens} opens at once against opensPerMinute ${b.rate.opensPerMinute}: ${b.rate.created} x 201, ${b.rate.refused} x 429 ` +
+      `(Retry-After ${b.rate.retryAfter.min}..${b.rate.retryAfter.max} s with ${b.rate.minuteLeftSeconds} s of the minute left), ${b.rate.other} other, in ${b.rate.ms} ms`,
+  );
+  for (const sample of b.rate.otherSamples) lines.push(`   open-rate burst, unexpected: ${sample}`);
 
   const c = r.sweepCost;
   lines.push('', `3. Sweep cost: items read per due item (DynamoDB Local loaded ${c.loadItemsPerSecond} items/s)`);

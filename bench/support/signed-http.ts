@@ -12,6 +12,8 @@ export interface ApiAnswer {
   status: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the bench reads a few fields of the API's JSON
   body: any;
+  /** Response headers, lower-case names. */
+  headers: Record<string, string | string[] | undefined>;
   ms: number;
 }
 
@@ -65,7 +67,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
           } catch {
             parsed = answer;
           }
-          resolve({ status: response.statusCode ?? 0, body: parsed, ms: performance.now() - started });
+          resolve({ status: response.statusCode ?? 0, body: parsed, headers: response.headers, ms: performance.now() - started });
         });
         response.on('error', reject);
       });

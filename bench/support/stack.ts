@@ -24,11 +24,15 @@ export const IDENTITY_NAME = 'bench';
 /** The caller of the quota burst (bench/quota-burst.ts), and the live connections its rule allows. */
 export const QUOTA_IDENTITY_NAME = 'bench-quota';
 export const QUOTA_MAX_ACTIVE = 10;
+/** The caller of the open-rate burst (bench/quota-burst.ts), and the new connections a minute its rule allows. */
+export const RATE_IDENTITY_NAME = 'bench-rate';
+export const RATE_OPENS_PER_MINUTE = 10;
 /** Room for every benchmark's connections: the quota is not what is measured, but by the quota burst's own caller. */
 export const BENCH_POLICY: PolicyDocument = {
   rules: [
-    { principals: [roleArnOf(IDENTITY_NAME)], services: ['*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100_000 },
-    { principals: [roleArnOf(QUOTA_IDENTITY_NAME)], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: QUOTA_MAX_ACTIVE },
+    { principals: [roleArnOf(IDENTITY_NAME)], services: ['*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100_000, opensPerMinute: 100_000 },
+    { principals: [roleArnOf(QUOTA_IDENTITY_NAME)], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: QUOTA_MAX_ACTIVE, opensPerMinute: 100_000 },
+    { principals: [roleArnOf(RATE_IDENTITY_NAME)], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: 100_000, opensPerMinute: RATE_OPENS_PER_MINUTE },
   ],
   admins: [],
 };
@@ -68,6 +72,7 @@ export async function startBenchStack(options: BenchStackOptions = {}): Promise<
     identities: [
       { name: IDENTITY_NAME, admin: false },
       { name: QUOTA_IDENTITY_NAME, admin: false },
+      { name: RATE_IDENTITY_NAME, admin: false },
     ],
     env: { POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'ERROR', DEFAULT_TTL_SECONDS: '900' },
   });

@@ -130,13 +130,14 @@ export function formatCaller(caller: Caller): string {
 
 /** `rbroker services`: the rules naming the caller, one row each (a service is reachable when any row allows it). */
 export function formatRuleTable(rules: Caller['rules']): string {
-  const header = ['SERVICES', 'MODES', 'MAX TTL', 'MAX LIFETIME', 'MAX ACTIVE', 'IP MODE TO'];
+  const header = ['SERVICES', 'MODES', 'MAX TTL', 'MAX LIFETIME', 'MAX ACTIVE', 'OPENS/MIN', 'IP MODE TO'];
   const rows = rules.map((rule) => [
     rule.services.join(', '),
     rule.modes.join(', '),
     formatSpan(rule.maxTtlSeconds),
     rule.maxLifetimeSeconds === undefined ? "remote.it's expiry" : formatSpan(rule.maxLifetimeSeconds),
     String(rule.maxActive),
+    String(rule.opensPerMinute),
     rule.clientCidrs?.join(', ') ?? 'any',
   ]);
   return formatTable(header, rows);

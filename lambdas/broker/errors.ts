@@ -15,6 +15,7 @@ export type BrokerErrorCode =
   | 'stop_failed'
   | 'service_not_found'
   | 'quota_exceeded'
+  | 'open_rate_exceeded'
   | 'locked'
   | 'lock_not_found'
   | 'admin_required'
@@ -181,6 +182,18 @@ export class QuotaExceededError extends BrokerError {
   readonly code = 'quota_exceeded';
   constructor(readonly maxActive: number) {
     super(`you already hold ${maxActive} live connection(s), the most your policy allows; stop one first`);
+  }
+}
+
+/** The caller opened as many connections this minute as the policy allows: it may open again once the minute is over. */
+export class OpenRateExceededError extends BrokerError {
+  readonly code = 'open_rate_exceeded';
+  constructor(
+    opensPerMinute: number,
+    /** Until the next minute starts. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`you already opened ${opensPerMinute} connection(s) this minute, the most your policy allows; retry in ${retryAfterSeconds} s`);
   }
 }
 

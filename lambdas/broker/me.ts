@@ -15,7 +15,7 @@ export interface MeDeps {
 }
 
 /** What one rule that names the caller grants. */
-export type AppliedRule = Pick<PolicyRule, 'services' | 'modes' | 'maxTtlSeconds' | 'maxActive' | 'maxLifetimeSeconds' | 'clientCidrs'>;
+export type AppliedRule = Pick<PolicyRule, 'services' | 'modes' | 'maxTtlSeconds' | 'maxActive' | 'opensPerMinute' | 'maxLifetimeSeconds' | 'clientCidrs'>;
 
 export interface CallerDescription {
   /** The ARN rules match and connections are owned by (an assumed-role session's role ARN). */
@@ -34,11 +34,12 @@ export async function describeCaller(deps: MeDeps, caller: Caller): Promise<Call
   const policy = deps.policy;
   const rules = (policy?.rules ?? [])
     .filter((rule) => rule.principals.some((glob) => matchesGlob(glob, caller.principal)))
-    .map(({ services, modes, maxTtlSeconds, maxActive, maxLifetimeSeconds, clientCidrs }) => ({
+    .map(({ services, modes, maxTtlSeconds, maxActive, opensPerMinute, maxLifetimeSeconds, clientCidrs }) => ({
       services,
       modes,
       maxTtlSeconds,
       maxActive,
+      opensPerMinute,
       ...(maxLifetimeSeconds !== undefined && { maxLifetimeSeconds }),
       ...(clientCidrs !== undefined && { clientCidrs }),
     }));

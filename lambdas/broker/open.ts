@@ -136,8 +136,9 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
 
   const startSeconds = epochSeconds(startMs);
   // Write-ahead: the record exists before remote.it is asked, so a crash mid-connect leaves a trace. The
-  // quota is part of this write (a slot taken from the caller's counter, below maxActive, in the same
-  // transaction), so it holds however many opens arrive at once: QuotaExceededError when none is free.
+  // quota is part of this write (a slot taken from the caller's counter, below maxActive, and one of this
+  // minute's opens, below opensPerMinute, in the same transaction), so both hold however many opens arrive
+  // at once: QuotaExceededError when no slot is free, OpenRateExceededError when the minute's opens are used.
   const pending = await stopContext.store.create({
     id: deps.newId(),
     owner: caller.principal,
@@ -151,7 +152,7 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
     expiresAt: startSeconds + SHORT_HORIZON_SECONDS,
     dueAt: startSeconds + deps.pendingGraceSeconds,
     stopAttempts: 0,
-  }, { maxActive: decision.maxActive });
+  }, { maxActive: decision.maxActive, opensPerMinute: decision.opensPerMinute });
 
   let remote: RemoteConnection;
   try {

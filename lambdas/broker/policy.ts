@@ -14,6 +14,8 @@ const nonEmptyString = z.string().check(z.minLength(1));
 
 /** A week: remote.it's own expiry ends every proxy long before (about 8 h). */
 export const MAX_LIFETIME_SECONDS = 7 * 86_400;
+/** A rule's `opensPerMinute` when it names none: one a second on average, in bursts of up to 60. */
+export const DEFAULT_OPENS_PER_MINUTE = 60;
 
 export const policyRuleSchema = z.strictObject({
   /** IAM principal ARN globs (`*` matches any run of characters). Assumed-role sessions match as their role ARN. */
@@ -26,6 +28,11 @@ export const policyRuleSchema = z.strictObject({
   maxTtlSeconds: z._default(z.number().check(z.int(), z.minimum(MIN_TTL_SECONDS), z.maximum(MAX_TTL_SECONDS)), 3600),
   /** Most live (pending, active, stopping) connections a principal matched by this rule may hold. */
   maxActive: z._default(z.number().check(z.int(), z.minimum(1)), 10),
+  /**
+   * Most new connections a principal matched by this rule may open per clock minute (UTC, :00 to :59). An open
+   * answered from an existing connection (`reuse`) or refused is not counted. Over it: 429 with Retry-After.
+   */
+  opensPerMinute: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(100_000)), DEFAULT_OPENS_PER_MINUTE),
   /**
    * Longest a connection may live, seconds from its open, across every renew (absent: up to remote.it's own
    * expiry, about 8 h). A renew is capped at it, and refused once it is reached.
@@ -94,6 +101,8 @@ export type PolicyDecision =
       maxTtlSeconds: number;
       /** The most generous live-connection quota among the rules that allow this mode. */
       maxActive: number;
+      /** The most generous open rate among the rules that allow this mode. */
+      opensPerMinute: number;
       /** Whether any rule for this principal and service allows `public` (remote.it forces http services public). */
       publicAllowed: boolean;
       /** The most generous lifetime among the allowing rules; undefined when one of them sets none. */
@@ -135,8 +144,9 @@ export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): 
       detail: `your policy does not allow granting service ${serviceId}'s proxy to ${clientIp} (the clientCidrs of your rules for mode '${mode}')`,
     };
   }
+  const most = (limit: (rule: PolicyRule) => number) => Math.max(...allowing.map(limit));
   // A lease can never outlast the connection's lifetime either.
-  const maxTtlSeconds = Math.max(...allowing.map((rule) => Math.min(rule.maxTtlSeconds, rule.maxLifetimeSeconds ?? Infinity)));
+  const maxTtlSeconds = most((rule) => Math.min(rule.maxTtlSeconds, rule.maxLifetimeSeconds ?? Infinity));
   if (ttlSeconds > maxTtlSeconds) {
     return {
       allowed: false,
@@ -147,11 +157,10 @@ export function evaluatePolicy(policy: PolicyDocument, request: PolicyRequest): 
   return {
     allowed: true,
     maxTtlSeconds,
-    maxActive: Math.max(...allowing.map((rule) => rule.maxActive)),
+    maxActive: most((rule) => rule.maxActive),
+    opensPerMinute: most((rule) => rule.opensPerMinute),
     publicAllowed: applicable.some((rule) => rule.modes.includes('public')),
-    maxLifetimeSeconds: allowing.some((rule) => rule.maxLifetimeSeconds === undefined)
-      ? undefined
-      : Math.max(...allowing.map((rule) => rule.maxLifetimeSeconds ?? 0)),
+    maxLifetimeSeconds: allowing.some((rule) => rule.maxLifetimeSeconds === undefined) ? undefined : most((rule) => rule.maxLifetimeSeconds ?? 0),
   };
 }
 

@@ -65,10 +65,17 @@ export interface DueReadFailure {
  */
 export type NewConnectionRecord = Omit<ConnectionRecord, 'version' | 'updatedAt' | 'quotaSlot'>;
 
-/** The per-owner quota a new record is created under: its owner may hold at most `maxActive` slots. */
+/**
+ * The per-owner limits a new record is created under: its owner may hold at most `maxActive` slots, and may
+ * create at most `opensPerMinute` records per clock minute (OPEN_RATE_WINDOW_SECONDS, by the store's clock).
+ */
 export interface QuotaClaim {
   maxActive: number;
+  opensPerMinute: number;
 }
+
+/** The open rate's fixed window: a clock minute. */
+export const OPEN_RATE_WINDOW_SECONDS = 60;
 
 /**
  * What opening, stopping and settling records need of the store (the open function builds only this): the
@@ -78,8 +85,10 @@ export interface RecordStore {
   /**
    * Writes a new record and returns it as stored. Throws `ConnectionExistsError` when the id is taken.
    * With `quota`, the record takes one of its owner's slots in the same atomic write (a per-owner counter,
-   * conditioned on being below `quota.maxActive`) and is stored with `quotaSlot`; when every slot is held,
-   * nothing is written and it throws `QuotaExceededError` (./errors).
+   * conditioned on being below `quota.maxActive`) and is stored with `quotaSlot`, and it is counted in its
+   * owner's opens of this minute (conditioned on being below `quota.opensPerMinute`). When every slot is held,
+   * nothing is written and it throws `QuotaExceededError`; else when the minute's opens are used up,
+   * `OpenRateExceededError` (./errors).
    */
   create(record: NewConnectionRecord, quota?: QuotaClaim): Promise<ConnectionRecord>;
   /** Strongly consistent read; undefined when absent. */

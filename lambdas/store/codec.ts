@@ -52,6 +52,11 @@ export function quotaCounterKey(owner: string): string {
   return `${CONNECTIONS.quotaCounterPrefix}${owner}`;
 }
 
+/** The id of `owner`'s opens item for the clock minute that starts at `windowStart` (epoch seconds). */
+export function openRateKey(owner: string, windowStart: number): string {
+  return `${CONNECTIONS.openRatePrefix}${owner}#${windowStart}`;
+}
+
 /** `YYYY-MM-DD` (UTC) of an ISO-8601 instant: the partition of the "by-day" index. */
 export function createdDayOf(createdAt: string): string {
   const instant = new Date(createdAt);

@@ -23,7 +23,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { QuotaExceededError } from '../broker/errors';
+import { OpenRateExceededError, QuotaExceededError } from '../broker/errors';
 import { LIVE_STATUSES, TERMINAL_STATUSES, type ConnectionRecord } from '../broker/model';
 import {
   ConnectionExistsError,
@@ -34,6 +34,7 @@ import {
   type ExpectedState,
   type ListQuery,
   type NewConnectionRecord,
+  OPEN_RATE_WINDOW_SECONDS,
   type Page,
   type QuotaClaim,
   type RecordStore,
@@ -46,6 +47,7 @@ import {
   dueShardKey,
   encodeCursor,
   indexKeyOf,
+  openRateKey,
   quotaCounterKey,
   toItem,
   toRecord,
@@ -54,7 +56,7 @@ import {
 } from './codec';
 import { dueRounds, type ShardPage } from './due-rounds';
 import { cancellationReasons, CONDITION_FAILED, InvalidCursorError, StoreUnavailableError, withConflictRetries } from './errors';
-import { CONNECTIONS } from './tables';
+import { CONNECTIONS, connectionsTable } from './tables';
 
 type DueKey = Record<string, unknown>;
 
@@ -127,17 +129,19 @@ function recordStore(context: StoreContext, adminListDays: number): RecordStore 
   const client = { send };
 
   /**
-   * `owner`'s counter item, `change` slots more: a slot taken (+1) only while below `maxActive` (an absent
-   * counter holds none), a slot given back (-1) unconditionally.
+   * A count item of this table, `change` more in its `attribute`: taken (+1) only while below `max` (an absent
+   * count is 0), given back (-1) unconditionally; with `expiresAt`, the item's TTL is set to it too.
    */
-  const counterUpdate = (owner: string, change: 1 | -1, maxActive?: number) => ({
+  const countUpdate = (id: string, attribute: string, change: 1 | -1, max?: number, expiresAt?: number) => ({
     TableName: tableName,
-    Key: { id: quotaCounterKey(owner) },
-    UpdateExpression: 'ADD #live :change',
-    ExpressionAttributeNames: { '#live': CONNECTIONS.quotaLiveAttribute },
-    ExpressionAttributeValues: { ':change': change, ...(maxActive !== undefined && { ':max': maxActive }) },
-    ...(maxActive !== undefined && { ConditionExpression: 'attribute_not_exists(#live) OR #live < :max' }),
+    Key: { id },
+    UpdateExpression: expiresAt === undefined ? 'ADD #n :change' : 'ADD #n :change SET #ttl = :ttl',
+    ExpressionAttributeNames: { '#n': attribute, ...(expiresAt !== undefined && { '#ttl': connectionsTable.timeToLiveAttribute }) },
+    ExpressionAttributeValues: { ':change': change, ...(max !== undefined && { ':max': max }), ...(expiresAt !== undefined && { ':ttl': expiresAt }) },
+    ...(max !== undefined && { ConditionExpression: 'attribute_not_exists(#n) OR #n < :max' }),
   });
+  /** `owner`'s quota counter item, `change` slots more (a slot taken only while below `maxActive`). */
+  const counterUpdate = (owner: string, change: 1 | -1, maxActive?: number) => countUpdate(quotaCounterKey(owner), CONNECTIONS.quotaLiveAttribute, change, maxActive);
 
   async function create(fresh: NewConnectionRecord, quota?: QuotaClaim): Promise<ConnectionRecord> {
     const record: ConnectionRecord = { ...fresh, updatedAt: fresh.createdAt, version: 0, ...(quota && { quotaSlot: true }) };
@@ -147,14 +151,29 @@ function recordStore(context: StoreContext, adminListDays: number): RecordStore 
       ConditionExpression: 'attribute_not_exists(#id)',
       ExpressionAttributeNames: { '#id': 'id' },
     };
+    // The open rate's window: this clock minute, by the store's clock.
+    const nowSeconds = epochSeconds(now());
+    const windowEnd = nowSeconds - (nowSeconds % OPEN_RATE_WINDOW_SECONDS) + OPEN_RATE_WINDOW_SECONDS;
     try {
-      // With a quota: the slot and the record in one transaction, the counter first.
-      if (quota) await client.send(new TransactWriteCommand({ TransactItems: [{ Update: counterUpdate(record.owner, 1, quota.maxActive) }, { Put: put }] }));
-      else await client.send(new PutCommand(put));
+      // With a quota: the slot, the minute's open and the record in one transaction, in that order.
+      if (quota) {
+        await client.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              { Update: counterUpdate(record.owner, 1, quota.maxActive) },
+              // One of the minute's opens, below opensPerMinute; the minute's item expires (TTL) when it ends.
+              { Update: countUpdate(openRateKey(record.owner, windowEnd - OPEN_RATE_WINDOW_SECONDS), CONNECTIONS.openRateAttribute, 1, quota.opensPerMinute, windowEnd) },
+              { Put: put },
+            ],
+          }),
+        );
+      } else await client.send(new PutCommand(put));
     } catch (error) {
       const reasons = cancellationReasons(error);
+      // Both refused: the quota's answer, since the next minute would not help.
       if (quota && reasons?.[0]?.Code === CONDITION_FAILED) throw new QuotaExceededError(quota.maxActive);
-      if (error instanceof ConditionalCheckFailedException || reasons?.[1]?.Code === CONDITION_FAILED) throw new ConnectionExistsError(record.id);
+      if (quota && reasons?.[1]?.Code === CONDITION_FAILED) throw new OpenRateExceededError(quota.opensPerMinute, windowEnd - nowSeconds);
+      if (error instanceof ConditionalCheckFailedException || reasons?.[2]?.Code === CONDITION_FAILED) throw new ConnectionExistsError(record.id);
       throw unavailable(error);
     }
     return record;

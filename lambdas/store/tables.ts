@@ -51,6 +51,13 @@ export const CONNECTIONS = {
    */
   quotaCounterPrefix: 'quota#',
   quotaLiveAttribute: 'live',
+  /**
+   * An owner's opens in one clock minute are an item keyed `opens#<owner>#<epoch second the minute starts>`:
+   * its `opens` attribute counts them; its TTL (`expiresAt`) deletes it once the minute is over. Like the
+   * counter, it has no attribute any index is keyed on, and no status, so neither stream consumer acts on it.
+   */
+  openRatePrefix: 'opens#',
+  openRateAttribute: 'opens',
   /** On a record: true while it holds a quota slot (`ConnectionRecord.quotaSlot`). */
   quotaSlotAttribute: 'quotaSlot',
 } as const;

@@ -59,7 +59,7 @@ describe('the policy in AppConfig', () => {
       ContentType: 'application/json',
     });
     expect(JSON.parse(String(version.properties.Content))).toEqual({
-      rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxActive: 10 }],
+      rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxActive: 10, opensPerMinute: 60 }],
       admins: policy.admins,
     });
     expect(policyDocumentSchema.parse(JSON.parse(String(version.properties.Content)))).toEqual(JSON.parse(String(version.properties.Content)));
@@ -167,13 +167,16 @@ describe('the policy\'s JSON Schema validator', () => {
     ['an empty document (deny all)', {}],
     ['the defaults written out', { rules: [], admins: [] }],
     ['a rule with its defaults left out', { rules: [rule] }],
-    ['a rule with every field', { rules: [{ ...rule, modes: ['public'], maxTtlSeconds: 60, maxActive: 1 }], admins: ['arn:aws:iam::1:role/a'] }],
+    ['a rule with every field', { rules: [{ ...rule, modes: ['public'], maxTtlSeconds: 60, maxActive: 1, opensPerMinute: 1 }], admins: ['arn:aws:iam::1:role/a'] }],
     ['the longest lease', { rules: [{ ...rule, maxTtlSeconds: 86_400 }] }],
     ['a lease above the longest', { rules: [{ ...rule, maxTtlSeconds: 86_401 }] }],
     ['a lease below the shortest', { rules: [{ ...rule, maxTtlSeconds: 59 }] }],
     ['a fractional lease', { rules: [{ ...rule, maxTtlSeconds: 600.5 }] }],
     ['a lease as a string', { rules: [{ ...rule, maxTtlSeconds: '600' }] }],
     ['no live connection allowed', { rules: [{ ...rule, maxActive: 0 }] }],
+    ['no open allowed a minute', { rules: [{ ...rule, opensPerMinute: 0 }] }],
+    ['the most opens a minute', { rules: [{ ...rule, opensPerMinute: 100_000 }] }],
+    ['more opens a minute than the most', { rules: [{ ...rule, opensPerMinute: 100_001 }] }],
     ['an unknown mode', { rules: [{ ...rule, modes: ['tunnel'] }] }],
     ['no mode', { rules: [{ ...rule, modes: [] }] }],
     ['no principal', { rules: [{ ...rule, principals: [] }] }],

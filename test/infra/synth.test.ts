@@ -146,7 +146,7 @@ describe('cdk synth', () => {
 
       // The validated document, with the schema's defaults filled in.
       expect(versions.map((version) => [version.Properties.ContentType, JSON.parse(String(version.Properties.Content))])).toEqual([
-        ['application/json', { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 }], admins: [] }],
+        ['application/json', { rules: [{ ...policy.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10, opensPerMinute: 60 }], admins: [] }],
       ]);
       expect(apiFunctions).toHaveLength(3);
       for (const fn of apiFunctions) {

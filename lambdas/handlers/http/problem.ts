@@ -66,6 +66,7 @@ const PROBLEM_TYPES: Record<ProblemCode, ProblemType> = {
   idempotency_in_progress: { status: 409, title: 'Request in progress' },
   idempotency_mismatch: { status: 422, title: 'Idempotency key reused' },
   quota_exceeded: { status: 429, title: 'Too many connections' },
+  open_rate_exceeded: { status: 429, title: 'Too many opens' },
   locked: { status: 403, title: 'Locked by an operator' },
   lock_not_found: { status: 404, title: 'Lock not found' },
   admin_required: { status: 403, title: 'Admins only' },

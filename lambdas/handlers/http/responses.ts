@@ -82,6 +82,9 @@ export const callerViewSchema = z
           modes: z.array(z.enum(CONNECTION_MODES)),
           maxTtlSeconds: z.number().check(z.int()),
           maxActive: z.number().check(z.int()),
+          opensPerMinute: z.number().check(z.int()).register(z.globalRegistry, {
+            description: 'the most new connections the caller may open per clock minute under this rule (reused and refused opens are not counted)',
+          }),
           maxLifetimeSeconds: z.optional(z.number().check(z.int())).register(z.globalRegistry, {
             description: 'how long a connection may live across renews, from its open; absent: up to remote.it\'s own expiry',
           }),

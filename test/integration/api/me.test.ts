@@ -46,7 +46,7 @@ describe('GET /me', () => {
         principal: ROLES.app,
         arn: APP_SESSION_ARN,
         admin: false,
-        rules: [{ services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100 }],
+        rules: [{ services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100, opensPerMinute: 100_000 }],
         live: 1,
       });
       expectNothingOfOthers(answer);
@@ -64,7 +64,7 @@ describe('GET /me', () => {
       principal: ROLES.other,
       arn: OTHER_SESSION_ARN,
       admin: false,
-      rules: [{ services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 100 }],
+      rules: [{ services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 100, opensPerMinute: 100_000 }],
       live: 0,
     });
     expect(JSON.stringify(answer.body)).not.toContain('80:00:00:00:01:*');
@@ -78,7 +78,7 @@ describe('GET /me', () => {
       principal: ROLES.admin,
       arn: ADMIN_SESSION_ARN,
       admin: true,
-      rules: [{ services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: 100 }],
+      rules: [{ services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: 100, opensPerMinute: 100_000 }],
       live: 0,
     });
   });

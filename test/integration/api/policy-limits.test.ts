@@ -11,8 +11,8 @@ const CONTRACTOR = 'arn:aws:iam::123456789012:role/contractor';
 
 const POLICY: PolicyDocument = {
   rules: [
-    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100, clientCidrs: ['203.0.113.0/24'] },
-    { principals: [CONTRACTOR], services: ['80:00:00:00:01:*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 10, maxLifetimeSeconds: 60 },
+    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100, opensPerMinute: 100_000, clientCidrs: ['203.0.113.0/24'] },
+    { principals: [CONTRACTOR], services: ['80:00:00:00:01:*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 10, opensPerMinute: 100_000, maxLifetimeSeconds: 60 },
   ],
   admins: [ROLES.admin],
 };

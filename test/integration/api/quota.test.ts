@@ -3,7 +3,8 @@
  * Local and the remote.it emulator. The quota is a counter item taken in the same transaction as the
  * write-ahead record and given back by the write that ends the record, so a burst of opens gets exactly
  * `maxActive` connections, and every way a connection ends (a stop, a refused connect, a lock, the sweeper
- * settling an open that died) gives its slot back once.
+ * settling an open that died) gives its slot back once. The open rate (`opensPerMinute`) is counted in that
+ * same transaction, so it holds exactly too.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { INITIAL_STATUS, SHORT_HORIZON_SECONDS } from '../../../lambdas/broker/lifecycle';
@@ -17,6 +18,10 @@ import { brokerTarget, expectInvariant } from '../support/invariant';
 /** A role that may hold ten live connections. */
 const BURST_ROLE = 'arn:aws:iam::123456789012:role/burst';
 const BURST_SESSION = 'arn:aws:sts::123456789012:assumed-role/burst/session-1';
+/** A role that may hold fifty, and open five a minute. */
+const RATE_ROLE = 'arn:aws:iam::123456789012:role/rate';
+const RATE_SESSION = 'arn:aws:sts::123456789012:assumed-role/rate/session-1';
+const OPENS_PER_MINUTE = 5;
 /** The test policy's role that may hold one. */
 const LIMITED_SESSION = 'arn:aws:sts::123456789012:assumed-role/limited/session-1';
 const MAX_ACTIVE = 10;
@@ -30,7 +35,11 @@ beforeAll(async () => {
   broker = await startBroker({
     policy: {
       ...TEST_POLICY,
-      rules: [...TEST_POLICY.rules, { principals: [BURST_ROLE], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: MAX_ACTIVE }],
+      rules: [
+        ...TEST_POLICY.rules,
+        { principals: [BURST_ROLE], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: MAX_ACTIVE, opensPerMinute: 100_000 },
+        { principals: [RATE_ROLE], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 50, opensPerMinute: OPENS_PER_MINUTE },
+      ],
     },
     env: { PENDING_GRACE_SECONDS: String(PENDING_GRACE_SECONDS) },
   });
@@ -143,7 +152,7 @@ describe('the quota (maxActive)', () => {
         dueAt: nowSeconds + PENDING_GRACE_SECONDS,
         stopAttempts: 0,
       },
-      { maxActive: 1 },
+      { maxActive: 1, opensPerMinute: 1_000 },
     );
     expect(await slotsHeld(ROLES.limited)).toBe(1);
 
@@ -163,4 +172,33 @@ describe('the quota (maxActive)', () => {
     expect(next.status).toBe(201);
     await stop(next.body.id, LIMITED_SESSION);
   });
+});
+
+describe('the open rate (opensPerMinute)', () => {
+  it(`gives 20 opens sent at once against opensPerMinute ${OPENS_PER_MINUTE} exactly ${OPENS_PER_MINUTE} x 201 and 15 x 429 open_rate_exceeded, with Retry-After until the next minute`, async () => {
+    // The window is the clock minute: start the burst with 15 s of it left at least, so it is one window.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 45_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinute + 100));
+    const sent = Date.now();
+
+    const answers = await Promise.all(Array.from({ length: 20 }, () => open(RATE_SESSION)));
+
+    expect(statusesOf(answers)).toEqual([...Array<number>(OPENS_PER_MINUTE).fill(201), ...Array<number>(20 - OPENS_PER_MINUTE).fill(429)]);
+    const untilNextMinute = Math.ceil((60_000 - (sent % 60_000)) / 1000);
+    for (const refused of answers.filter((answer) => answer.status === 429)) {
+      expect(refused.body).toMatchObject({
+        type: 'urn:remoteit-broker:problem:open_rate_exceeded',
+        title: 'Too many opens',
+        detail: expect.stringMatching(new RegExp(`^you already opened ${OPENS_PER_MINUTE} connection\\(s\\) this minute, the most your policy allows; retry in \\d+ s$`)),
+      });
+      const retryAfter = Number(refused.headers['retry-after']);
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(untilNextMinute);
+    }
+    // Only the five were opened at remote.it and hold slots.
+    const created = answers.filter((answer) => answer.status === 201);
+    expect(await slotsHeld(RATE_ROLE)).toBe(OPENS_PER_MINUTE);
+    await Promise.all(created.map((answer) => stop(answer.body.id, RATE_SESSION)));
+    expect(await slotsHeld(RATE_ROLE)).toBe(0);
+  }, 60_000);
 });

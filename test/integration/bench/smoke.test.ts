@@ -55,6 +55,13 @@ describe('npm run bench at smoke sizes', () => {
       });
       expect(quotaBurst.goals.every((check) => check.met)).toBe(true);
       expect(formatReport(report)).toContain(`quota burst: ${SMOKE.quotaBurst.opens} opens at once against maxActive ${quotaBurst.maxActive}`);
+      expect(quotaBurst.rate).toMatchObject({
+        opens: SMOKE.quotaBurst.opens,
+        created: quotaBurst.rate.opensPerMinute,
+        refused: SMOKE.quotaBurst.opens - quotaBurst.rate.opensPerMinute,
+        other: 0,
+      });
+      expect(formatReport(report)).toContain(`open-rate burst: ${SMOKE.quotaBurst.opens} opens at once against opensPerMinute ${quotaBurst.rate.opensPerMinute}`);
     });
   });
 

@@ -160,7 +160,7 @@ describe('appconfig-stub serving a watched file', () => {
     const edited = { ...POLICY, admins: ['arn:aws:iam::123456789012:role/ops'] };
     await writeFile(file, JSON.stringify(edited));
     await waitUntil(() => stub?.version() === 2, 5000);
-    expect(stub.current()).toEqual({ ...edited, rules: [{ ...POLICY.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 }] });
+    expect(stub.current()).toEqual({ ...edited, rules: [{ ...POLICY.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10, opensPerMinute: 60 }] });
 
     await writeFile(file, JSON.stringify({ rules: [{ principals: ['x'], services: ['*'], modes: ['teleport'] }] }));
     await waitUntil(() => lines.length === 3, 5000);

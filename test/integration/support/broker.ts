@@ -41,10 +41,10 @@ export const ROLES = {
 
 export const TEST_POLICY: PolicyDocument = {
   rules: [
-    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100 },
-    { principals: [ROLES.other], services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 100 },
-    { principals: [ROLES.admin], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: 100 },
-    { principals: [ROLES.limited], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 1 },
+    { principals: [ROLES.app], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 100, opensPerMinute: 100_000 },
+    { principals: [ROLES.other], services: ['*'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 600, maxActive: 100, opensPerMinute: 100_000 },
+    { principals: [ROLES.admin], services: ['*'], modes: ['latching'], maxTtlSeconds: 3600, maxActive: 100, opensPerMinute: 100_000 },
+    { principals: [ROLES.limited], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 1, opensPerMinute: 100_000 },
   ],
   admins: [ROLES.admin],
 };

@@ -59,11 +59,15 @@ export interface InvariantReport {
 
 const LIVE: readonly ConnectionStatus[] = ['active', 'stopping'];
 
-/** A connection record's item, not an owner's quota counter (the same table, docs/ARCHITECTURE.md "The quota"). */
-export const isRecordItem = (item: Record<string, unknown>): boolean => !String(item.id).startsWith(CONNECTIONS.quotaCounterPrefix);
+/**
+ * A connection record's item, not an owner's quota counter nor its opens of a minute (the same table,
+ * docs/ARCHITECTURE.md "The quota").
+ */
+export const isRecordItem = (item: Record<string, unknown>): boolean =>
+  !String(item.id).startsWith(CONNECTIONS.quotaCounterPrefix) && !String(item.id).startsWith(CONNECTIONS.openRatePrefix);
 const MAX_SCAN_PAGES = 200;
 
-/** The connection records of the table: every item but the owners' quota counters (`quota#<owner>`). */
+/** The connection records of the table: every item but the owners' quota counters and opens items (`isRecordItem`). */
 export async function scanAll(tables: TestTables): Promise<ConnectionRecord[]> {
   const records: ConnectionRecord[] = [];
   let startKey: Record<string, unknown> | undefined;

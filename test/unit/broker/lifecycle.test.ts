@@ -151,7 +151,7 @@ describe('lifecycle', () => {
         // Arrange: the record took a slot when it was created, as an open creates it.
         const store = new MemoryConnectionStore({ now: () => NOW_MS });
         const { version: _version, updatedAt: _updatedAt, ...fresh } = connectionRecord({ status, remoteConnectionId: 'rc-seeded', expiresAt: NOW_S + 3_600 });
-        const created = await store.create(fresh, { maxActive: 5 });
+        const created = await store.create(fresh, { maxActive: 5, opensPerMinute: 1_000 });
         const transition = BUILD[name](created);
 
         // Act

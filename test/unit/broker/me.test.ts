@@ -8,7 +8,7 @@ import { APP_ROLE, NOW_MS, NOW_S, adminCaller, appCaller, otherCaller } from './
 const policy = policyDocumentSchema.parse({
   rules: [
     { principals: [APP_ROLE, 'arn:aws:iam::123456789012:role/other'], services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 2 },
-    { principals: ['arn:aws:iam::123456789012:role/ap*'], services: ['80:00:00:00:09:00:00:01'], modes: ['public'], maxTtlSeconds: 600, maxActive: 1 },
+    { principals: ['arn:aws:iam::123456789012:role/ap*'], services: ['80:00:00:00:09:00:00:01'], modes: ['public'], maxTtlSeconds: 600, maxActive: 1, opensPerMinute: 5 },
     { principals: ['arn:aws:iam::123456789012:role/other'], services: ['*'], modes: ['latching'], maxTtlSeconds: 7200, maxActive: 7 },
     { principals: ['arn:aws:iam::999999999999:role/secret-team'], services: ['80:00:00:00:FF:*'], modes: ['public'], maxTtlSeconds: 86400, maxActive: 50 },
   ],
@@ -30,8 +30,8 @@ describe('describeCaller', () => {
       arn: 'arn:aws:sts::123456789012:assumed-role/app/session-1',
       admin: false,
       rules: [
-        { services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 2 },
-        { services: ['80:00:00:00:09:00:00:01'], modes: ['public'], maxTtlSeconds: 600, maxActive: 1 },
+        { services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 2, opensPerMinute: 60 },
+        { services: ['80:00:00:00:09:00:00:01'], modes: ['public'], maxTtlSeconds: 600, maxActive: 1, opensPerMinute: 5 },
       ],
       live: 0,
     });
@@ -53,8 +53,8 @@ describe('describeCaller', () => {
     const described = await describeCaller({ store: storeWith(), policy }, otherCaller);
 
     expect(described.rules).toEqual([
-      { services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 2 },
-      { services: ['*'], modes: ['latching'], maxTtlSeconds: 7200, maxActive: 7 },
+      { services: ['80:00:00:00:01:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 2, opensPerMinute: 60 },
+      { services: ['*'], modes: ['latching'], maxTtlSeconds: 7200, maxActive: 7, opensPerMinute: 60 },
     ]);
   });
 
@@ -94,7 +94,7 @@ describe('describeCaller', () => {
     const user = toCaller({ arn: 'arn:aws:iam::999999999999:role/secret-team', sourceIp: '81.2.69.160' });
 
     await expect(describeCaller({ store: storeWith(), policy }, user)).resolves.toMatchObject({
-      rules: [{ services: ['80:00:00:00:FF:*'], modes: ['public'], maxTtlSeconds: 86400, maxActive: 50 }],
+      rules: [{ services: ['80:00:00:00:FF:*'], modes: ['public'], maxTtlSeconds: 86400, maxActive: 50, opensPerMinute: 60 }],
     });
   });
 });

@@ -1,4 +1,5 @@
-import { ConnectionEndedError, PolicyDeniedError, QuotaExceededError } from '../../../lambdas/broker/errors';
+import { ConnectionEndedError, OpenRateExceededError, PolicyDeniedError, QuotaExceededError } from '../../../lambdas/broker/errors';
+import { policyDocumentSchema } from '../../../lambdas/broker/policy';
 import { replayOpen } from '../../../lambdas/broker/open';
 import type { ConnectionRecord } from '../../../lambdas/broker/model';
 import { RemoteitFailure } from '../../../lambdas/broker/ports';
@@ -162,6 +163,45 @@ describe('openConnection', () => {
 
       expect(error).toMatchObject({ code: 'policy_denied', reason: 'mode_not_allowed' });
       expect(remoteit.connectCalls).toHaveLength(0);
+    });
+  });
+
+  describe('open rate (opensPerMinute)', () => {
+    /** app may hold ten, and open three a minute. */
+    const ratePolicy = policyDocumentSchema.parse({
+      rules: [{ principals: [APP_ROLE], services: ['80:00:00:00:01:*'], modes: ['latching'], maxActive: 10, opensPerMinute: 3 }],
+    });
+
+    it('refuses the open past opensPerMinute in one clock minute, before remote.it is asked or anything is written, until the next minute', async () => {
+      const { service, store, remoteit, clock } = createHarness({ policy: ratePolicy });
+      clock.ms = NOW_MS + 20_000;
+      for (let index = 0; index < 3; index += 1) await service.open(appCaller, { serviceId: SERVICE });
+
+      clock.ms = NOW_MS + 59_000;
+      const error = await rejectionOf(service.open(appCaller, { serviceId: SERVICE }));
+
+      expect(error).toBeInstanceOf(OpenRateExceededError);
+      expect(error).toMatchObject({ code: 'open_rate_exceeded', retryAfterSeconds: 1 });
+      expect(remoteit.connectCalls).toHaveLength(3);
+      expect(store.records()).toHaveLength(3);
+      expect(store.slotsHeld(APP_ROLE)).toBe(3);
+      clock.ms = NOW_MS + 60_000;
+      await expect(service.open(appCaller, { serviceId: SERVICE })).resolves.toMatchObject({ reused: false });
+    });
+
+    it('counts only new connections: opens refused for the quota, and opens answered by reuse, leave the minute\'s count alone', async () => {
+      const policy = policyDocumentSchema.parse({
+        rules: [{ principals: [APP_ROLE], services: ['80:00:00:00:01:*'], modes: ['latching'], maxActive: 1, opensPerMinute: 2 }],
+      });
+      const { service } = createHarness({ policy });
+      const { connection } = await service.open(appCaller, { serviceId: SERVICE, ttlSeconds: 600 });
+      await expect(rejectionOf(service.open(appCaller, { serviceId: '80:00:00:00:01:00:00:09' }))).resolves.toBeInstanceOf(QuotaExceededError);
+      await expect(service.open(appCaller, { serviceId: SERVICE, ttlSeconds: 600, reuse: true })).resolves.toMatchObject({ reused: true });
+
+      await service.stop(appCaller, connection.id);
+
+      // The second of the two this minute.
+      await expect(service.open(appCaller, { serviceId: SERVICE })).resolves.toMatchObject({ reused: false });
     });
   });
 

@@ -121,16 +121,21 @@ describe('policy', () => {
     it('takes the most generous limits of the rules allowing the mode when several match', () => {
       const policy = policyOf({
         rules: [
-          { principals: [APP], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 1 },
-          { principals: ['arn:aws:iam::*:role/app'], services: ['80:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 5 },
+          { principals: [APP], services: ['*'], modes: ['latching'], maxTtlSeconds: 600, maxActive: 1, opensPerMinute: 120 },
+          { principals: ['arn:aws:iam::*:role/app'], services: ['80:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 5, opensPerMinute: 30 },
           // Allows only ip: must not widen latching.
-          { principals: [APP], services: ['*'], modes: ['ip'], maxTtlSeconds: 7200, maxActive: 9 },
+          { principals: [APP], services: ['*'], modes: ['ip'], maxTtlSeconds: 7200, maxActive: 9, opensPerMinute: 500 },
         ],
       });
 
       const decision = evaluatePolicy(policy, { ...request, ttlSeconds: 3600 });
 
-      expect(decision).toEqual({ allowed: true, maxTtlSeconds: 3600, maxActive: 5, publicAllowed: false });
+      expect(decision).toEqual({ allowed: true, maxTtlSeconds: 3600, maxActive: 5, opensPerMinute: 120, publicAllowed: false });
+    });
+
+    it('gives a rule that names no opensPerMinute 60 a minute, and refuses a rate below 1', () => {
+      expect(evaluatePolicy(policyOf({ rules: [{ principals: [APP], services: ['*'] }] }), request)).toMatchObject({ allowed: true, opensPerMinute: 60 });
+      expect(policyDocumentSchema.safeParse({ rules: [{ principals: [APP], services: ['*'], opensPerMinute: 0 }] }).success).toBe(false);
     });
 
     it('reports public as allowed when any rule for the principal and service allows it', () => {

@@ -18,8 +18,8 @@ const me: Caller = {
   arn: 'arn:aws:sts::000000000000:assumed-role/local-app/local',
   admin: false,
   rules: [
-    { services: ['80:00:00:00:00:00:00:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 },
-    { services: ['80:00:00:00:00:00:00:02'], modes: ['public'], maxTtlSeconds: 5400, maxActive: 2, maxLifetimeSeconds: 14_400, clientCidrs: ['203.0.113.0/24'] },
+    { services: ['80:00:00:00:00:00:00:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10, opensPerMinute: 60 },
+    { services: ['80:00:00:00:00:00:00:02'], modes: ['public'], maxTtlSeconds: 5400, maxActive: 2, opensPerMinute: 5, maxLifetimeSeconds: 14_400, clientCidrs: ['203.0.113.0/24'] },
   ],
   live: 3,
 };
@@ -122,16 +122,16 @@ describe('rbroker whoami and services', () => {
     expect(result.stderr).toBe('');
   });
 
-  it('services prints the rules as a table: services, modes, max TTL, max lifetime, max active, ip-mode addresses', async () => {
+  it('services prints the rules as a table: services, modes, max TTL, max lifetime, max active, opens per minute, ip-mode addresses', async () => {
     await serve(() => ({ status: 200, body: me }));
 
     const result = await cli(['services']);
 
     expect(result.code).toBe(EXIT.ok);
     expect(result.stdout.split('\n')).toEqual([
-      'SERVICES                 MODES         MAX TTL  MAX LIFETIME        MAX ACTIVE  IP MODE TO',
-      "80:00:00:00:00:00:00:*   latching, ip  1h       remote.it's expiry  10          any",
-      '80:00:00:00:00:00:00:02  public        1h 30m   4h                  2           203.0.113.0/24',
+      'SERVICES                 MODES         MAX TTL  MAX LIFETIME        MAX ACTIVE  OPENS/MIN  IP MODE TO',
+      "80:00:00:00:00:00:00:*   latching, ip  1h       remote.it's expiry  10          60         any",
+      '80:00:00:00:00:00:00:02  public        1h 30m   4h                  2           5          203.0.113.0/24',
       '',
     ]);
     expect(formatRuleTable(me.rules)).toBe(result.stdout.trimEnd());

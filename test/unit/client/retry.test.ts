@@ -23,6 +23,7 @@ describe('retry policy', () => {
       ['409 connection not active', apiError(409, 'connection_not_active'), false],
       ['429 API Gateway throttling', apiError(429), true],
       ['429 quota exceeded', apiError(429, 'quota_exceeded'), false],
+      ['429 open rate exceeded (clears at the next minute, after Retry-After)', apiError(429, 'open_rate_exceeded'), true],
       ['500 internal', apiError(500, 'internal'), true],
       ['502 remote.it refused', apiError(502, 'upstream_refused'), false],
       ['502 stop failed', apiError(502, 'stop_failed'), false],

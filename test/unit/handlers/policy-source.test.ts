@@ -7,7 +7,7 @@ import { PolicyDeniedError } from '../../../lambdas/broker/errors';
 import { createPolicySource, requirePolicy, type PolicySession } from '../../../lambdas/handlers/policy-source';
 
 const GOOD = { rules: [{ principals: ['arn:aws:iam::123456789012:role/app'], services: ['*'] }], admins: ['arn:aws:iam::123456789012:role/ops'] };
-const PARSED = { rules: [{ ...GOOD.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10 }], admins: GOOD.admins };
+const PARSED = { rules: [{ ...GOOD.rules[0], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 10, opensPerMinute: 60 }], admins: GOOD.admins };
 const bytes = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 const CONFIG = { POLICY_APPCONFIG_APPLICATION: 'app', POLICY_APPCONFIG_ENVIRONMENT: 'env', POLICY_APPCONFIG_PROFILE: 'policy', POLICY_MAX_AGE_SECONDS: 60 };
 

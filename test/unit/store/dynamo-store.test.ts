@@ -3,7 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { QuotaExceededError } from '../../../lambdas/broker/errors';
+import { OpenRateExceededError, QuotaExceededError } from '../../../lambdas/broker/errors';
 import { ConnectionExistsError, StaleRecordError, type NewConnectionRecord } from '../../../lambdas/broker/ports';
 import { encodeCursor } from '../../../lambdas/store/codec';
 import { createDynamoConnectionStore, createDynamoRecordStore } from '../../../lambdas/store/dynamo-store';
@@ -62,10 +62,14 @@ const CHECK_FAILED = { Code: 'ConditionalCheckFailed' };
 // DynamoDB Local runs transactions one at a time and never throttles one, so what DynamoDB answers under
 // contention is pinned here, on the SDK boundary: the quota's and the record's conditions, conflicts, throttling.
 describe('DynamoConnectionStore transactions (the quota)', () => {
+  /** 2030-01-01T00:00:37Z: 23 s before the next clock minute. */
+  const NOW_MS = Date.parse('2030-01-01T00:00:37.400Z');
+  const MINUTE_START = Date.parse('2030-01-01T00:00:00.000Z') / 1000;
   const store = createDynamoRecordStore({
     client: DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1' })),
     tableName: 'connections',
     dueShardCount: 4,
+    now: () => NOW_MS,
   });
   const fresh = (): NewConnectionRecord => {
     const { version: _version, updatedAt: _updatedAt, quotaSlot: _slot, ...record } = connectionRecord({ owner: OWNER, status: 'pending' });
@@ -79,59 +83,84 @@ describe('DynamoConnectionStore transactions (the quota)', () => {
   });
 
   describe('create under a quota', () => {
-    it('takes the slot and writes the record in one transaction: the counter below maxActive, then the record', async () => {
+    it('takes the slot, counts the open and writes the record in one transaction: the counter below maxActive, the minute below opensPerMinute, then the record', async () => {
       documents.on(TransactWriteCommand).resolves({});
       const record = fresh();
 
-      await expect(store.create(record, { maxActive: 3 })).resolves.toMatchObject({ id: record.id, quotaSlot: true, version: 0 });
+      await expect(store.create(record, { maxActive: 3, opensPerMinute: 1_000 })).resolves.toMatchObject({ id: record.id, quotaSlot: true, version: 0 });
 
       expect(documents).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
       expect(documents).not.toHaveReceivedCommand(PutCommand);
       const items = documents.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
       expect(items[0]?.Update).toMatchObject({
         Key: { id: `quota#${OWNER}` },
-        UpdateExpression: 'ADD #live :change',
-        ConditionExpression: 'attribute_not_exists(#live) OR #live < :max',
+        UpdateExpression: 'ADD #n :change',
+        ConditionExpression: 'attribute_not_exists(#n) OR #n < :max',
+        ExpressionAttributeNames: { '#n': 'live' },
         ExpressionAttributeValues: { ':change': 1, ':max': 3 },
       });
-      expect(items[1]?.Put).toMatchObject({ Item: { id: record.id, quotaSlot: true }, ConditionExpression: 'attribute_not_exists(#id)' });
+      expect(items[1]?.Update).toMatchObject({
+        Key: { id: `opens#${OWNER}#${MINUTE_START}` },
+        UpdateExpression: 'ADD #n :change SET #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(#n) OR #n < :max',
+        ExpressionAttributeNames: { '#n': 'opens', '#ttl': 'expiresAt' },
+        // The minute's item expires (TTL) when the minute ends.
+        ExpressionAttributeValues: { ':change': 1, ':ttl': MINUTE_START + 60, ':max': 1_000 },
+      });
+      expect(items[2]?.Put).toMatchObject({ Item: { id: record.id, quotaSlot: true }, ConditionExpression: 'attribute_not_exists(#id)' });
+      expect(items).toHaveLength(3);
+    });
+
+    it('answers OpenRateExceededError (429, Retry-After until the next minute) when the minute\'s condition fails', async () => {
+      documents.on(TransactWriteCommand).rejects(cancelled(NONE, CHECK_FAILED, NONE));
+
+      const refused = await store.create(fresh(), { maxActive: 3, opensPerMinute: 60 }).catch((error: unknown) => error);
+
+      expect(refused).toEqual(new OpenRateExceededError(60, 23));
+      expect(refused).toMatchObject({ code: 'open_rate_exceeded', retryAfterSeconds: 23 });
+    });
+
+    it('answers QuotaExceededError when both the slot and the minute are refused: waiting for the next minute would not help', async () => {
+      documents.on(TransactWriteCommand).rejects(cancelled(CHECK_FAILED, CHECK_FAILED, NONE));
+
+      await expect(store.create(fresh(), { maxActive: 3, opensPerMinute: 60 })).rejects.toEqual(new QuotaExceededError(3));
     });
 
     it('answers QuotaExceededError (429) when the counter\'s condition fails', async () => {
-      documents.on(TransactWriteCommand).rejects(cancelled(CHECK_FAILED, NONE));
+      documents.on(TransactWriteCommand).rejects(cancelled(CHECK_FAILED, NONE, NONE));
 
-      await expect(store.create(fresh(), { maxActive: 3 })).rejects.toEqual(new QuotaExceededError(3));
+      await expect(store.create(fresh(), { maxActive: 3, opensPerMinute: 1_000 })).rejects.toEqual(new QuotaExceededError(3));
     });
 
     it('answers ConnectionExistsError when the record\'s condition fails (the id is taken), as a Put without a quota does', async () => {
-      documents.on(TransactWriteCommand).rejects(cancelled(NONE, CHECK_FAILED));
+      documents.on(TransactWriteCommand).rejects(cancelled(NONE, NONE, CHECK_FAILED));
 
-      await expect(store.create(fresh(), { maxActive: 3 })).rejects.toBeInstanceOf(ConnectionExistsError);
+      await expect(store.create(fresh(), { maxActive: 3, opensPerMinute: 1_000 })).rejects.toBeInstanceOf(ConnectionExistsError);
     });
 
     it('tries again while another transaction holds the counter, and answers from the attempt that decides', async () => {
-      documents.on(TransactWriteCommand).rejectsOnce(cancelled(CONFLICT, NONE)).rejectsOnce(cancelled(CONFLICT, NONE)).rejectsOnce(cancelled(CHECK_FAILED, NONE));
+      documents.on(TransactWriteCommand).rejectsOnce(cancelled(CONFLICT, NONE, NONE)).rejectsOnce(cancelled(CONFLICT, NONE, NONE)).rejectsOnce(cancelled(CHECK_FAILED, NONE, NONE));
 
-      await expect(store.create(fresh(), { maxActive: 1 })).rejects.toBeInstanceOf(QuotaExceededError);
+      await expect(store.create(fresh(), { maxActive: 1, opensPerMinute: 1_000 })).rejects.toBeInstanceOf(QuotaExceededError);
       expect(documents).toHaveReceivedCommandTimes(TransactWriteCommand, 3);
     });
 
     it('answers StoreUnavailableError (503, Retry-After) when the conflicts outlast its attempts', async () => {
-      documents.on(TransactWriteCommand).rejects(cancelled(CONFLICT, NONE));
+      documents.on(TransactWriteCommand).rejects(cancelled(CONFLICT, NONE, NONE));
 
-      await expect(store.create(fresh(), { maxActive: 1 })).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(store.create(fresh(), { maxActive: 1, opensPerMinute: 1_000 })).rejects.toBeInstanceOf(StoreUnavailableError);
       expect(documents).toHaveReceivedCommandTimes(TransactWriteCommand, 8);
     });
 
     it.each([
-      ['a throttled item', cancelled({ Code: 'ThrottlingError' }, NONE)],
-      ['an item over its throughput', cancelled(NONE, { Code: 'ProvisionedThroughputExceeded' })],
-      ['any other reason', cancelled({ Code: 'ValidationError' }, NONE)],
+      ['a throttled item', cancelled({ Code: 'ThrottlingError' }, NONE, NONE)],
+      ['an item over its throughput', cancelled(NONE, { Code: 'ProvisionedThroughputExceeded' }, NONE)],
+      ['any other reason', cancelled({ Code: 'ValidationError' }, NONE, NONE)],
       ['throttling past the SDK\'s retries', Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })],
     ])('answers StoreUnavailableError (503) for %s, never a quota refusal', async (_case, error) => {
       documents.on(TransactWriteCommand).rejects(error);
 
-      await expect(store.create(fresh(), { maxActive: 1 })).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(store.create(fresh(), { maxActive: 1, opensPerMinute: 1_000 })).rejects.toBeInstanceOf(StoreUnavailableError);
       expect(documents).toHaveReceivedCommandTimes(TransactWriteCommand, 1);
     });
   });
@@ -150,7 +179,7 @@ describe('DynamoConnectionStore transactions (the quota)', () => {
       expect(items[0]?.Update).toMatchObject({ Key: { id: from.id }, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' });
       expect(items[0]?.Update?.ConditionExpression).toContain('attribute_exists(#quotaSlot)');
       expect(items[0]?.Update?.UpdateExpression).toMatch(/REMOVE .*#quotaSlot/);
-      expect(items[1]?.Update).toMatchObject({ Key: { id: `quota#${OWNER}` }, UpdateExpression: 'ADD #live :change', ExpressionAttributeValues: { ':change': -1 } });
+      expect(items[1]?.Update).toMatchObject({ Key: { id: `quota#${OWNER}` }, UpdateExpression: 'ADD #n :change', ExpressionAttributeNames: { '#n': 'live' }, ExpressionAttributeValues: { ':change': -1 } });
       expect(items[1]?.Update?.ConditionExpression).toBeUndefined();
     });
 
@@ -166,7 +195,7 @@ describe('DynamoConnectionStore transactions (the quota)', () => {
     });
 
     it('answers StoreUnavailableError when the transaction is throttled', async () => {
-      documents.on(TransactWriteCommand).rejects(cancelled({ Code: 'ThrottlingError' }, NONE));
+      documents.on(TransactWriteCommand).rejects(cancelled({ Code: 'ThrottlingError' }, NONE, NONE));
       const from = holding();
 
       await expect(store.update(from.id, { status: ['stopping'], version: 4 }, stopped, from)).rejects.toBeInstanceOf(StoreUnavailableError);
