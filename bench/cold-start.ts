@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build, type Metafile } from 'esbuild';
-import { BROKER_BUNDLING, BROKER_RUNTIME } from '../infra/broker-function';
+import { functionBuildOptions, functionTarget } from '../infra/build';
 import { goal, type GoalCheck } from './support/report';
 import { median, round } from './support/stats';
 
@@ -150,31 +150,16 @@ export interface ColdStartResult {
   goals: GoalCheck[];
 }
 
-/** CDK's own mapping of a Lambda runtime to an esbuild target (`nodejs24.x` -> `node24`). */
-export function esbuildTarget(): string {
-  const major = /^nodejs(\d+)/.exec(BROKER_RUNTIME.name)?.[1];
-  if (!major) throw new Error(`not a Node.js runtime: ${BROKER_RUNTIME.name}`);
-  return `node${major}`;
-}
-
-/** esbuild with the options NodejsFunction derives from BROKER_BUNDLING (aws-lambda-nodejs bundling.ts). */
+/**
+ * esbuild with the options NodejsFunction derives from BROKER_BUNDLING (infra/build.ts `functionBuildOptions`,
+ * which the package build uses too); `overrides` for the ESM variant measured beside it.
+ */
 export async function bundleLikeCdk(entry: string, outfile: string, overrides: { format?: 'cjs' | 'esm'; mainFields?: string[] } = {}): Promise<Metafile> {
   const result = await build({
-    entryPoints: [resolve(ROOT, entry)],
-    bundle: true,
-    platform: 'node',
-    target: esbuildTarget(),
-    format: overrides.format ?? BROKER_BUNDLING.format,
-    minify: BROKER_BUNDLING.minify,
-    sourcemap: BROKER_BUNDLING.sourceMap,
-    sourcesContent: BROKER_BUNDLING.sourcesContent,
-    legalComments: BROKER_BUNDLING.esbuildArgs['--legal-comments'],
-    external: [...BROKER_BUNDLING.externalModules],
+    ...functionBuildOptions(entry, outfile),
+    ...(overrides.format && { format: overrides.format }),
     ...(overrides.mainFields && { mainFields: overrides.mainFields }),
-    absWorkingDir: ROOT,
-    outfile,
     metafile: true,
-    logLevel: 'warning',
   });
   return result.metafile;
 }
@@ -254,7 +239,7 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
     await rm(dir, { recursive: true, force: true });
   }
   return {
-    target: esbuildTarget(),
+    target: functionTarget(),
     rows,
     goals: rows.flatMap((row) => [
       goal(`${row.function}: bundle <= ${BUNDLE_GOAL_KIB} KiB minified`, `${row.bundle.kib} KiB`, row.bundle.kib <= BUNDLE_GOAL_KIB),

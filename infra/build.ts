@@ -39,10 +39,12 @@ export function functionTarget(): string {
  * esbuild's options for one function: what NodejsFunction passes esbuild for BROKER_BUNDLING (aws-lambda-nodejs
  * bundling: `--bundle <entry> --target --platform=node --format --outfile --minify --sourcemap
  * --sources-content=false --external:... --legal-comments`), run from the repository root as CDK runs it.
+ * The benchmark (bench/cold-start.ts) builds with these too, so what it measures is what ships.
  */
-export function functionBuildOptions(entry: BrokerFunctionEntry, outfile: string): BuildOptions {
+export function functionBuildOptions(entry: BrokerFunctionEntry | string, outfile: string): BuildOptions {
   return {
-    entryPoints: [path.join(ROOT, entry)],
+    // From the repository root, as CDK resolves an entry; an absolute entry (the benchmark's baselines) as it is.
+    entryPoints: [path.resolve(ROOT, entry)],
     bundle: true,
     platform: 'node',
     target: functionTarget(),

@@ -9,11 +9,75 @@ import type { Connection } from '../types';
 import { signalExitCode } from './exit-codes';
 
 /** Time a command gets to end after a forwarded signal before it is killed. */
-export const KILL_GRACE_MS = 10_000;
+const KILL_GRACE_MS = 10_000;
 /** Signals closer together than this are one Ctrl-C delivered twice (to rbroker directly and through the group). */
-export const SIGNAL_REPEAT_MS = 1_000;
+const SIGNAL_REPEAT_MS = 1_000;
 /** The signals that end a command run under rbroker (and its connection with it). */
-export const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** The signals rbroker has seen while it holds a connection: the first one's name, and a promise of it. */
+export interface Interruptions {
+  /** The first signal, once one has arrived. */
+  readonly signal: NodeJS.Signals | undefined;
+  /** Settles when the first signal arrives. */
+  readonly arrived: Promise<void>;
+  /** Stops listening for signals. */
+  dispose(): void;
+}
+
+/**
+ * SIGINT, SIGTERM and SIGHUP while rbroker holds a connection (`connect --exec`, `forward`). The first is
+ * passed to the running command (killed KILL_GRACE_MS later if it has not ended), or handed to `onFirst`
+ * when none runs; the caller then stops the connection. One more, SIGNAL_REPEAT_MS or more later, kills a
+ * command that ignored the first, or, with none running, says what `leaving()` returns and exits at once
+ * without stopping.
+ */
+export function listenForInterruptions(options: {
+  child: () => ChildProcess | undefined;
+  onFirst?: (signal: NodeJS.Signals) => void;
+  leaving: () => string;
+  log: (line: string) => void;
+}): Interruptions {
+  let first: NodeJS.Signals | undefined;
+  let firstAt = 0;
+  let wake: (() => void) | undefined;
+  const arrived = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    const child = options.child();
+    const running = child !== undefined && child.exitCode === null && child.signalCode === null;
+    if (first) {
+      if (Date.now() - firstAt < SIGNAL_REPEAT_MS) return;
+      if (running) {
+        // The command ignores the signal: end it, and the connection is still stopped.
+        child.kill('SIGKILL');
+        return;
+      }
+      options.log(options.leaving());
+      process.exit(signalExitCode(signal));
+    }
+    first = signal;
+    firstAt = Date.now();
+    if (running) {
+      child.kill(signal);
+      setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+    } else {
+      options.onFirst?.(signal);
+    }
+    wake?.();
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  return {
+    get signal() {
+      return first;
+    },
+    arrived,
+    dispose: () => {
+      for (const signal of SIGNALS) process.off(signal, onSignal);
+    },
+  };
+}
 
 /** Characters a shell takes literally: anything else is single-quoted. */
 const SHELL_SAFE = /^[A-Za-z0-9._:/@%+=,~-]+$/;
@@ -78,45 +142,28 @@ export function runShell(command: string, values: Placeholders, onChild: (child:
 
 /** The exit code: the command's, 128+n when interrupted, or the stop's failure when only that failed. */
 export async function runWithConnection(plan: ExecPlan): Promise<number> {
-  let interrupted: NodeJS.Signals | undefined;
-  let interruptedAt = 0;
   let child: ChildProcess | undefined;
   let connection: Connection | undefined;
   let following: { stop(): void } | undefined;
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    const running = child !== undefined && child.exitCode === null && child.signalCode === null;
-    if (interrupted) {
-      if (Date.now() - interruptedAt < SIGNAL_REPEAT_MS) return;
-      if (running) {
-        // The command ignores the signal: end it, and the connection is still stopped.
-        child?.kill('SIGKILL');
-        return;
-      }
-      plan.log(
-        connection
-          ? `leaving without stopping: connection ${connection.id} stays open until its lease ends (${connection.leaseExpiresAt}); rbroker stop ${connection.id}`
-          : 'leaving without stopping: the connection being opened stays open until its lease ends (rbroker ls)',
-      );
-      process.exit(signalExitCode(signal));
-    }
-    interrupted = signal;
-    interruptedAt = Date.now();
-    if (running) {
-      child?.kill(signal);
-      setTimeout(() => child?.kill('SIGKILL'), KILL_GRACE_MS).unref();
-    } else if (!connection) {
+  const interruptions = listenForInterruptions({
+    child: () => child,
+    onFirst: (signal) => {
       // Abandoning the open would leave the connection the broker is opening unstopped.
-      plan.log(`${signal}: the connection is being opened; it is stopped as soon as it is (${signal} again to leave at once)`);
-    }
-  };
-  for (const signal of SIGNALS) process.on(signal, onSignal);
+      if (!connection) plan.log(`${signal}: the connection is being opened; it is stopped as soon as it is (${signal} again to leave at once)`);
+    },
+    leaving: () =>
+      connection
+        ? `leaving without stopping: connection ${connection.id} stays open until its lease ends (${connection.leaseExpiresAt}); rbroker stop ${connection.id}`
+        : 'leaving without stopping: the connection being opened stays open until its lease ends (rbroker ls)',
+    log: plan.log,
+  });
   try {
     connection = await plan.open();
     const opened = connection;
     let code: number;
-    if (interrupted) {
-      code = signalExitCode(interrupted);
+    if (interruptions.signal) {
+      code = signalExitCode(interruptions.signal);
     } else if (!opened.proxy) {
       plan.log(`connection ${opened.id} has no proxy yet (status ${opened.status}); not running the command`);
       code = 1;
@@ -134,9 +181,9 @@ export async function runWithConnection(plan: ExecPlan): Promise<number> {
         code = 1;
       }
       following?.stop();
-      if (interrupted) code = signalExitCode(interrupted);
+      if (interruptions.signal) code = signalExitCode(interruptions.signal);
     }
-    plan.log(`${interrupted ? `interrupted (${interrupted})` : `exit code ${code}`}: stopping connection ${opened.id}`);
+    plan.log(`${interruptions.signal ? `interrupted (${interruptions.signal})` : `exit code ${code}`}: stopping connection ${opened.id}`);
     try {
       const stopped = await plan.stop(opened.id);
       if (stopped.pending) plan.log(`remote.it could not be reached: connection ${opened.id} is stopping; the broker retries the stop`);
@@ -146,6 +193,6 @@ export async function runWithConnection(plan: ExecPlan): Promise<number> {
     }
     return code;
   } finally {
-    for (const signal of SIGNALS) process.off(signal, onSignal);
+    interruptions.dispose();
   }
 }

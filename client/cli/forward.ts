@@ -11,7 +11,7 @@ import { Forwarder, LocalPortError, type ForwardEvent } from '../forward';
 import type { LeaseEvent } from '../lease';
 import type { Connection } from '../types';
 import type { Command } from './args';
-import { expandValues, KILL_GRACE_MS, runShell, SIGNAL_REPEAT_MS, SIGNALS, type Placeholders } from './exec';
+import { expandValues, listenForInterruptions, runShell, type Placeholders } from './exec';
 import { EXIT, exitCodeOf, signalExitCode } from './exit-codes';
 import { endText, formatApiError } from './format';
 import { BrokerApiError } from '../errors';
@@ -142,32 +142,15 @@ export async function runForward({ command, client, talk, renewAfter }: ForwardR
   talk.state(state('listening', undefined), `rbroker: forwarding ${forwarder.local} to ${command.serviceId}${command.eager ? '' : ' (the connection opens on the first local connection)'}`);
 
   // Signals: the first ends the command (or the wait); one more, later, leaves at once without stopping.
-  let interrupted: NodeJS.Signals | undefined;
-  let interruptedAt = 0;
-  let wake: (() => void) | undefined;
-  const interruption = new Promise<void>((resolve) => {
-    wake = resolve;
-  });
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) {
-      if (Date.now() - interruptedAt < SIGNAL_REPEAT_MS) return;
-      if (running()) {
-        child?.kill('SIGKILL');
-        return;
-      }
+  const interruptions = listenForInterruptions({
+    child: () => child,
+    leaving: () => {
       const live = forwarder.connection;
-      talk.warn('left', live ? `leaving without stopping: connection ${live.id} ends with its lease (${live.leaseExpiresAt}); rbroker stop ${live.id}` : 'leaving at once');
-      process.exit(signalExitCode(signal));
-    }
-    interrupted = signal;
-    interruptedAt = Date.now();
-    if (running()) {
-      child?.kill(signal);
-      setTimeout(() => child?.kill('SIGKILL'), KILL_GRACE_MS).unref();
-    }
-    wake?.();
-  };
-  for (const signal of SIGNALS) process.on(signal, onSignal);
+      return live ? `leaving without stopping: connection ${live.id} ends with its lease (${live.leaseExpiresAt}); rbroker stop ${live.id}` : 'leaving at once';
+    },
+    log: (line) => talk.warn('left', line),
+  });
+  const interruption = interruptions.arrived;
 
   const work = async (): Promise<number> => {
     if (command.eager) {
@@ -177,14 +160,14 @@ export async function runForward({ command, client, talk, renewAfter }: ForwardR
         return exitCodeOf(failed);
       }
     }
-    if (interrupted) return signalExitCode(interrupted);
+    if (interruptions.signal) return signalExitCode(interruptions.signal);
     if (command.exec === undefined) {
       const error = await Promise.race([fatalOpen, interruption.then(() => undefined)]);
       if (error) {
         talk.error(error);
         return exitCodeOf(error);
       }
-      return interrupted ? signalExitCode(interrupted) : EXIT.ok;
+      return interruptions.signal ? signalExitCode(interruptions.signal) : EXIT.ok;
     }
     const host = isIP(forwarder.host) === 6 ? `[${forwarder.host}]` : forwarder.host;
     const values: Placeholders = { host: forwarder.host, port: String(forwarder.port), url: `http://${host}:${forwarder.port}` };
@@ -197,7 +180,7 @@ export async function runForward({ command, client, talk, renewAfter }: ForwardR
       return EXIT.failure as number;
     });
     const first = await Promise.race([exited.then((exit) => ({ exit })), fatalOpen.then((error) => ({ error }))]);
-    if ('exit' in first) return interrupted ? signalExitCode(interrupted) : first.exit;
+    if ('exit' in first) return interruptions.signal ? signalExitCode(interruptions.signal) : first.exit;
     talk.error(first.error);
     if (running()) child?.kill('SIGTERM');
     await exited;
@@ -212,7 +195,7 @@ export async function runForward({ command, client, talk, renewAfter }: ForwardR
     code = exitCodeOf(error);
   }
   const live = forwarder.connection;
-  if (live) talk.info(`rbroker: ${interrupted ? `interrupted (${interrupted})` : 'done'}: stopping connection ${live.id}`);
+  if (live) talk.info(`rbroker: ${interruptions.signal ? `interrupted (${interruptions.signal})` : 'done'}: stopping connection ${live.id}`);
   try {
     const stopped = await forwarder.close();
     if (stopped) talk.state(state('stopped', undefined, { endedConnectionId: stopped.id, stopReason: stopped.stopReason ?? stopped.status }), `rbroker: stopped connection ${stopped.id}`);
@@ -221,7 +204,7 @@ export async function runForward({ command, client, talk, renewAfter }: ForwardR
     talk.error(error, `connection ${id} was not stopped: it ends with its lease (${live?.leaseExpiresAt ?? ''}); rbroker stop ${id}`);
     if (code === EXIT.ok) code = exitCodeOf(error);
   } finally {
-    for (const signal of SIGNALS) process.off(signal, onSignal);
+    interruptions.dispose();
   }
   return code;
 }

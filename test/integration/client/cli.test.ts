@@ -140,6 +140,45 @@ describe('rbroker', () => {
       expect(run).toMatchObject({ code: 130, stdout: '', stderr: expect.stringContaining('the connection is being opened') });
       expect(await client.get(pending.id)).toMatchObject({ status: 'stopped', stopReason: 'requested' });
     });
+
+    it('kills a command that ignores the first signal when a second comes a second later, and still stops the connection', async () => {
+      const ignoring = `exec node -e "process.on('SIGTERM', () => {}); console.log('id=' + process.env.RBROKER_CONNECTION_ID); setTimeout(() => {}, 20000)"`;
+      const started = startRbroker(['connect', ECHO, '--exec', ignoring]);
+      const [, id = ''] = await started.waitForOutput(/^id=(\S+)$/m);
+
+      started.child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      expect(started.child.exitCode).toBeNull();
+      const second = Date.now();
+      started.child.kill('SIGTERM');
+      const run = await started.result;
+
+      expect(run.code).toBe(143);
+      // Killed by the second signal, not by the grace period's end (10 s after the first).
+      expect(Date.now() - second).toBeLessThan(5_000);
+      expect(await client.get(id)).toMatchObject({ status: 'stopped', stopReason: 'requested' });
+    });
+
+    it('leaves at once, saying the connection being opened is not stopped, on a second signal during the open', async () => {
+      stack.emulator?.setFaults({ latencyMs: 3_000, onlyPaths: ['/device/connect'] });
+      const started = startRbroker(['connect', ECHO, '--exec', 'echo the command ran']);
+      const pending = await firstPendingConnection();
+
+      started.child.kill('SIGINT');
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      started.child.kill('SIGINT');
+      const run = await started.result;
+
+      expect(run).toMatchObject({ code: 130, stdout: '', stderr: expect.stringContaining('leaving without stopping: the connection being opened stays open until its lease ends') });
+      // Left as said: the open completes without rbroker, and the connection is still there to stop.
+      let left = await client.get(pending.id);
+      for (let poll = 0; poll < 100 && left.status === 'pending'; poll += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        left = await client.get(pending.id);
+      }
+      expect(left.status).toBe('active');
+      await client.stop(pending.id);
+    });
   });
 
   describe('exit codes', () => {
