@@ -8,7 +8,9 @@
  *
  * A tcp service's port proxy is piped byte for byte; an http service gets remote.it's reverse proxy (an https
  * URL that routes by host name), so the local port serves plain HTTP and sends each request on to that URL
- * with its host name. This is the engine of `rbroker forward`, and usable from code.
+ * with its host name; a request to switch protocols (`Upgrade`, e.g. a WebSocket) is sent on the same way
+ * and, once the proxy agrees (101), both sockets are joined. This is the engine of `rbroker forward`, and
+ * usable from code.
  */
 import { Agent as HttpAgent, createServer as createHttpServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -105,6 +107,7 @@ export class Forwarder {
     readonly port: number,
   ) {
     this.reverse = createHttpServer((request, response) => this.relay(request, response));
+    this.reverse.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => this.relayUpgrade(request, socket, head));
     server.on('connection', (socket) => this.accept(socket));
   }
 
@@ -373,6 +376,36 @@ export class Forwarder {
     socket.destroy();
   }
 
+  /** A use of the reverse proxy starts (it counts as work until it ends): the call that ends it, once. */
+  private beginUse(): () => void {
+    this.proxyUses += 1;
+    this.touch();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.proxyUses -= 1;
+      this.lastProxyUseMs = Date.now();
+    };
+  }
+
+  /** Where a local request goes: the reverse proxy's origin and base path, with the host name remote.it routes by. */
+  private static targetOf(proxyUrl: string, request: IncomingMessage) {
+    const target = new URL(proxyUrl);
+    const basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+    return {
+      send: target.protocol === 'https:' ? httpsRequest : httpRequest,
+      options: {
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port || undefined,
+        method: request.method,
+        path: `${basePath}${request.url ?? '/'}`,
+        headers: { ...withoutHopByHop(request.headers), host: target.host } as OutgoingHttpHeaders,
+      },
+    };
+  }
+
   /** One request through the reverse proxy (http services), with the host name remote.it routes by. */
   private relay(request: IncomingMessage, response: ServerResponse): void {
     const live = this.live;
@@ -382,28 +415,10 @@ export class Forwarder {
       request.socket.destroy();
       return;
     }
-    const target = new URL(proxy.url);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    this.proxyUses += 1;
-    this.touch();
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      this.proxyUses -= 1;
-      this.lastProxyUseMs = Date.now();
-    };
-    const basePath = target.pathname === '/' ? '' : target.pathname.replace(/\/$/, '');
+    const { send, options } = Forwarder.targetOf(proxy.url, request);
+    const finish = this.beginUse();
     const outgoing = send(
-      {
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: target.port || undefined,
-        method: request.method,
-        path: `${basePath}${request.url ?? '/'}`,
-        headers: { ...withoutHopByHop(request.headers), host: target.host },
-        agent: live.agent,
-      },
+      { ...options, agent: live.agent },
       (answer) => {
         const headers = withoutHopByHop(answer.headers);
         response.writeHead(answer.statusCode ?? 502, answer.statusMessage, headers);
@@ -428,4 +443,67 @@ export class Forwarder {
     });
     response.once('close', finish);
   }
+
+  /**
+   * A request to switch protocols (a WebSocket) through the reverse proxy: sent with its `Upgrade` (a hop-by-hop
+   * header, so kept only here), on a socket of its own. The proxy's 101 and its bytes go back to the local
+   * socket, and from then on the two are joined; any other answer is passed back and the local socket closed.
+   * Inferred: that remote.it's reverse proxies pass an upgrade on to the service; when one does not, the caller
+   * gets its answer, as it would from the proxy itself.
+   */
+  private relayUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
+    const proxy = this.live?.keeper.connection.proxy;
+    if (!proxy) {
+      socket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nrbroker: the connection has ended; connect again\n');
+      return;
+    }
+    const { send, options } = Forwarder.targetOf(proxy.url, request);
+    const upgrade = request.headers.upgrade ?? '';
+    const outgoing = send({ ...options, headers: { ...options.headers, connection: 'upgrade', upgrade }, agent: false });
+    const finish = this.beginUse();
+    socket.once('close', finish);
+    socket.on('error', () => outgoing.destroy());
+    outgoing.on('upgrade', (answer: IncomingMessage, remote: Socket, remoteHead: Buffer) => {
+      socket.write(statusLineOf(answer) + headerLinesOf(answer.rawHeaders));
+      if (remoteHead.length > 0) socket.write(remoteHead);
+      if (head.length > 0) remote.write(head);
+      const count = () => this.touch();
+      socket.on('data', count);
+      remote.on('data', count);
+      remote.on('error', () => socket.destroy());
+      remote.once('close', () => socket.destroy());
+      socket.once('close', () => remote.destroy());
+      socket.pipe(remote);
+      remote.pipe(socket);
+    });
+    outgoing.on('response', (answer: IncomingMessage) => {
+      // Not switched: the answer as it came, its body delimited by the close (it arrives de-chunked).
+      const raw = answer.rawHeaders;
+      const kept: string[] = [];
+      for (let index = 0; index + 1 < raw.length; index += 2) {
+        const name = raw[index] ?? '';
+        if (!['transfer-encoding', 'connection', 'keep-alive'].includes(name.toLowerCase())) kept.push(name, raw[index + 1] ?? '');
+      }
+      socket.write(statusLineOf(answer) + headerLinesOf([...kept, 'connection', 'close']));
+      answer.on('data', () => this.touch());
+      answer.pipe(socket);
+    });
+    outgoing.on('error', (error) => {
+      finish();
+      if (socket.writable) socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nrbroker: remote.it's reverse proxy did not answer: ${error.message}\n`);
+    });
+    outgoing.end();
+  }
+}
+
+/** `HTTP/1.1 <status> <reason>` and its line end. */
+function statusLineOf(answer: IncomingMessage): string {
+  return `HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}\r\n`;
+}
+
+/** Raw header pairs as header lines, and the blank line that ends them. */
+function headerLinesOf(raw: readonly string[]): string {
+  let text = '';
+  for (let index = 0; index + 1 < raw.length; index += 2) text += `${raw[index] ?? ''}: ${raw[index + 1] ?? ''}\r\n`;
+  return `${text}\r\n`;
 }

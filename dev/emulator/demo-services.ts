@@ -4,7 +4,7 @@
  */
 import { listen } from '../listen';
 import { createServer as createHttpServer } from 'node:http';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import type { Server as TcpServer, Socket } from 'node:net';
 
@@ -75,6 +75,17 @@ export async function startHttpDemo(options: DemoOptions & { name?: string } = {
       response.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
       response.end(text);
     });
+  });
+  // `Upgrade: echo` switches the connection to an echo of every byte (a WebSocket's shape, without its frames):
+  // what a caller sees of a protocol switch through the proxies. Any other upgrade is refused with a 426.
+  server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (String(request.headers.upgrade ?? '').toLowerCase() !== 'echo') {
+      socket.end('HTTP/1.1 426 Upgrade Required\r\nupgrade: echo\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\nx-demo-service: ${name}\r\n\r\n`);
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
   });
   const sockets = trackSockets(server);
   const { host, port } = await listenDemo(server, options);

@@ -111,6 +111,7 @@ export class EmulatedProxy {
         : createTcpServer({ allowHalfOpen: true }, (socket) => this.acceptTcp(socket));
     if (options.service.kind === 'http') {
       this.server.on('connection', (socket: Socket) => this.track(socket));
+      this.server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => this.forwardUpgrade(request, socket, head));
     }
     this.lifetimeTimer = setTimeout(() => void this.close('expired_lifetime'), options.lifetimeSeconds * 1000);
     this.armIdle();
@@ -218,16 +219,15 @@ export class EmulatedProxy {
     this.track(socket);
     // Half-open on both legs, as a TCP proxy should: a client that sends its request and then shuts down its
     // writing side (`socket.end(data)`) still gets the answer; each side's end is passed on by pipe().
+    joinSockets(socket, this.dialService());
+  }
+
+  /** A socket to the service, tracked so that closing the proxy cuts it. */
+  private dialService(): Socket {
     const upstream = connect({ ...this.target, allowHalfOpen: true });
     this.upstreamSockets.add(upstream);
     upstream.once('close', () => this.upstreamSockets.delete(upstream));
-    // Either side failing or closing ends the pair, as a proxy server would.
-    upstream.on('error', () => socket.destroy());
-    socket.on('error', () => upstream.destroy());
-    upstream.once('close', () => socket.destroy());
-    socket.once('close', () => upstream.destroy());
-    socket.pipe(upstream);
-    upstream.pipe(socket);
+    return upstream;
   }
 
   private forwardHttp(request: IncomingMessage, response: ServerResponse): void {
@@ -265,4 +265,35 @@ export class EmulatedProxy {
     });
     request.pipe(upstreamRequest);
   }
+
+  /**
+   * A request to switch protocols (a WebSocket) on the reverse proxy: its head written again to the service,
+   * with the service's host and the client in x-forwarded-for as for any request, then the two sockets
+   * joined byte for byte, whatever the service answers. An assumption: remote.it's documentation does not
+   * say whether its reverse proxies carry upgrades (docs/remoteit-api.md).
+   */
+  private forwardUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
+    const upstream = this.dialService();
+    const forwarded = request.headers['x-forwarded-for'];
+    const peer = peerAddress(socket);
+    const lines = [`${request.method ?? 'GET'} ${request.url ?? '/'} HTTP/1.1`];
+    for (let index = 0; index + 1 < request.rawHeaders.length; index += 2) {
+      const name = request.rawHeaders[index] ?? '';
+      if (!['host', 'x-forwarded-for'].includes(name.toLowerCase())) lines.push(`${name}: ${request.rawHeaders[index + 1] ?? ''}`);
+    }
+    lines.push(`host: ${this.options.service.target}`, `x-forwarded-for: ${forwarded === undefined ? peer : `${String(forwarded)}, ${peer}`}`);
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) upstream.write(head);
+    joinSockets(socket, upstream);
+  }
+}
+
+/** Pipes two sockets both ways; either side failing or closing ends the pair, as a proxy server would. */
+function joinSockets(socket: Socket, upstream: Socket): void {
+  upstream.on('error', () => socket.destroy());
+  socket.on('error', () => upstream.destroy());
+  upstream.once('close', () => socket.destroy());
+  socket.once('close', () => upstream.destroy());
+  socket.pipe(upstream);
+  upstream.pipe(socket);
 }

@@ -2,11 +2,11 @@
  * `rbroker forward` end to end on loopback, against the local stack's real gateway, handlers and proxies:
  * bytes through a stable local port, the latch held by rbroker (another source address is refused by the
  * proxy), the lease renewed under traffic, the connection ended after `--idle` and another opened on the same
- * port, an http service served as local HTTP, signals, and the errors a user meets first (a taken port, a
- * lock). The CLI runs as a child process; the renew timing is tested through the library it is built on
+ * port, an http service served as local HTTP (a protocol switch too), signals, and the errors a user meets
+ * first (a taken port, a lock). The CLI runs as a child process; the renew timing is tested through the library it is built on
  * (client/forward.ts), whose renew point a test can bring forward.
  */
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -190,6 +190,40 @@ describe('rbroker forward', () => {
 });
 
 describe('Forwarder (the library under rbroker forward)', () => {
+  it("carries a protocol switch (a WebSocket's Upgrade) to an http service through remote.it's reverse proxy, and passes a refused one back", async () => {
+    const forwarder = await Forwarder.listen({ client: app, serviceId: WEB });
+    try {
+      const socket = connect({ host: '127.0.0.1', port: forwarder.port });
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const text = () => Buffer.concat(received).toString('utf8');
+      socket.write('GET /socket HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\nupgrade: echo\r\n\r\nfirst bytes');
+
+      // The service's 101 and its headers, then the bytes sent with the request, echoed through both proxies.
+      await waitFor(() => (text().endsWith('first bytes') ? true : undefined));
+      expect(text()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      expect(text()).toMatch(/\r\nx-demo-service: demo-web\r\n\r\nfirst bytes$/i);
+      received.length = 0;
+      socket.write('and more');
+      await waitFor(() => (text() === 'and more' ? true : undefined));
+      socket.destroy();
+
+      const refused = await new Promise<string>((resolve, reject) => {
+        const other = connect({ host: '127.0.0.1', port: forwarder.port });
+        const chunks: Buffer[] = [];
+        other.on('data', (chunk: Buffer) => chunks.push(chunk));
+        other.once('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        other.once('error', reject);
+        other.setTimeout(10_000, () => other.destroy(new Error('no answer within 10 s')));
+        other.write('GET /socket HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\nupgrade: teleport\r\n\r\n');
+      });
+      expect(refused).toMatch(/^HTTP\/1\.1 426 Upgrade Required\r\n/);
+      expect(refused.toLowerCase()).toContain('\r\nconnection: close\r\n');
+    } finally {
+      await forwarder.close();
+    }
+  });
+
   it('renews the lease while sockets carry bytes, naming the use, and not once they stop', async () => {
     const events: ForwardEvent[] = [];
     const forwarder = await Forwarder.listen({ client: app, serviceId: ECHO, ttlSeconds: 60, renewAfter: 0.03, onEvent: (event) => events.push(event) });
