@@ -43,32 +43,42 @@ function optionCases(indent: string, offer: (words: string) => string): string {
   return commandNames.map((name) => `${indent}${name}) ${offer(`${flags([...COMMANDS[name].options, ...GLOBAL])}`)} ;;`).join('\n');
 }
 
-export function bashScript(): string {
-  const offer = (words: string) => `COMPREPLY=($(compgen -W "${words}" -- "$cur"))`;
-  const offerCommand = (args: string) => `COMPREPLY=($(compgen -W "$(command rbroker ${args} "\${pass[@]}" 2>/dev/null)" -- "$cur"))`;
-  return `# rbroker bash completion: source <(rbroker completion bash)
-_rbroker() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}"
-  local command="" word i positionals=0
-  local -a pass=()
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    word="\${COMP_WORDS[i]}"
+/** What differs between the two shells' scripts; the rest of `_rbroker` is written once, by `functionBody`. */
+interface Shell {
+  /** The command line's words, and the index of the first after `rbroker`. */
+  words: string;
+  firstWord: number;
+  /** The word being completed, as a `for` bound and as the previous word. */
+  current: string;
+  previous: string;
+  /** The word being completed, tested for a leading `-`. */
+  prefix: string;
+  offer: (words: string) => string;
+  offerCommand: (args: string) => string;
+  /** Lines that empty the offers before any is made ('' where none is needed). */
+  clear: string;
+}
+
+/** `_rbroker`'s body from its `for` loop on: skip the options (keeping those `__complete ids` needs), then offer. */
+function functionBody(shell: Shell): string {
+  const { offer, offerCommand } = shell;
+  return `  for ((i = ${shell.firstWord}; i < ${shell.current}; i++)); do
+    word="\${${shell.words}[i]}"
     case "$word" in
-      ${flags(TARGET_OPTIONS).replaceAll(' ', '|')}) pass+=("$word" "\${COMP_WORDS[i+1]}"); ((i++)); continue ;;
+      ${flags(TARGET_OPTIONS).replaceAll(' ', '|')}) pass+=("$word" "\${${shell.words}[i+1]}"); ((i++)); continue ;;
       ${valued.filter((option) => !TARGET_OPTIONS.includes(option)).map((option) => `--${option}`).join('|')}) ((i++)); continue ;;
       -*) continue ;;
     esac
     if [[ -z "$command" ]]; then command="$word"; else ((positionals++)); fi
   done
-  COMPREPLY=()
-  case "$prev" in
+${shell.clear}  case "${shell.previous}" in
 ${valueCases('    ', offer, offerCommand)}
   esac
   if [[ -z "$command" ]]; then
-    if [[ "$cur" == -* ]]; then ${offer(`${flags(GLOBAL)} --version`)}; else ${offer([...commandNames, 'help'].join(' '))}; fi
+    if [[ "${shell.prefix}" == -* ]]; then ${offer(`${flags(GLOBAL)} --version`)}; else ${offer([...commandNames, 'help'].join(' '))}; fi
     return
   fi
-  if [[ "$cur" == -* ]]; then
+  if [[ "${shell.prefix}" == -* ]]; then
     case "$command" in
 ${optionCases('      ', offer)}
     esac
@@ -80,49 +90,48 @@ ${optionCases('      ', offer)}
     help) ${offer(commandNames.join(' '))} ;;
     completion) ${offer('bash zsh')} ;;
   esac
+}`;
 }
+
+export function bashScript(): string {
+  const body = functionBody({
+    words: 'COMP_WORDS',
+    firstWord: 1,
+    current: 'COMP_CWORD',
+    previous: '$prev',
+    prefix: '$cur',
+    clear: '  COMPREPLY=()\n',
+    offer: (words) => `COMPREPLY=($(compgen -W "${words}" -- "$cur"))`,
+    offerCommand: (args) => `COMPREPLY=($(compgen -W "$(command rbroker ${args} "\${pass[@]}" 2>/dev/null)" -- "$cur"))`,
+  });
+  return `# rbroker bash completion: source <(rbroker completion bash)
+_rbroker() {
+  local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}"
+  local command="" word i positionals=0
+  local -a pass=()
+${body}
 complete -F _rbroker rbroker
 `;
 }
 
 export function zshScript(): string {
-  const offer = (words: string) => `compadd -- ${words}`;
-  const offerCommand = (args: string) => `compadd -- \${(f)"$(command rbroker ${args} "\${pass[@]}" 2>/dev/null)"}`;
+  const body = functionBody({
+    words: 'words',
+    firstWord: 2,
+    current: 'CURRENT',
+    previous: '${words[CURRENT-1]}',
+    prefix: '$PREFIX',
+    clear: '',
+    offer: (words) => `compadd -- ${words}`,
+    offerCommand: (args) => `compadd -- \${(f)"$(command rbroker ${args} "\${pass[@]}" 2>/dev/null)"}`,
+  });
   return `#compdef rbroker
 # rbroker zsh completion: source <(rbroker completion zsh) after compinit, or save it as _rbroker in $fpath
 _rbroker() {
   local command="" word i positionals=0
   local -a pass
   pass=()
-  for ((i = 2; i < CURRENT; i++)); do
-    word="\${words[i]}"
-    case "$word" in
-      ${flags(TARGET_OPTIONS).replaceAll(' ', '|')}) pass+=("$word" "\${words[i+1]}"); ((i++)); continue ;;
-      ${valued.filter((option) => !TARGET_OPTIONS.includes(option)).map((option) => `--${option}`).join('|')}) ((i++)); continue ;;
-      -*) continue ;;
-    esac
-    if [[ -z "$command" ]]; then command="$word"; else ((positionals++)); fi
-  done
-  case "\${words[CURRENT-1]}" in
-${valueCases('    ', offer, offerCommand)}
-  esac
-  if [[ -z "$command" ]]; then
-    if [[ "$PREFIX" == -* ]]; then ${offer(`${flags(GLOBAL)} --version`)}; else ${offer([...commandNames, 'help'].join(' '))}; fi
-    return
-  fi
-  if [[ "$PREFIX" == -* ]]; then
-    case "$command" in
-${optionCases('      ', offer)}
-    esac
-    return
-  fi
-  ((positionals > 0)) && return
-  case "$command" in
-    ${CONNECTION_ID_COMMANDS.join('|')}) ${offerCommand('__complete ids')} ;;
-    help) ${offer(commandNames.join(' '))} ;;
-    completion) ${offer('bash zsh')} ;;
-  esac
-}
+${body}
 if [[ "\${zsh_eval_context[-1]}" == loadautofunc ]]; then
   _rbroker "$@"
 else
