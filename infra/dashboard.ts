@@ -104,9 +104,11 @@ export function createBrokerDashboard(scope: Construct, id: string, props: Broke
 
   // The policy and operators' locks.
   dashboard.addWidgets(
-    graph('Policy denials and lock refusals (per minute)', [
+    graph('Policy denials, lock refusals and opens at a limit (per minute)', [
       labelled(brokerMetric('PolicyDenied', 'Sum'), 'denied by policy'),
       labelled(brokerMetric('LockRefusals', 'Sum'), 'refused by a lock (open, renew)'),
+      labelled(brokerMetric('QuotaRefusals', 'Sum'), 'at maxActive (quota_exceeded)'),
+      labelled(brokerMetric('OpenRateRefusals', 'Sum'), 'at opensPerMinute (open_rate_exceeded)'),
     ]),
     graph('Connections stopped by a lock (per minute)', [labelled(brokerMetric('LockStops', 'Sum'), 'stopped by a lock')]),
     graph(

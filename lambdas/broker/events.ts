@@ -15,6 +15,8 @@ export type DomainEvent =
   /** The API ended a connection: DELETE, an overridden record, a public proxy the policy forbids. */
   | { type: 'stopped'; record: ConnectionRecord }
   | { type: 'policy_denied'; reason: PolicyDenialReason }
+  /** An open was refused at the caller's limit: its live connections (`maxActive`) or its opens this minute (`opensPerMinute`). */
+  | { type: 'limit_reached'; limit: 'quota_exceeded' | 'open_rate_exceeded' }
   /** The policy could not be loaded from its source (the last good one stays in force; with none, all is refused). */
   | { type: 'policy_load_failed'; reason: 'unreachable' | 'invalid' | 'empty' }
   /** A remote.it call failed (after the adapter's own retries). */

@@ -4,7 +4,7 @@
  * sweeper settles (and its slot with it). What happens when the connect does not simply succeed is in
  * ./open-recovery. A replayed open (the same Idempotency-Key) answers the connection as it is now.
  */
-import { ConnectionEndedError } from './errors';
+import { ConnectionEndedError, OpenRateExceededError, QuotaExceededError } from './errors';
 import { hostIpFor } from './client-ip';
 import { lockFor, LockedError, type Lock, type LockStore } from './locks';
 // The builders one by one (not the `lifecycle` object), so the open function's bundle leaves out those it never calls.
@@ -152,7 +152,11 @@ export async function openConnection(deps: OpenDeps, caller: Caller, request: Op
     expiresAt: startSeconds + SHORT_HORIZON_SECONDS,
     dueAt: startSeconds + deps.pendingGraceSeconds,
     stopAttempts: 0,
-  }, { maxActive: decision.maxActive, opensPerMinute: decision.opensPerMinute });
+  }, { maxActive: decision.maxActive, opensPerMinute: decision.opensPerMinute }).catch((error: unknown) => {
+    // Counted, so operators see callers at their limits (and whether the policy's limits fit their work).
+    if (error instanceof QuotaExceededError || error instanceof OpenRateExceededError) stopContext.events({ type: 'limit_reached', limit: error.code });
+    throw error;
+  });
 
   let remote: RemoteConnection;
   try {

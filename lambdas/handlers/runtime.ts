@@ -58,6 +58,9 @@ export const events: EventSink = (event: DomainEvent) => {
     case 'policy_denied':
       count('PolicyDenied');
       return;
+    case 'limit_reached':
+      count(event.limit === 'quota_exceeded' ? 'QuotaRefusals' : 'OpenRateRefusals');
+      return;
     case 'policy_load_failed': {
       const single = metrics.singleMetric();
       single.addDimension('reason', event.reason);

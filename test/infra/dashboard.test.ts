@@ -75,10 +75,12 @@ describe('dashboard', () => {
     expect(deployed.lines(/StopFailed/)).toEqual([`RemoteitBroker StopFailed ${service} Sum`]);
   });
 
-  it('shows policy denials with lock refusals, and connections stopped by a lock', () => {
-    expect(deployed.lines(/Policy denials and lock refusals/)).toEqual([
+  it('shows policy denials with lock refusals and opens refused at a limit, and connections stopped by a lock', () => {
+    expect(deployed.lines(/Policy denials, lock refusals and opens at a limit/)).toEqual([
       `RemoteitBroker PolicyDenied ${service} Sum`,
       `RemoteitBroker LockRefusals ${service} Sum`,
+      `RemoteitBroker QuotaRefusals ${service} Sum`,
+      `RemoteitBroker OpenRateRefusals ${service} Sum`,
     ]);
     expect(deployed.lines(/stopped by a lock/)).toEqual([`RemoteitBroker LockStops ${service} Sum`]);
   });

@@ -57,6 +57,21 @@ describe('handler logs and metrics', () => {
     expect(metricNames).toEqual(expect.arrayContaining(['ConnectionsOpened', 'RemoteitErrors']));
   });
 
+  it('publishes QuotaRefusals when an open is refused at the caller\'s maxActive', async () => {
+    const limited = 'arn:aws:sts::123456789012:assumed-role/limited/session-1';
+    const first = await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo }, callerArn: limited });
+    lines.length = 0;
+
+    const refused = await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo }, callerArn: limited });
+
+    expect([first.status, refused.status]).toEqual([201, 429]);
+    const metrics = parsed()
+      .filter((entry) => entry._aws !== undefined)
+      .flatMap((entry) => (entry._aws as { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string }> }> }).CloudWatchMetrics.flatMap((directive) => directive.Metrics.map((metric) => [metric.Name, entry[metric.Name]])));
+    expect(metrics).toEqual([['QuotaRefusals', 1]]);
+    await broker.call({ routeKey: 'DELETE /connections/{id}', pathParameters: { id: String(first.body.id) }, callerArn: limited });
+  });
+
   it('never writes a secret value, whatever happens', async () => {
     broker.emulator.setFaults({ errorRate: 1, onlyPaths: ['/device/connect/stop'] });
     const opened = await broker.call({ routeKey: 'POST /connections', body: { serviceId: SERVICES.echo } });

@@ -173,7 +173,7 @@ describe('openConnection', () => {
     });
 
     it('refuses the open past opensPerMinute in one clock minute, before remote.it is asked or anything is written, until the next minute', async () => {
-      const { service, store, remoteit, clock } = createHarness({ policy: ratePolicy });
+      const { service, store, remoteit, clock, events } = createHarness({ policy: ratePolicy });
       clock.ms = NOW_MS + 20_000;
       for (let index = 0; index < 3; index += 1) await service.open(appCaller, { serviceId: SERVICE });
 
@@ -182,6 +182,7 @@ describe('openConnection', () => {
 
       expect(error).toBeInstanceOf(OpenRateExceededError);
       expect(error).toMatchObject({ code: 'open_rate_exceeded', retryAfterSeconds: 1 });
+      expect(events.all.filter((event) => event.type === 'limit_reached')).toEqual([{ type: 'limit_reached', limit: 'open_rate_exceeded' }]);
       expect(remoteit.connectCalls).toHaveLength(3);
       expect(store.records()).toHaveLength(3);
       expect(store.slotsHeld(APP_ROLE)).toBe(3);
@@ -207,7 +208,7 @@ describe('openConnection', () => {
 
   describe('quota', () => {
     it('refuses when the caller\'s records already hold maxActive slots, before remote.it is asked or anything is written', async () => {
-      const { service, store, remoteit } = createHarness();
+      const { service, store, remoteit, events } = createHarness();
       await service.open(appCaller, { serviceId: SERVICE });
       await service.open(appCaller, { serviceId: SERVICE });
 
@@ -215,6 +216,7 @@ describe('openConnection', () => {
 
       expect(error).toBeInstanceOf(QuotaExceededError);
       expect(error).toMatchObject({ maxActive: 2 });
+      expect(events.all.filter((event) => event.type === 'limit_reached')).toEqual([{ type: 'limit_reached', limit: 'quota_exceeded' }]);
       expect(remoteit.connectCalls).toHaveLength(2);
       expect(store.records()).toHaveLength(2);
       expect(store.slotsHeld(APP_ROLE)).toBe(2);
