@@ -5,8 +5,9 @@ Every request is signed with AWS SigV4 for the service `execute-api` (botocore's
 credentials of botocore's default chain (environment, shared config and profiles, SSO, container and
 instance roles). The open carries an Idempotency-Key, so repeating it is safe: an answer with Retry-After
 (503 while remote.it is unreachable or throttling, 409 while the same key is still in flight) is retried
-after that many seconds, a bounded number of times. A 429 (quota_exceeded) carries no Retry-After and is
-not retried: stop a connection first.
+after that many seconds, a bounded number of times. A 429 quota_exceeded carries no Retry-After and is
+not retried: stop a connection first. A 429 open_rate_exceeded (the policy's opensPerMinute reached) carries
+one, the seconds until the next minute, and is retried like the others.
 
     BROKER_API_URL=https://abcdef1234.execute-api.eu-west-1.amazonaws.com \\
       python3 broker.py 80:00:00:00:01:02:03:04 --ttl 900
@@ -38,8 +39,9 @@ SERVICE = "execute-api"
 EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 # The API answers within API Gateway's 30 s integration timeout; a little more for the network.
 TIMEOUT = (5, 35)
-# The longest single wait a Retry-After may ask for before this script gives up instead.
-MAX_WAIT_SECONDS = 30
+# The longest single wait a Retry-After may ask for before this script gives up instead: a minute, the
+# longest an open_rate_exceeded asks for.
+MAX_WAIT_SECONDS = 60
 
 
 class BrokerError(Exception):
