@@ -309,13 +309,13 @@ describe('rbroker whoami, services', () => {
     expect(table.code).toBe(0);
     expect(table.stdout.split('\n')).toEqual([
       "SERVICES                 MODES                 MAX TTL  MAX LIFETIME        MAX ACTIVE  OPENS/MIN  IP MODE TO",
-      "80:00:00:00:00:00:00:*   latching, ip          1h       remote.it's expiry  20          60         any",
-      "80:00:00:00:00:00:00:02  latching, ip, public  1h       remote.it's expiry  20          60         any",
+      "80:00:00:00:00:00:00:*   latching, ip          1h       remote.it's expiry  20          600        any",
+      "80:00:00:00:00:00:00:02  latching, ip, public  1h       remote.it's expiry  20          600        any",
       '',
     ]);
     expect(json(rules)).toEqual([
-      { services: ['80:00:00:00:00:00:00:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 20, opensPerMinute: 60 },
-      { services: ['80:00:00:00:00:00:00:02'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 3600, maxActive: 20, opensPerMinute: 60 },
+      { services: ['80:00:00:00:00:00:00:*'], modes: ['latching', 'ip'], maxTtlSeconds: 3600, maxActive: 20, opensPerMinute: 600 },
+      { services: ['80:00:00:00:00:00:00:02'], modes: ['latching', 'ip', 'public'], maxTtlSeconds: 3600, maxActive: 20, opensPerMinute: 600 },
     ]);
     expect(table.stdout + rules.stdout).not.toContain('local-admin');
     expect(json(admin)).toMatchObject({ principal: 'arn:aws:iam::000000000000:role/local-admin', admin: true, rules: [{ services: ['*'], maxTtlSeconds: 86400, maxActive: 100 }] });
