@@ -2,14 +2,19 @@
  * How the audit function is wired, in one place: the CDK construct deploys these settings and the local
  * stack (dev/stack.ts) copies them, so the two cannot drift apart. Nothing here runs in a function.
  */
+import { CONNECTION_STATUSES } from '../broker/model';
 
 /**
- * The audit mapping's filter, in Lambda's FilterCriteria pattern syntax: MODIFY events only. A record is
- * created `pending` (lifecycle.ts's INITIAL_STATUS), which is no event, and a TTL deletion is none either:
- * neither invokes the function. Every change that is an event (lambdas/broker/audit.ts) rewrites a record.
+ * The audit mapping's filter, in Lambda's FilterCriteria pattern syntax: MODIFY events of connection records
+ * only. A record is created `pending` (lifecycle.ts's INITIAL_STATUS), which is no event, and a TTL deletion
+ * is none either: neither invokes the function. Every change that is an event (lambdas/broker/audit.ts)
+ * rewrites a record, whose image has a `status`; the table's other items (owners' quota counters, their
+ * opens of a minute: lambdas/store/tables.ts) have none, so their changes, one or two per open and per end,
+ * never invoke it. Exact values, not `exists`, so the local stack's poller applies the same pattern.
  */
 export const AUDIT_FILTER_PATTERN = {
   eventName: ['MODIFY'],
+  dynamodb: { NewImage: { status: { S: [...CONNECTION_STATUSES] } } },
 };
 
 /**

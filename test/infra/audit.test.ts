@@ -5,12 +5,14 @@
  */
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import { AUDIT_MAX_RECORD_AGE } from '../../infra/audit';
 import { AUDIT_LOCKS_FILTER_PATTERN } from '../../lambdas/audit/settings';
 import { BrokerStack } from '../../infra/broker-stack';
 import { ConnectionBroker } from '../../infra/connection-broker';
 import { auditEventFor } from '../../lambdas/broker/audit';
+import { CONNECTION_STATUSES } from '../../lambdas/broker/model';
 import { connectionRecord } from '../fixtures/memory-store';
 import {
   expectResourceProperties,
@@ -103,8 +105,19 @@ describe('audit events', () => {
       const active = connectionRecord({ status: 'active', version: 1 });
       const stopped = { ...active, status: 'stopped' as const, stoppedAt: '2030-01-01T00:15:00.000Z', stopReason: 'lease_ended' as const, version: 3 };
 
-      it('is exactly: MODIFY events', () => {
-        expect(pattern()).toEqual({ eventName: ['MODIFY'] });
+      it('is exactly: MODIFY events of items with a connection status', () => {
+        expect(pattern()).toEqual({ eventName: ['MODIFY'], dynamodb: { NewImage: { status: { S: [...CONNECTION_STATUSES] } } } });
+      });
+
+      it.each(CONNECTION_STATUSES)('passes a change of a record into %s', (status) => {
+        expect(filterMatches(pattern(), streamRecord('MODIFY', active, { ...active, status, version: 2 }))).toBe(true);
+      });
+
+      it.each([
+        ['an owner\'s quota counter', { id: 'quota#arn:aws:iam::123456789012:role/app', live: 1 }, { id: 'quota#arn:aws:iam::123456789012:role/app', live: 2 }],
+        ['an owner\'s opens of a minute', { id: 'opens#arn:aws:iam::123456789012:role/app#1893456000', opens: 1, expiresAt: 1893456060 }, { id: 'opens#arn:aws:iam::123456789012:role/app#1893456000', opens: 2, expiresAt: 1893456060 }],
+      ])('keeps out a change of %s, which is no connection', (_, before, after) => {
+        expect(filterMatches(pattern(), { eventName: 'MODIFY', dynamodb: { OldImage: marshall(before), NewImage: marshall(after) } })).toBe(false);
       });
 
       it.each([
