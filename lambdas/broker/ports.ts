@@ -77,6 +77,9 @@ export interface QuotaClaim {
 /** The open rate's fixed window: a clock minute. */
 export const OPEN_RATE_WINDOW_SECONDS = 60;
 
+/** When the open rate's window holding `nowSeconds` ends (epoch seconds): it started OPEN_RATE_WINDOW_SECONDS before. */
+export const openRateWindowEnd = (nowSeconds: number): number => nowSeconds - (nowSeconds % OPEN_RATE_WINDOW_SECONDS) + OPEN_RATE_WINDOW_SECONDS;
+
 /**
  * What opening, stopping and settling records need of the store (the open function builds only this): the
  * quota is part of these writes, so it holds under any number of concurrent opens.

@@ -35,6 +35,7 @@ import {
   type ListQuery,
   type NewConnectionRecord,
   OPEN_RATE_WINDOW_SECONDS,
+  openRateWindowEnd,
   type Page,
   type QuotaClaim,
   type RecordStore,
@@ -153,7 +154,7 @@ function recordStore(context: StoreContext, adminListDays: number): RecordStore 
     };
     // The open rate's window: this clock minute, by the store's clock.
     const nowSeconds = epochSeconds(now());
-    const windowEnd = nowSeconds - (nowSeconds % OPEN_RATE_WINDOW_SECONDS) + OPEN_RATE_WINDOW_SECONDS;
+    const windowEnd = openRateWindowEnd(nowSeconds);
     try {
       // With a quota: the slot, the minute's open and the record in one transaction, in that order.
       if (quota) {
