@@ -69,6 +69,8 @@ export function isFatalOpenError(error: unknown): boolean {
 }
 
 const LATCH_TIMEOUT_MS = 5_000;
+/** A local request's answer (502) when the connection it would go through has ended. */
+const ENDED_TEXT = 'rbroker: the connection has ended; connect again\n';
 
 /** Request headers that belong to one hop (RFC 9110 section 7.6.1) and are not sent on to the reverse proxy. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'host']);
@@ -411,7 +413,7 @@ export class Forwarder {
     const live = this.live;
     const proxy = live?.keeper.connection.proxy;
     if (!live || !proxy) {
-      response.writeHead(502, { 'content-type': 'text/plain' }).end('rbroker: the connection has ended; connect again\n');
+      response.writeHead(502, { 'content-type': 'text/plain' }).end(ENDED_TEXT);
       request.socket.destroy();
       return;
     }
@@ -454,7 +456,7 @@ export class Forwarder {
   private relayUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): void {
     const proxy = this.live?.keeper.connection.proxy;
     if (!proxy) {
-      socket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nrbroker: the connection has ended; connect again\n');
+      socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${ENDED_TEXT}`);
       return;
     }
     const { send, options } = Forwarder.targetOf(proxy.url, request);
